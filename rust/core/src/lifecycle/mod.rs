@@ -1,0 +1,604 @@
+//! The call lifecycle of one client, as a sans-I/O state machine.
+//!
+//! Inputs are the app's actions (`call`, `accept`, `reject`, `close`), what the server says,
+//! the connection coming and going, and the passing of time; each takes `now` explicitly.
+//! Outputs (messages to send, events for the app, work for the media layer) are drained with
+//! `poll_output`. Nothing here touches a socket or a clock, so every transition is tested
+//! directly (see `tests.rs`), and the async driver around it stays thin.
+//!
+//! Rules the machine keeps:
+//! - One call at a time: `call` hangs up the previous call, whatever its state.
+//! - An incoming call while in another call is declined as busy, without bothering the app,
+//!   except glare: an incoming call from the very uid we are calling is held until the server
+//!   says which call survives (`merged`), and then answered automatically.
+//! - Messages about calls the machine no longer holds are ignored: they are late or
+//!   duplicated, and the call they were about is already settled.
+//! - A call never outlives its usefulness: a ring that the server never ends, or a connection
+//!   that stays lost past the grace period, ends locally.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use duet_protocol::{
+    CallId, CallOptions, CallRestatement, CallStatus, ClientMessage, CloseReason, ErrorCode,
+    IncomingCall, RestatedState, Role, ServerMessage, Signal,
+};
+
+mod types;
+pub use types::*;
+
+#[cfg(test)]
+mod tests;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Caller: invite sent, no answer yet.
+    Calling,
+    /// Callee: ringing, waiting for the app.
+    Ringing,
+    /// Callee: the engine must produce an answer before accepting (glare merge).
+    AwaitingAnswer,
+    /// Callee: accept sent, the server has not confirmed it won.
+    Accepting,
+    Active,
+}
+
+#[derive(Debug)]
+struct Call {
+    id: CallId,
+    conv: ConvId,
+    role: Role,
+    peer: String,
+    phase: Phase,
+    data: Option<String>,
+    options: CallOptions,
+    /// This side's session description: the offer (caller) or the answer (callee).
+    local_sdp: Option<String>,
+    /// The caller's invite reached the server (it said `ringing` or answered).
+    acknowledged: bool,
+    /// The app made this call, even if glare turned it into answering the peer's call.
+    outgoing_for_app: bool,
+    rang_since: Instant,
+}
+
+/// A call from the peer we are calling, held while the server resolves the glare.
+#[derive(Debug)]
+struct HeldIncoming {
+    call: IncomingCall,
+}
+
+#[derive(Debug)]
+pub struct Lifecycle {
+    config: LifecycleConfig,
+    uid: Option<String>,
+    calls: BTreeMap<CallId, Call>,
+    held: Option<HeldIncoming>,
+    next_conv: u64,
+    connected: bool,
+    disconnected_since: Option<Instant>,
+    /// What must reach the server but was said while the connection was down.
+    unsent: VecDeque<ClientMessage>,
+    outputs: VecDeque<Output>,
+}
+
+impl Lifecycle {
+    /// A machine for a client that is connecting: it counts as disconnected since `now`
+    /// until `on_connected`.
+    pub fn new(config: LifecycleConfig, now: Instant) -> Self {
+        Lifecycle {
+            config,
+            uid: None,
+            calls: BTreeMap::new(),
+            held: None,
+            next_conv: 1,
+            connected: false,
+            disconnected_since: Some(now),
+            unsent: VecDeque::new(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    // ---- the app's actions ----
+
+    /// Starts a call to `to`, hanging up any call under way first. Returns the handle of the
+    /// new conversation and the call id the invite carries.
+    pub fn call(
+        &mut self,
+        now: Instant,
+        to: &str,
+        data: Option<String>,
+        options: CallOptions,
+        sdp: Option<String>,
+    ) -> Result<(ConvId, CallId), ActionError> {
+        duet_protocol::check_uid(to).map_err(ActionError::InvalidArgument)?;
+        if self.uid.as_deref() == Some(to) {
+            return Err(ActionError::InvalidArgument("cannot call yourself".into()));
+        }
+        let max_data = self.config.limits.max_data_bytes;
+        if data.as_ref().is_some_and(|d| d.len() > max_data) {
+            return Err(ActionError::InvalidArgument(format!(
+                "data is longer than {max_data} bytes"
+            )));
+        }
+        self.end_all(now, EndReason::Replaced);
+        let conv = self.new_conv();
+        let id = uuid::Uuid::new_v4().to_string();
+        let invite = ClientMessage::Invite {
+            call_id: id.clone(),
+            to: to.to_owned(),
+            data: data.clone(),
+            options: options.clone(),
+            sdp: sdp.clone(),
+        };
+        self.calls.insert(
+            id.clone(),
+            Call {
+                id: id.clone(),
+                conv,
+                role: Role::Caller,
+                peer: to.to_owned(),
+                phase: Phase::Calling,
+                data,
+                options,
+                local_sdp: sdp,
+                acknowledged: false,
+                outgoing_for_app: true,
+                rang_since: now,
+            },
+        );
+        // While disconnected the invite waits for `on_connected`, which re-sends every
+        // unacknowledged invite; queuing it here as well would send it twice.
+        if self.connected {
+            self.outputs.push_back(Output::Send(invite));
+        }
+        Ok((conv, id))
+    }
+
+    /// Answers a ringing call. Also how the engine completes a glare merge, once it has an
+    /// answer for the surviving call's offer.
+    pub fn accept(&mut self, now: Instant, conv: ConvId, sdp: Option<String>) -> Result<(), ActionError> {
+        let call = self.call_of_mut(conv)?;
+        match call.phase {
+            Phase::Ringing | Phase::AwaitingAnswer => {}
+            Phase::Accepting | Phase::Active => return Err(ActionError::InvalidState("the call is already accepted")),
+            Phase::Calling => return Err(ActionError::InvalidState("only the callee can accept")),
+        }
+        call.phase = Phase::Accepting;
+        call.local_sdp = sdp.clone();
+        let msg = ClientMessage::Accept { call_id: call.id.clone(), sdp };
+        let _ = now;
+        // Like an invite, an accept said while disconnected is re-sent by `on_connected`.
+        if self.connected {
+            self.outputs.push_back(Output::Send(msg));
+        }
+        Ok(())
+    }
+
+    /// Declines a ringing call.
+    pub fn reject(&mut self, now: Instant, conv: ConvId) -> Result<(), ActionError> {
+        let call = self.call_of_mut(conv)?;
+        if call.phase != Phase::Ringing {
+            return Err(ActionError::InvalidState("only a ringing incoming call can be rejected"));
+        }
+        let id = call.id.clone();
+        self.remove(&id);
+        self.send(ClientMessage::Reject { call_id: id, busy: false });
+        let _ = now;
+        Ok(())
+    }
+
+    /// Ends the conversation, whatever its state: a cancel while it rings, a hang-up after.
+    /// Closing a conversation that is already over does nothing.
+    pub fn close(&mut self, now: Instant, conv: ConvId) {
+        let _ = now;
+        if let Some(id) = self.id_of(conv) {
+            self.remove(&id);
+            self.send(ClientMessage::Hangup { call_id: id });
+        }
+    }
+
+    /// Relays a signal (an ICE candidate, a renegotiation) from the media layer.
+    pub fn signal(&mut self, conv: ConvId, signal: Signal) -> Result<(), ActionError> {
+        let call = self.call_of_mut(conv)?;
+        if call.role == Role::Callee && matches!(call.phase, Phase::Ringing | Phase::AwaitingAnswer) {
+            return Err(ActionError::InvalidState("a callee signals only once it has accepted"));
+        }
+        let id = call.id.clone();
+        self.send(ClientMessage::Signal { call_id: id, signal });
+        Ok(())
+    }
+
+    /// Ends every call, as when the client shuts down. The app hears nothing more.
+    pub fn shutdown(&mut self, now: Instant) {
+        let _ = now;
+        let ids: Vec<CallId> = self.calls.keys().cloned().collect();
+        for id in ids {
+            self.remove(&id);
+            self.send(ClientMessage::Hangup { call_id: id });
+        }
+        if let Some(held) = self.held.take() {
+            self.send(ClientMessage::Reject { call_id: held.call.call_id, busy: true });
+        }
+    }
+
+    pub fn state(&self, conv: ConvId) -> ConversationState {
+        match self.calls.values().find(|c| c.conv == conv) {
+            None => ConversationState::Closed,
+            Some(c) => match c.phase {
+                Phase::Calling => ConversationState::Calling,
+                Phase::Ringing => ConversationState::Ringing,
+                Phase::AwaitingAnswer | Phase::Accepting if c.outgoing_for_app => ConversationState::Calling,
+                Phase::AwaitingAnswer | Phase::Accepting => ConversationState::Accepting,
+                Phase::Active => ConversationState::Connected,
+            },
+        }
+    }
+
+    /// The id of the call a conversation currently stands for (it changes once, on glare).
+    pub fn call_id(&self, conv: ConvId) -> Option<CallId> {
+        self.id_of(conv)
+    }
+
+    // ---- the connection ----
+
+    /// The calls to restate in `hello` after a reconnect.
+    pub fn restatements(&self, now: Instant) -> Vec<CallRestatement> {
+        self.calls
+            .values()
+            .filter_map(|c| {
+                let state = match (c.role, c.phase) {
+                    // An invite the server never acknowledged is re-sent instead: restating
+                    // it would make a server that never saw it wait for a callee who was
+                    // never rung.
+                    (Role::Caller, Phase::Calling) if !c.acknowledged => return None,
+                    (Role::Caller, Phase::Calling) => RestatedState::Ringing,
+                    (_, Phase::Ringing | Phase::AwaitingAnswer) => RestatedState::Ringing,
+                    (_, Phase::Accepting) => RestatedState::Accepting,
+                    (_, Phase::Active) => RestatedState::Active,
+                    (Role::Callee, Phase::Calling) => return None,
+                };
+                let ringing = state != RestatedState::Active;
+                Some(CallRestatement {
+                    call_id: c.id.clone(),
+                    role: c.role,
+                    peer: c.peer.clone(),
+                    state,
+                    data: if ringing { c.data.clone() } else { None },
+                    options: c.options.clone(),
+                    sdp: if ringing { c.local_sdp.clone() } else { None },
+                    ring_elapsed_ms: if ringing { millis(now.saturating_duration_since(c.rang_since)) } else { 0 },
+                })
+            })
+            .collect()
+    }
+
+    pub fn on_connected(&mut self, now: Instant, welcome: &Welcome) {
+        let _ = now;
+        self.uid = Some(welcome.uid.clone());
+        self.config.ring_timeout = welcome.ring_timeout;
+        self.config.grace = welcome.grace;
+        self.config.limits = welcome.limits;
+        self.connected = true;
+        self.disconnected_since = None;
+        // Whatever may have been lost with the old connection goes again; the server
+        // answers retries as it answered the first (docs/protocol.md, Resuming).
+        let retries: Vec<ClientMessage> = self
+            .calls
+            .values()
+            .filter_map(|c| match c.phase {
+                Phase::Calling if !c.acknowledged => Some(ClientMessage::Invite {
+                    call_id: c.id.clone(),
+                    to: c.peer.clone(),
+                    data: c.data.clone(),
+                    options: c.options.clone(),
+                    sdp: c.local_sdp.clone(),
+                }),
+                Phase::Accepting => Some(ClientMessage::Accept { call_id: c.id.clone(), sdp: c.local_sdp.clone() }),
+                _ => None,
+            })
+            .collect();
+        self.outputs.extend(retries.into_iter().map(Output::Send));
+        let unsent: Vec<_> = self.unsent.drain(..).collect();
+        self.outputs.extend(unsent.into_iter().map(Output::Send));
+    }
+
+    pub fn on_disconnected(&mut self, now: Instant) {
+        if self.connected {
+            self.connected = false;
+            self.disconnected_since = Some(now);
+        }
+    }
+
+    // ---- the server ----
+
+    pub fn on_message(&mut self, now: Instant, msg: ServerMessage) {
+        match msg {
+            ServerMessage::Incoming { call_id, from, data, options, sdp } => {
+                self.on_incoming(now, IncomingCall { call_id, from, data, options, sdp })
+            }
+            ServerMessage::Ringing { call_id } => {
+                if let Some(c) = self.calls.get_mut(&call_id) {
+                    c.acknowledged = true;
+                }
+            }
+            ServerMessage::Response { call_id, status, sdp } => self.on_response(now, call_id, status, sdp),
+            ServerMessage::Merged { call_id, into } => self.on_merged(now, call_id, into),
+            ServerMessage::Closed { call_id, reason } => self.on_closed(now, call_id, reason),
+            ServerMessage::Signal { call_id, signal } => {
+                if let Some(c) = self.calls.get(&call_id) {
+                    self.outputs.push_back(Output::RemoteSignal { conv: c.conv, signal });
+                }
+            }
+            ServerMessage::Error { code, message, call_id } => self.on_error(now, code, message, call_id),
+            // The driver handles these: they are about the connection, not a call.
+            ServerMessage::Welcome { .. } | ServerMessage::Pong { .. } => {}
+        }
+    }
+
+    fn on_incoming(&mut self, now: Instant, incoming: IncomingCall) {
+        if self.calls.contains_key(&incoming.call_id)
+            || self.held.as_ref().is_some_and(|h| h.call.call_id == incoming.call_id)
+        {
+            return; // a repeat, after a reconnect
+        }
+        let calling_same_peer = self.calls.values().any(|c| {
+            c.role == Role::Caller && c.phase == Phase::Calling && c.peer == incoming.from
+        });
+        if calling_same_peer && self.held.is_none() {
+            // Glare: the server will merge one call into the other; wait for its word.
+            self.held = Some(HeldIncoming { call: incoming });
+            return;
+        }
+        if !self.calls.is_empty() || self.held.is_some() {
+            self.send(ClientMessage::Reject { call_id: incoming.call_id, busy: true });
+            return;
+        }
+        let conv = self.new_conv();
+        self.calls.insert(
+            incoming.call_id.clone(),
+            Call {
+                id: incoming.call_id.clone(),
+                conv,
+                role: Role::Callee,
+                peer: incoming.from.clone(),
+                phase: Phase::Ringing,
+                data: incoming.data.clone(),
+                options: incoming.options.clone(),
+                local_sdp: None,
+                acknowledged: true,
+                outgoing_for_app: false,
+                rang_since: now,
+            },
+        );
+        self.outputs.push_back(Output::Incoming {
+            conv,
+            call_id: incoming.call_id,
+            from: incoming.from,
+            data: incoming.data,
+            options: incoming.options,
+            remote_sdp: incoming.sdp,
+        });
+    }
+
+    fn on_response(&mut self, now: Instant, id: CallId, status: CallStatus, sdp: Option<String>) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let conv = call.conv;
+        match (call.role, call.phase, status) {
+            (Role::Caller, Phase::Calling, CallStatus::Accepted) => {
+                call.phase = Phase::Active;
+                self.outputs.push_back(Output::Event { conv, event: Event::Response(CallStatus::Accepted) });
+                self.outputs.push_back(Output::Established { conv, remote_sdp: sdp });
+                self.release_held();
+            }
+            (Role::Caller, Phase::Calling, terminal) => {
+                let reason = match terminal {
+                    CallStatus::Rejected => EndReason::Rejected,
+                    CallStatus::Busy => EndReason::Busy,
+                    _ => EndReason::Timeout,
+                };
+                self.remove(&id);
+                self.outputs.push_back(Output::Event { conv, event: Event::Response(terminal) });
+                self.outputs.push_back(Output::Event { conv, event: Event::Closed(reason) });
+                self.release_held();
+            }
+            (Role::Callee, Phase::Accepting, CallStatus::Accepted) => {
+                call.phase = Phase::Active;
+                let merged = call.outgoing_for_app;
+                if merged {
+                    self.outputs.push_back(Output::Event { conv, event: Event::Response(CallStatus::Accepted) });
+                }
+                self.outputs.push_back(Output::Established { conv, remote_sdp: None });
+            }
+            // Repeats and answers that no longer fit: the call has moved on.
+            _ => {}
+        }
+        let _ = now;
+    }
+
+    fn on_merged(&mut self, now: Instant, ours: CallId, into: IncomingCall) {
+        let Some(call) = self.calls.get(&ours) else { return };
+        if call.role != Role::Caller || call.phase != Phase::Calling || call.peer != into.from {
+            return;
+        }
+        let conv = call.conv;
+        self.calls.remove(&ours);
+        self.held = None;
+        self.calls.insert(
+            into.call_id.clone(),
+            Call {
+                id: into.call_id.clone(),
+                conv,
+                role: Role::Callee,
+                peer: into.from.clone(),
+                phase: Phase::AwaitingAnswer,
+                data: into.data.clone(),
+                options: into.options.clone(),
+                local_sdp: None,
+                acknowledged: true,
+                outgoing_for_app: true,
+                rang_since: now,
+            },
+        );
+        self.outputs.push_back(Output::AnswerNeeded { conv, call_id: into.call_id, remote_sdp: into.sdp });
+    }
+
+    fn on_closed(&mut self, now: Instant, id: CallId, reason: CloseReason) {
+        let _ = now;
+        let Some(call) = self.remove(&id) else {
+            if self.held.as_ref().is_some_and(|h| h.call.call_id == id) {
+                self.held = None;
+            }
+            return;
+        };
+        let conv = call.conv;
+        if reason == CloseReason::Unreachable {
+            self.outputs.push_back(Output::Event {
+                conv,
+                event: Event::Failed(CallError::Unreachable { uid: call.peer.clone() }),
+            });
+        }
+        self.outputs.push_back(Output::Event { conv, event: Event::Closed(EndReason::from(reason)) });
+        if call.role == Role::Caller {
+            self.release_held();
+        }
+    }
+
+    fn on_error(&mut self, now: Instant, code: ErrorCode, message: String, id: Option<CallId>) {
+        let _ = now;
+        let Some(id) = id else { return };
+        let Some(call) = self.calls.get(&id) else { return };
+        let fatal = match code {
+            // Retries after a reconnect meet these; the call itself is fine.
+            ErrorCode::InvalidState | ErrorCode::DuplicateCallId | ErrorCode::RateLimited => false,
+            ErrorCode::NotInCall => true,
+            ErrorCode::InvalidRequest | ErrorCode::MessageTooLarge | ErrorCode::Malformed => {
+                // Only an invite that never got anywhere dies of it; a bad signal on a live
+                // call is the media layer's problem, not the call's.
+                call.phase == Phase::Calling && !call.acknowledged
+            }
+            _ => false,
+        };
+        if !fatal {
+            return;
+        }
+        let conv = call.conv;
+        self.remove(&id);
+        self.outputs.push_back(Output::Event { conv, event: Event::Failed(CallError::Server { code, message }) });
+        self.outputs.push_back(Output::Event { conv, event: Event::Closed(EndReason::Failed) });
+    }
+
+    // ---- time ----
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let lost = self.disconnected_since.filter(|_| !self.calls.is_empty()).map(|t| t + self.config.grace + self.config.margin);
+        let ring = self
+            .calls
+            .values()
+            .filter(|c| c.phase != Phase::Active)
+            .map(|c| c.rang_since + self.config.ring_timeout + self.config.margin)
+            .min();
+        [lost, ring].into_iter().flatten().min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(since) = self.disconnected_since {
+            if now >= since + self.config.grace + self.config.margin {
+                self.fail_all(CallError::ConnectionLost, EndReason::ConnectionLost);
+            }
+        }
+        let deadline = self.config.ring_timeout + self.config.margin;
+        let expired: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.phase != Phase::Active && now >= c.rang_since + deadline)
+            .map(|c| c.id.clone())
+            .collect();
+        for id in expired {
+            // The server should have ended this ring long ago; it is gone or lost the call.
+            let call = self.remove(&id).expect("listed above");
+            self.send(ClientMessage::Hangup { call_id: id });
+            if call.role == Role::Caller {
+                self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Response(CallStatus::Timeout) });
+            }
+            self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Closed(EndReason::Timeout) });
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    // ---- helpers ----
+
+    fn new_conv(&mut self) -> ConvId {
+        let id = ConvId(self.next_conv);
+        self.next_conv += 1;
+        id
+    }
+
+    fn id_of(&self, conv: ConvId) -> Option<CallId> {
+        self.calls.values().find(|c| c.conv == conv).map(|c| c.id.clone())
+    }
+
+    fn call_of_mut(&mut self, conv: ConvId) -> Result<&mut Call, ActionError> {
+        self.calls.values_mut().find(|c| c.conv == conv).ok_or(ActionError::Closed)
+    }
+
+    /// Removes a call, telling the media layer to drop whatever it holds for it.
+    fn remove(&mut self, id: &str) -> Option<Call> {
+        let call = self.calls.remove(id)?;
+        self.outputs.push_back(Output::Released { conv: call.conv });
+        Some(call)
+    }
+
+    fn send(&mut self, msg: ClientMessage) {
+        if self.connected {
+            self.outputs.push_back(Output::Send(msg));
+        } else {
+            self.unsent.push_back(msg);
+        }
+    }
+
+    /// Ends every call because a new one starts; each conversation hears `Closed`.
+    fn end_all(&mut self, now: Instant, reason: EndReason) {
+        let _ = now;
+        let ids: Vec<CallId> = self.calls.keys().cloned().collect();
+        for id in ids {
+            let call = self.remove(&id).expect("listed above");
+            self.send(ClientMessage::Hangup { call_id: id });
+            self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Closed(reason) });
+        }
+        self.release_held();
+    }
+
+    fn fail_all(&mut self, error: CallError, reason: EndReason) {
+        let ids: Vec<CallId> = self.calls.keys().cloned().collect();
+        for id in ids {
+            let call = self.remove(&id).expect("listed above");
+            self.send(ClientMessage::Hangup { call_id: id });
+            self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Failed(error.clone()) });
+            self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Closed(reason) });
+        }
+        self.held = None;
+    }
+
+    /// A held glare call that the server did not merge is declined: we are busy, or the
+    /// call we made has ended and the crossing one went nowhere.
+    fn release_held(&mut self) {
+        if let Some(held) = self.held.take() {
+            self.send(ClientMessage::Reject { call_id: held.call.call_id, busy: true });
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

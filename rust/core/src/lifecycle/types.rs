@@ -1,0 +1,152 @@
+//! The vocabulary of the lifecycle machine: its configuration, inputs and outputs.
+
+use std::time::Duration;
+
+use duet_protocol::{CallId, CallOptions, CallStatus, ClientMessage, CloseReason, ErrorCode, Limits, Signal};
+
+/// A conversation as the app holds it. Stable for the conversation's life, even when glare
+/// swaps the call behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConvId(pub u64);
+
+#[derive(Debug, Clone)]
+pub struct LifecycleConfig {
+    /// The server's ring timeout; the server's `welcome` overrides it.
+    pub ring_timeout: Duration,
+    /// How long a lost connection may stay lost before its calls end; `welcome` overrides it.
+    pub grace: Duration,
+    /// Slack past the server's own deadlines before the client gives up on its own, so that
+    /// normally the server's word, with its precise reason, arrives first.
+    pub margin: Duration,
+    pub limits: Limits,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            ring_timeout: Duration::from_secs(30),
+            grace: Duration::from_secs(20),
+            margin: Duration::from_secs(3),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What the machine needs from the server's `welcome`.
+#[derive(Debug, Clone)]
+pub struct Welcome {
+    pub uid: String,
+    pub ring_timeout: Duration,
+    pub grace: Duration,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A message for the server.
+    Send(ClientMessage),
+    /// A call for the app: hand it to `did_receive_call_with_conversation`.
+    Incoming {
+        conv: ConvId,
+        call_id: CallId,
+        from: String,
+        data: Option<String>,
+        options: CallOptions,
+        remote_sdp: Option<String>,
+    },
+    /// An event for the conversation's delegate.
+    Event { conv: ConvId, event: Event },
+    /// Both sides agreed: start media. The caller gets the callee's answer here.
+    Established { conv: ConvId, remote_sdp: Option<String> },
+    /// Glare turned this conversation into answering the peer's call: drop the offer made
+    /// for the old call, answer `remote_sdp`, and pass the answer to `Lifecycle::accept`.
+    AnswerNeeded { conv: ConvId, call_id: CallId, remote_sdp: Option<String> },
+    /// A signal from the peer for the media layer.
+    RemoteSignal { conv: ConvId, signal: Signal },
+    /// The call is over: release its media.
+    Released { conv: ConvId },
+}
+
+/// Events for a `ConversationDelegate`, in the seeds' terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Response(CallStatus),
+    Failed(CallError),
+    Closed(EndReason),
+}
+
+/// Why a conversation ended, as `Conversation::close_reason` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// This side called `close` or `reject`.
+    Local,
+    /// The other party hung up.
+    Hangup,
+    /// The caller cancelled while the call rang.
+    Cancelled,
+    Rejected,
+    Busy,
+    Timeout,
+    AnsweredElsewhere,
+    DeclinedElsewhere,
+    PeerDisconnected,
+    Unreachable,
+    /// A new call on this client hung this one up.
+    Replaced,
+    /// The connection to the server stayed lost past the grace period.
+    ConnectionLost,
+    /// An error ended the call; `did_fail_with_error` said which.
+    Failed,
+}
+
+impl From<CloseReason> for EndReason {
+    fn from(r: CloseReason) -> Self {
+        match r {
+            CloseReason::Hangup => EndReason::Hangup,
+            CloseReason::Cancelled => EndReason::Cancelled,
+            CloseReason::Timeout => EndReason::Timeout,
+            CloseReason::AnsweredElsewhere => EndReason::AnsweredElsewhere,
+            CloseReason::DeclinedElsewhere => EndReason::DeclinedElsewhere,
+            CloseReason::PeerDisconnected => EndReason::PeerDisconnected,
+            CloseReason::Unreachable => EndReason::Unreachable,
+            CloseReason::Replaced => EndReason::Replaced,
+        }
+    }
+}
+
+/// Errors delivered to `did_fail_with_error`: something went wrong with a call under way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("{uid} has no device connected")]
+    Unreachable { uid: String },
+    #[error("the connection to the server was lost")]
+    ConnectionLost,
+    #[error("the server refused: {message} ({code:?})")]
+    Server { code: ErrorCode, message: String },
+    #[error("media failed: {0}")]
+    Media(String),
+}
+
+/// Errors returned at once by an action the app asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("not allowed now: {0}")]
+    InvalidState(&'static str),
+    #[error("the conversation is closed")]
+    Closed,
+}
+
+/// Where a conversation stands, for the app to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConversationState {
+    /// Outgoing, waiting for the callee.
+    Calling,
+    /// Incoming, waiting for this side to answer.
+    Ringing,
+    /// Incoming, accepted here, waiting for the server to confirm.
+    Accepting,
+    Connected,
+    Closed,
+}
