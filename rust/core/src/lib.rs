@@ -1,6 +1,29 @@
 //! duet-core: the Duet call engine, with no FFI of its own.
 //!
-//! `VideoCall` and `Conversation` are the public API of the seeds; `lifecycle` is the
-//! sans-I/O state machine they drive.
+//! The API is the "conversation" API of Duet's seeds: `VideoCall::call` returns a
+//! `Conversation`; the callee's `VideoCallDelegate` hears
+//! `did_receive_call_with_conversation`; `accept`, `reject` and `close` act on a
+//! conversation, and its `ConversationDelegate` hears `did_receive_response`,
+//! `did_receive_stream`, `did_fail_with_error` and `did_close`.
+//!
+//! Inside, `lifecycle` is a sans-I/O state machine and `driver` the one task that does its
+//! I/O.
 
+mod backoff;
+mod client;
+mod conversation;
+mod driver;
+mod events;
 pub mod lifecycle;
+mod media;
+mod signaling;
+mod video_call;
+
+pub use client::{CallOptions, VideoCallDelegate};
+pub use conversation::{Conversation, ConversationDelegate};
+pub use driver::ReconnectPolicy;
+pub use duet_protocol::{CallStatus, IceTransportPolicy};
+pub use lifecycle::{ActionError, CallError, ConversationState, EndReason};
+pub use media::{LocalStream, RemoteStream, StreamConstraints};
+pub use signaling::{websocket_url, ConnectError};
+pub use video_call::{ClientConfig, VideoCall};

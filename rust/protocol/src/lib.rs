@@ -52,10 +52,17 @@ pub enum ClientMessage {
         busy: bool,
     },
     /// Ends a call: a cancel while it rings, a hang-up once it is accepted.
-    Hangup { call_id: CallId },
+    Hangup {
+        call_id: CallId,
+    },
     /// Relayed untouched to the other party's device: ICE candidates, renegotiation.
-    Signal { call_id: CallId, signal: Signal },
-    Ping { nonce: u64 },
+    Signal {
+        call_id: CallId,
+        signal: Signal,
+    },
+    Ping {
+        nonce: u64,
+    },
 }
 
 /// Messages the server sends to a client.
@@ -84,7 +91,9 @@ pub enum ServerMessage {
         sdp: Option<String>,
     },
     /// To the caller: at least one of the callee's devices is ringing.
-    Ringing { call_id: CallId },
+    Ringing {
+        call_id: CallId,
+    },
     /// The answer to an invite. To the caller for every status; to the accepting device
     /// too, as `accepted`, when its accept won.
     Response {
@@ -95,17 +104,28 @@ pub enum ServerMessage {
     },
     /// Glare: this device's outgoing call `call_id` crossed the peer's call `into`, which
     /// reached the server first. The device should accept `into` in place of its own call.
-    Merged { call_id: CallId, into: IncomingCall },
+    Merged {
+        call_id: CallId,
+        into: IncomingCall,
+    },
     /// The call is over for this device.
-    Closed { call_id: CallId, reason: CloseReason },
-    Signal { call_id: CallId, signal: Signal },
+    Closed {
+        call_id: CallId,
+        reason: CloseReason,
+    },
+    Signal {
+        call_id: CallId,
+        signal: Signal,
+    },
     Error {
         code: ErrorCode,
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         call_id: Option<CallId>,
     },
-    Pong { nonce: u64 },
+    Pong {
+        nonce: u64,
+    },
 }
 
 /// What an `incoming` message carries, reused where a call is handed over whole (`merged`).
@@ -191,7 +211,10 @@ pub enum Signal {
         sdp_mline_index: Option<u16>,
     },
     EndOfCandidates,
-    Description { sdp_type: SdpType, sdp: String },
+    Description {
+        sdp_type: SdpType,
+        sdp: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

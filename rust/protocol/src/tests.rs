@@ -104,8 +104,13 @@ fn protocol_doc_examples_parse() {
             "```json server" => "server",
             _ => continue,
         };
-        let body: String = lines.by_ref().take_while(|l| l.trim() != "```").collect::<Vec<_>>().join("\n");
-        let ok = if dir == "client" { decode_client(&body).is_ok() } else { decode_server(&body).is_ok() };
+        let body: String =
+            lines.by_ref().take_while(|l| l.trim() != "```").collect::<Vec<_>>().join("\n");
+        let ok = if dir == "client" {
+            decode_client(&body).is_ok()
+        } else {
+            decode_server(&body).is_ok()
+        };
         assert!(ok, "docs/protocol.md example does not parse as a {dir} message:\n{body}");
         seen += 1;
     }

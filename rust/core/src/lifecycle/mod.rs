@@ -164,11 +164,18 @@ impl Lifecycle {
 
     /// Answers a ringing call. Also how the engine completes a glare merge, once it has an
     /// answer for the surviving call's offer.
-    pub fn accept(&mut self, now: Instant, conv: ConvId, sdp: Option<String>) -> Result<(), ActionError> {
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        conv: ConvId,
+        sdp: Option<String>,
+    ) -> Result<(), ActionError> {
         let call = self.call_of_mut(conv)?;
         match call.phase {
             Phase::Ringing | Phase::AwaitingAnswer => {}
-            Phase::Accepting | Phase::Active => return Err(ActionError::InvalidState("the call is already accepted")),
+            Phase::Accepting | Phase::Active => {
+                return Err(ActionError::InvalidState("the call is already accepted"))
+            }
             Phase::Calling => return Err(ActionError::InvalidState("only the callee can accept")),
         }
         call.phase = Phase::Accepting;
@@ -208,7 +215,8 @@ impl Lifecycle {
     /// Relays a signal (an ICE candidate, a renegotiation) from the media layer.
     pub fn signal(&mut self, conv: ConvId, signal: Signal) -> Result<(), ActionError> {
         let call = self.call_of_mut(conv)?;
-        if call.role == Role::Callee && matches!(call.phase, Phase::Ringing | Phase::AwaitingAnswer) {
+        if call.role == Role::Callee && matches!(call.phase, Phase::Ringing | Phase::AwaitingAnswer)
+        {
             return Err(ActionError::InvalidState("a callee signals only once it has accepted"));
         }
         let id = call.id.clone();
@@ -235,7 +243,9 @@ impl Lifecycle {
             Some(c) => match c.phase {
                 Phase::Calling => ConversationState::Calling,
                 Phase::Ringing => ConversationState::Ringing,
-                Phase::AwaitingAnswer | Phase::Accepting if c.outgoing_for_app => ConversationState::Calling,
+                Phase::AwaitingAnswer | Phase::Accepting if c.outgoing_for_app => {
+                    ConversationState::Calling
+                }
                 Phase::AwaitingAnswer | Phase::Accepting => ConversationState::Accepting,
                 Phase::Active => ConversationState::Connected,
             },
@@ -274,7 +284,11 @@ impl Lifecycle {
                     data: if ringing { c.data.clone() } else { None },
                     options: c.options.clone(),
                     sdp: if ringing { c.local_sdp.clone() } else { None },
-                    ring_elapsed_ms: if ringing { millis(now.saturating_duration_since(c.rang_since)) } else { 0 },
+                    ring_elapsed_ms: if ringing {
+                        millis(now.saturating_duration_since(c.rang_since))
+                    } else {
+                        0
+                    },
                 })
             })
             .collect()
@@ -301,13 +315,28 @@ impl Lifecycle {
                     options: c.options.clone(),
                     sdp: c.local_sdp.clone(),
                 }),
-                Phase::Accepting => Some(ClientMessage::Accept { call_id: c.id.clone(), sdp: c.local_sdp.clone() }),
+                Phase::Accepting => {
+                    Some(ClientMessage::Accept { call_id: c.id.clone(), sdp: c.local_sdp.clone() })
+                }
                 _ => None,
             })
             .collect();
         self.outputs.extend(retries.into_iter().map(Output::Send));
         let unsent: Vec<_> = self.unsent.drain(..).collect();
         self.outputs.extend(unsent.into_iter().map(Output::Send));
+    }
+
+    /// A message the driver could not send: the connection died under it. Invites and
+    /// accepts are left out, as `on_connected` re-derives them from the calls' states.
+    pub fn requeue(&mut self, msg: ClientMessage) {
+        if !matches!(
+            msg,
+            ClientMessage::Invite { .. }
+                | ClientMessage::Accept { .. }
+                | ClientMessage::Ping { .. }
+        ) {
+            self.unsent.push_back(msg);
+        }
     }
 
     pub fn on_disconnected(&mut self, now: Instant) {
@@ -329,7 +358,9 @@ impl Lifecycle {
                     c.acknowledged = true;
                 }
             }
-            ServerMessage::Response { call_id, status, sdp } => self.on_response(now, call_id, status, sdp),
+            ServerMessage::Response { call_id, status, sdp } => {
+                self.on_response(now, call_id, status, sdp)
+            }
             ServerMessage::Merged { call_id, into } => self.on_merged(now, call_id, into),
             ServerMessage::Closed { call_id, reason } => self.on_closed(now, call_id, reason),
             ServerMessage::Signal { call_id, signal } => {
@@ -337,7 +368,9 @@ impl Lifecycle {
                     self.outputs.push_back(Output::RemoteSignal { conv: c.conv, signal });
                 }
             }
-            ServerMessage::Error { code, message, call_id } => self.on_error(now, code, message, call_id),
+            ServerMessage::Error { code, message, call_id } => {
+                self.on_error(now, code, message, call_id)
+            }
             // The driver handles these: they are about the connection, not a call.
             ServerMessage::Welcome { .. } | ServerMessage::Pong { .. } => {}
         }
@@ -394,7 +427,10 @@ impl Lifecycle {
         match (call.role, call.phase, status) {
             (Role::Caller, Phase::Calling, CallStatus::Accepted) => {
                 call.phase = Phase::Active;
-                self.outputs.push_back(Output::Event { conv, event: Event::Response(CallStatus::Accepted) });
+                self.outputs.push_back(Output::Event {
+                    conv,
+                    event: Event::Response(CallStatus::Accepted),
+                });
                 self.outputs.push_back(Output::Established { conv, remote_sdp: sdp });
                 self.release_held();
             }
@@ -413,7 +449,10 @@ impl Lifecycle {
                 call.phase = Phase::Active;
                 let merged = call.outgoing_for_app;
                 if merged {
-                    self.outputs.push_back(Output::Event { conv, event: Event::Response(CallStatus::Accepted) });
+                    self.outputs.push_back(Output::Event {
+                        conv,
+                        event: Event::Response(CallStatus::Accepted),
+                    });
                 }
                 self.outputs.push_back(Output::Established { conv, remote_sdp: None });
             }
@@ -447,7 +486,11 @@ impl Lifecycle {
                 rang_since: now,
             },
         );
-        self.outputs.push_back(Output::AnswerNeeded { conv, call_id: into.call_id, remote_sdp: into.sdp });
+        self.outputs.push_back(Output::AnswerNeeded {
+            conv,
+            call_id: into.call_id,
+            remote_sdp: into.sdp,
+        });
     }
 
     fn on_closed(&mut self, now: Instant, id: CallId, reason: CloseReason) {
@@ -465,7 +508,8 @@ impl Lifecycle {
                 event: Event::Failed(CallError::Unreachable { uid: call.peer.clone() }),
             });
         }
-        self.outputs.push_back(Output::Event { conv, event: Event::Closed(EndReason::from(reason)) });
+        self.outputs
+            .push_back(Output::Event { conv, event: Event::Closed(EndReason::from(reason)) });
         if call.role == Role::Caller {
             self.release_held();
         }
@@ -491,14 +535,20 @@ impl Lifecycle {
         }
         let conv = call.conv;
         self.remove(&id);
-        self.outputs.push_back(Output::Event { conv, event: Event::Failed(CallError::Server { code, message }) });
+        self.outputs.push_back(Output::Event {
+            conv,
+            event: Event::Failed(CallError::Server { code, message }),
+        });
         self.outputs.push_back(Output::Event { conv, event: Event::Closed(EndReason::Failed) });
     }
 
     // ---- time ----
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let lost = self.disconnected_since.filter(|_| !self.calls.is_empty()).map(|t| t + self.config.grace + self.config.margin);
+        let lost = self
+            .disconnected_since
+            .filter(|_| !self.calls.is_empty())
+            .map(|t| t + self.config.grace + self.config.margin);
         let ring = self
             .calls
             .values()
@@ -526,9 +576,15 @@ impl Lifecycle {
             let call = self.remove(&id).expect("listed above");
             self.send(ClientMessage::Hangup { call_id: id });
             if call.role == Role::Caller {
-                self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Response(CallStatus::Timeout) });
+                self.outputs.push_back(Output::Event {
+                    conv: call.conv,
+                    event: Event::Response(CallStatus::Timeout),
+                });
             }
-            self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Closed(EndReason::Timeout) });
+            self.outputs.push_back(Output::Event {
+                conv: call.conv,
+                event: Event::Closed(EndReason::Timeout),
+            });
         }
     }
 
@@ -584,7 +640,8 @@ impl Lifecycle {
         for id in ids {
             let call = self.remove(&id).expect("listed above");
             self.send(ClientMessage::Hangup { call_id: id });
-            self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Failed(error.clone()) });
+            self.outputs
+                .push_back(Output::Event { conv: call.conv, event: Event::Failed(error.clone()) });
             self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Closed(reason) });
         }
         self.held = None;

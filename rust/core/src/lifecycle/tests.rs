@@ -1,7 +1,9 @@
 //! The lifecycle machine, driven directly: no sockets, no clock, time moved by hand.
 
 use super::*;
-use duet_protocol::{CallOptions, CallStatus, ClientMessage as C, CloseReason, ErrorCode, Limits, ServerMessage as S};
+use duet_protocol::{
+    CallOptions, CallStatus, ClientMessage as C, CloseReason, ErrorCode, Limits, ServerMessage as S,
+};
 
 const RING: Duration = Duration::from_secs(30);
 const GRACE: Duration = Duration::from_secs(20);
@@ -16,7 +18,8 @@ struct Rig {
 impl Rig {
     fn new(uid: &str) -> Rig {
         let t0 = Instant::now();
-        let mut m = Lifecycle::new(LifecycleConfig { margin: MARGIN, ..LifecycleConfig::default() }, t0);
+        let mut m =
+            Lifecycle::new(LifecycleConfig { margin: MARGIN, ..LifecycleConfig::default() }, t0);
         m.on_connected(t0, &welcome(uid));
         Rig { m, t0, now: t0 }
     }
@@ -39,7 +42,10 @@ impl Rig {
 
     /// Alice calls bob; returns the conversation and its call id, outputs drained.
     fn calling(&mut self, acked: bool) -> (ConvId, CallId) {
-        let (conv, id) = self.m.call(self.now, "bob", Some("d".into()), CallOptions::default(), Some("offer".into())).unwrap();
+        let (conv, id) = self
+            .m
+            .call(self.now, "bob", Some("d".into()), CallOptions::default(), Some("offer".into()))
+            .unwrap();
         self.drain();
         if acked {
             self.recv(S::Ringing { call_id: id.clone() });
@@ -61,11 +67,19 @@ fn welcome(uid: &str) -> Welcome {
 }
 
 fn incoming(id: &str, from: &str) -> S {
-    S::Incoming { call_id: id.into(), from: from.into(), data: Some("hi".into()), options: CallOptions::default(), sdp: Some("offer".into()) }
+    S::Incoming {
+        call_id: id.into(),
+        from: from.into(),
+        data: Some("hi".into()),
+        options: CallOptions::default(),
+        sdp: Some("offer".into()),
+    }
 }
 
 fn sent(out: &[Output]) -> Vec<C> {
-    out.iter().filter_map(|o| if let Output::Send(m) = o { Some(m.clone()) } else { None }).collect()
+    out.iter()
+        .filter_map(|o| if let Output::Send(m) = o { Some(m.clone()) } else { None })
+        .collect()
 }
 
 fn events(out: &[Output], conv: ConvId) -> Vec<Event> {
@@ -113,7 +127,13 @@ fn in_state(st: St) -> (Rig, ConvId) {
             let (conv, id) = r.calling(true);
             r.recv(S::Merged {
                 call_id: id,
-                into: IncomingCall { call_id: "in1".into(), from: "bob".into(), data: None, options: CallOptions::default(), sdp: Some("offer".into()) },
+                into: IncomingCall {
+                    call_id: "in1".into(),
+                    from: "bob".into(),
+                    data: None,
+                    options: CallOptions::default(),
+                    sdp: Some("offer".into()),
+                },
             });
             conv
         }
@@ -125,7 +145,11 @@ fn in_state(st: St) -> (Rig, ConvId) {
         }
         St::ConnectedCaller => {
             let (conv, id) = r.calling(true);
-            r.recv(S::Response { call_id: id, status: CallStatus::Accepted, sdp: Some("answer".into()) });
+            r.recv(S::Response {
+                call_id: id,
+                status: CallStatus::Accepted,
+                sdp: Some("answer".into()),
+            });
             conv
         }
         St::ConnectedCallee => {
@@ -170,7 +194,10 @@ fn accept_in_every_state() {
         match st {
             St::Ringing | St::AwaitingAnswer => {
                 assert_eq!(res, Ok(()), "{st:?}");
-                assert!(matches!(sent(&out).as_slice(), [C::Accept { call_id, sdp: Some(_) }] if call_id == "in1"), "{st:?}: {out:?}");
+                assert!(
+                    matches!(sent(&out).as_slice(), [C::Accept { call_id, sdp: Some(_) }] if call_id == "in1"),
+                    "{st:?}: {out:?}"
+                );
             }
             St::Closed => assert_eq!(res, Err(ActionError::Closed), "{st:?}"),
             _ => {
@@ -191,13 +218,20 @@ fn reject_in_every_state() {
             St::Ringing => {
                 assert_eq!(res, Ok(()));
                 assert_eq!(sent(&out), vec![C::Reject { call_id: "in1".into(), busy: false }]);
-                assert!(events(&out, conv).is_empty(), "a local reject tells the app nothing it did not do");
+                assert!(
+                    events(&out, conv).is_empty(),
+                    "a local reject tells the app nothing it did not do"
+                );
                 assert_eq!(r.m.state(conv), ConversationState::Closed);
             }
             St::Closed => assert_eq!(res, Err(ActionError::Closed)),
             _ => {
                 assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}");
-                assert_eq!(r.m.state(conv), expected_state(st), "{st:?}: a refused reject changes nothing");
+                assert_eq!(
+                    r.m.state(conv),
+                    expected_state(st),
+                    "{st:?}: a refused reject changes nothing"
+                );
             }
         }
     }
@@ -233,12 +267,19 @@ fn a_new_call_in_every_state_hangs_up_the_previous_one() {
         let msgs = sent(&out);
         match old_id {
             Some(old_id) => {
-                assert_eq!(msgs[0], C::Hangup { call_id: old_id }, "{st:?}: the old call is hung up first");
+                assert_eq!(
+                    msgs[0],
+                    C::Hangup { call_id: old_id },
+                    "{st:?}: the old call is hung up first"
+                );
                 assert_eq!(events(&out, old), vec![Event::Closed(EndReason::Replaced)], "{st:?}");
             }
             None => assert!(events(&out, old).is_empty()),
         }
-        assert!(matches!(msgs.last(), Some(C::Invite { call_id, to, .. }) if *call_id == new_id && to == "carol"), "{st:?}");
+        assert!(
+            matches!(msgs.last(), Some(C::Invite { call_id, to, .. }) if *call_id == new_id && to == "carol"),
+            "{st:?}"
+        );
         assert_eq!(r.m.state(old), ConversationState::Closed);
         assert_eq!(r.m.state(new), ConversationState::Calling);
     }
@@ -252,7 +293,9 @@ fn signal_in_every_state() {
         let res = r.m.signal(conv, cand());
         let out = r.drain();
         match st {
-            St::Ringing | St::AwaitingAnswer => assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}"),
+            St::Ringing | St::AwaitingAnswer => {
+                assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}")
+            }
             St::Closed => assert_eq!(res, Err(ActionError::Closed)),
             _ => {
                 assert_eq!(res, Ok(()), "{st:?}");
@@ -275,7 +318,10 @@ fn server_close_in_every_state() {
         } else {
             assert_eq!(events(&out, conv), vec![Event::Closed(EndReason::Hangup)], "{st:?}");
         }
-        assert!(r.recv(S::Closed { call_id: id, reason: CloseReason::Hangup }).is_empty(), "{st:?}: duplicate ignored");
+        assert!(
+            r.recv(S::Closed { call_id: id, reason: CloseReason::Hangup }).is_empty(),
+            "{st:?}: duplicate ignored"
+        );
     }
 }
 
@@ -283,7 +329,9 @@ fn server_close_in_every_state() {
 #[test]
 fn responses_in_every_state() {
     for st in ALL {
-        for status in [CallStatus::Accepted, CallStatus::Rejected, CallStatus::Busy, CallStatus::Timeout] {
+        for status in
+            [CallStatus::Accepted, CallStatus::Rejected, CallStatus::Busy, CallStatus::Timeout]
+        {
             let (mut r, conv) = in_state(st);
             let id = r.m.call_id(conv).unwrap_or_else(|| "gone".into());
             let out = r.recv(S::Response { call_id: id, status, sdp: Some("answer".into()) });
@@ -291,19 +339,27 @@ fn responses_in_every_state() {
             match (st, status) {
                 (St::CallingUnacked | St::CallingAcked, CallStatus::Accepted) => {
                     assert_eq!(ev, vec![Event::Response(CallStatus::Accepted)]);
-                    assert!(out.contains(&Output::Established { conv, remote_sdp: Some("answer".into()) }));
+                    assert!(out.contains(&Output::Established {
+                        conv,
+                        remote_sdp: Some("answer".into())
+                    }));
                     assert_eq!(r.m.state(conv), ConversationState::Connected);
                 }
                 (St::CallingUnacked | St::CallingAcked, s) => {
                     assert_eq!(ev[0], Event::Response(s), "{st:?} {s:?}");
-                    assert!(matches!(ev[1], Event::Closed(_)), "a final answer closes the conversation");
+                    assert!(
+                        matches!(ev[1], Event::Closed(_)),
+                        "a final answer closes the conversation"
+                    );
                     assert_eq!(r.m.state(conv), ConversationState::Closed);
                 }
                 (St::Accepting, CallStatus::Accepted) => {
                     assert!(ev.is_empty(), "the callee hears no response of its own accept");
                     assert!(out.contains(&Output::Established { conv, remote_sdp: None }));
                 }
-                (St::AwaitingAnswer, _) => assert!(ev.is_empty(), "no answer sent yet, so nothing fits"),
+                (St::AwaitingAnswer, _) => {
+                    assert!(ev.is_empty(), "no answer sent yet, so nothing fits")
+                }
                 _ => {
                     assert!(ev.is_empty(), "{st:?} {status:?}: out-of-place response ignored");
                     assert_eq!(r.m.state(conv), expected_state(st), "{st:?} {status:?}");
@@ -375,14 +431,35 @@ fn glare_merges_into_the_call_that_reached_the_server_first() {
     assert!(out.is_empty(), "the crossing call is held, not shown and not declined");
     let out = r.recv(S::Merged {
         call_id: ours,
-        into: IncomingCall { call_id: "theirs".into(), from: "bob".into(), data: None, options: CallOptions::default(), sdp: Some("bob-offer".into()) },
+        into: IncomingCall {
+            call_id: "theirs".into(),
+            from: "bob".into(),
+            data: None,
+            options: CallOptions::default(),
+            sdp: Some("bob-offer".into()),
+        },
     });
-    assert_eq!(out, vec![Output::AnswerNeeded { conv, call_id: "theirs".into(), remote_sdp: Some("bob-offer".into()) }]);
+    assert_eq!(
+        out,
+        vec![Output::AnswerNeeded {
+            conv,
+            call_id: "theirs".into(),
+            remote_sdp: Some("bob-offer".into())
+        }]
+    );
     assert_eq!(r.m.state(conv), ConversationState::Calling, "still an outgoing call to the app");
     r.m.accept(r.now, conv, Some("alice-answer".into())).unwrap();
-    assert_eq!(sent(&r.drain()), vec![C::Accept { call_id: "theirs".into(), sdp: Some("alice-answer".into()) }]);
-    let out = r.recv(S::Response { call_id: "theirs".into(), status: CallStatus::Accepted, sdp: None });
-    assert_eq!(events(&out, conv), vec![Event::Response(CallStatus::Accepted)], "the app sees its call answered");
+    assert_eq!(
+        sent(&r.drain()),
+        vec![C::Accept { call_id: "theirs".into(), sdp: Some("alice-answer".into()) }]
+    );
+    let out =
+        r.recv(S::Response { call_id: "theirs".into(), status: CallStatus::Accepted, sdp: None });
+    assert_eq!(
+        events(&out, conv),
+        vec![Event::Response(CallStatus::Accepted)],
+        "the app sees its call answered"
+    );
     assert_eq!(r.m.state(conv), ConversationState::Connected);
     assert_eq!(r.m.call_id(conv).as_deref(), Some("theirs"));
 }
@@ -394,7 +471,8 @@ fn the_glare_winner_side_sees_an_ordinary_accept() {
     let (conv, id) = r.m.call(r.now, "alice", None, CallOptions::default(), None).unwrap();
     r.drain();
     r.recv(S::Ringing { call_id: id.clone() });
-    let out = r.recv(S::Response { call_id: id, status: CallStatus::Accepted, sdp: Some("a".into()) });
+    let out =
+        r.recv(S::Response { call_id: id, status: CallStatus::Accepted, sdp: Some("a".into()) });
     assert_eq!(events(&out, conv), vec![Event::Response(CallStatus::Accepted)]);
 }
 
@@ -412,7 +490,13 @@ fn merged_for_an_unknown_or_settled_call_is_ignored() {
     let (mut r, conv) = in_state(St::ConnectedCaller);
     let out = r.recv(S::Merged {
         call_id: "nope".into(),
-        into: IncomingCall { call_id: "x".into(), from: "bob".into(), data: None, options: CallOptions::default(), sdp: None },
+        into: IncomingCall {
+            call_id: "x".into(),
+            from: "bob".into(),
+            data: None,
+            options: CallOptions::default(),
+            sdp: None,
+        },
     });
     assert!(out.is_empty());
     assert_eq!(r.m.state(conv), ConversationState::Connected);
@@ -449,7 +533,10 @@ fn unreachable_callee_fails_then_closes() {
     let out = r.recv(S::Closed { call_id: id, reason: CloseReason::Unreachable });
     assert_eq!(
         events(&out, conv),
-        vec![Event::Failed(CallError::Unreachable { uid: "bob".into() }), Event::Closed(EndReason::Unreachable)]
+        vec![
+            Event::Failed(CallError::Unreachable { uid: "bob".into() }),
+            Event::Closed(EndReason::Unreachable)
+        ]
     );
 }
 
@@ -460,7 +547,13 @@ fn server_errors_fail_an_unanswered_invite_but_spare_retries() {
     assert!(r.recv(S::error(ErrorCode::DuplicateCallId, "dup", Some(&id))).is_empty());
     assert!(r.recv(S::error(ErrorCode::InvalidState, "dup", Some(&id))).is_empty());
     let out = r.recv(S::error(ErrorCode::InvalidRequest, "bad uid", Some(&id)));
-    assert!(matches!(events(&out, conv).as_slice(), [Event::Failed(CallError::Server { code: ErrorCode::InvalidRequest, .. }), Event::Closed(EndReason::Failed)]));
+    assert!(matches!(
+        events(&out, conv).as_slice(),
+        [
+            Event::Failed(CallError::Server { code: ErrorCode::InvalidRequest, .. }),
+            Event::Closed(EndReason::Failed)
+        ]
+    ));
 }
 
 #[test]
@@ -473,10 +566,19 @@ fn not_in_call_for_a_live_call_ends_it() {
 #[test]
 fn bad_arguments_are_refused_at_the_call_site() {
     let mut r = Rig::new("alice");
-    assert!(matches!(r.m.call(r.now, "", None, CallOptions::default(), None), Err(ActionError::InvalidArgument(_))));
-    assert!(matches!(r.m.call(r.now, "alice", None, CallOptions::default(), None), Err(ActionError::InvalidArgument(_))));
+    assert!(matches!(
+        r.m.call(r.now, "", None, CallOptions::default(), None),
+        Err(ActionError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        r.m.call(r.now, "alice", None, CallOptions::default(), None),
+        Err(ActionError::InvalidArgument(_))
+    ));
     let big = "x".repeat(Limits::default().max_data_bytes + 1);
-    assert!(matches!(r.m.call(r.now, "bob", Some(big), CallOptions::default(), None), Err(ActionError::InvalidArgument(_))));
+    assert!(matches!(
+        r.m.call(r.now, "bob", Some(big), CallOptions::default(), None),
+        Err(ActionError::InvalidArgument(_))
+    ));
     assert!(r.drain().is_empty(), "nothing sent for a refused call");
 }
 
@@ -490,13 +592,20 @@ fn a_ring_the_server_never_ends_ends_locally() {
     assert!(r.drain().is_empty(), "the server's own timeout comes first");
     r.advance(MARGIN);
     let out = r.drain();
-    assert_eq!(events(&out, conv), vec![Event::Response(CallStatus::Timeout), Event::Closed(EndReason::Timeout)]);
+    assert_eq!(
+        events(&out, conv),
+        vec![Event::Response(CallStatus::Timeout), Event::Closed(EndReason::Timeout)]
+    );
     assert_eq!(sent(&out), vec![C::Hangup { call_id: id }]);
 
     let mut r = Rig::new("bob");
     let conv = r.ringing("c1", "alice");
     r.advance(RING + MARGIN);
-    assert_eq!(events(&r.drain(), conv), vec![Event::Closed(EndReason::Timeout)], "the phone stops ringing");
+    assert_eq!(
+        events(&r.drain(), conv),
+        vec![Event::Closed(EndReason::Timeout)],
+        "the phone stops ringing"
+    );
 }
 
 #[test]
@@ -518,7 +627,10 @@ fn a_short_disconnect_keeps_calls_and_restates_them() {
     assert!(r.drain().is_empty(), "within grace nothing ends");
     let calls = r.m.restatements(r.now);
     assert_eq!(calls.len(), 1);
-    assert_eq!((calls[0].role, calls[0].state, calls[0].peer.as_str()), (Role::Caller, RestatedState::Active, "bob"));
+    assert_eq!(
+        (calls[0].role, calls[0].state, calls[0].peer.as_str()),
+        (Role::Caller, RestatedState::Active, "bob")
+    );
     r.m.on_connected(r.now, &welcome("alice"));
     r.advance(GRACE * 2);
     assert_eq!(r.m.state(conv), ConversationState::Connected);
@@ -530,7 +642,10 @@ fn a_long_disconnect_ends_calls_with_connection_lost() {
     r.m.on_disconnected(r.now);
     r.advance(GRACE + MARGIN);
     let out = r.drain();
-    assert_eq!(events(&out, conv), vec![Event::Failed(CallError::ConnectionLost), Event::Closed(EndReason::ConnectionLost)]);
+    assert_eq!(
+        events(&out, conv),
+        vec![Event::Failed(CallError::ConnectionLost), Event::Closed(EndReason::ConnectionLost)]
+    );
     // The hang-up waits for the connection, so a server that kept the call learns of it.
     r.m.on_connected(r.now, &welcome("alice"));
     assert_eq!(sent(&r.drain()), vec![C::Hangup { call_id: "in1".into() }]);
@@ -580,13 +695,24 @@ fn an_unconfirmed_accept_is_repeated_after_a_reconnect() {
     let (mut r, _) = in_state(St::Accepting);
     r.m.on_disconnected(r.now);
     r.m.on_connected(r.now, &welcome("alice"));
-    assert_eq!(sent(&r.drain()), vec![C::Accept { call_id: "in1".into(), sdp: Some("answer".into()) }]);
+    assert_eq!(
+        sent(&r.drain()),
+        vec![C::Accept { call_id: "in1".into(), sdp: Some("answer".into()) }]
+    );
 }
 
 #[test]
 fn welcome_sets_the_deadlines() {
     let mut r = Rig::new("alice");
-    r.m.on_connected(r.now, &Welcome { uid: "alice".into(), ring_timeout: Duration::from_secs(5), grace: GRACE, limits: Limits::default() });
+    r.m.on_connected(
+        r.now,
+        &Welcome {
+            uid: "alice".into(),
+            ring_timeout: Duration::from_secs(5),
+            grace: GRACE,
+            limits: Limits::default(),
+        },
+    );
     let (conv, _) = r.calling(true);
     r.advance(Duration::from_secs(5) + MARGIN);
     assert_eq!(r.m.state(conv), ConversationState::Closed);

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use duet_protocol::{CallId, CallOptions, CallStatus, ClientMessage, CloseReason, ErrorCode, Limits, Signal};
+use duet_protocol::{
+    CallId, CallOptions, CallStatus, ClientMessage, CloseReason, ErrorCode, Limits, Signal,
+};
 
 /// A conversation as the app holds it. Stable for the conversation's life, even when glare
 /// swaps the call behind it.
@@ -97,6 +99,27 @@ pub enum EndReason {
     ConnectionLost,
     /// An error ended the call; `did_fail_with_error` said which.
     Failed,
+}
+
+impl EndReason {
+    /// The snake_case name used in logs and the CLI's JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Local => "local",
+            EndReason::Hangup => "hangup",
+            EndReason::Cancelled => "cancelled",
+            EndReason::Rejected => "rejected",
+            EndReason::Busy => "busy",
+            EndReason::Timeout => "timeout",
+            EndReason::AnsweredElsewhere => "answered_elsewhere",
+            EndReason::DeclinedElsewhere => "declined_elsewhere",
+            EndReason::PeerDisconnected => "peer_disconnected",
+            EndReason::Unreachable => "unreachable",
+            EndReason::Replaced => "replaced",
+            EndReason::ConnectionLost => "connection_lost",
+            EndReason::Failed => "failed",
+        }
+    }
 }
 
 impl From<CloseReason> for EndReason {

@@ -1,0 +1,57 @@
+//! Delegates that turn the engine's callbacks into a stream of events a CLI task can await.
+
+use std::sync::Arc;
+
+use duet_core::{
+    CallError, CallStatus, Conversation, ConversationDelegate, RemoteStream, VideoCallDelegate,
+};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+#[derive(Debug)]
+pub enum Happened {
+    Called(Arc<Conversation>, Option<String>),
+    Response(CallStatus),
+    Stream(#[allow(dead_code)] Arc<RemoteStream>),
+    Failed(CallError),
+    Closed,
+}
+
+pub struct Bridge {
+    tx: UnboundedSender<Happened>,
+}
+
+impl Bridge {
+    pub fn new() -> (Arc<Bridge>, UnboundedReceiver<Happened>) {
+        let (tx, rx) = unbounded_channel();
+        (Arc::new(Bridge { tx }), rx)
+    }
+
+    fn send(&self, h: Happened) {
+        let _ = self.tx.send(h);
+    }
+}
+
+impl VideoCallDelegate for Bridge {
+    fn did_receive_call_with_conversation(
+        &self,
+        conversation: Arc<Conversation>,
+        data: Option<String>,
+    ) {
+        self.send(Happened::Called(conversation, data));
+    }
+}
+
+impl ConversationDelegate for Bridge {
+    fn did_receive_response(&self, status: CallStatus) {
+        self.send(Happened::Response(status));
+    }
+    fn did_receive_stream(&self, stream: Arc<RemoteStream>) {
+        self.send(Happened::Stream(stream));
+    }
+    fn did_fail_with_error(&self, error: CallError) {
+        self.send(Happened::Failed(error));
+    }
+    fn did_close(&self) {
+        self.send(Happened::Closed);
+    }
+}

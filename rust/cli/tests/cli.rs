@@ -1,0 +1,243 @@
+//! The `duet` binary as a user runs it: real processes, a real server on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn duet() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_duet"));
+    c.env_remove("DUET_SECRET");
+    c
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn names(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["event"].as_str().unwrap().to_owned()).collect()
+}
+
+/// A child whose stdout lines arrive on a channel, killed on drop.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(cmd: &mut Command) -> Running {
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn duet");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Running { child, lines }
+    }
+
+    fn line_containing(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no line containing {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn rest(mut self) -> (i32, Vec<Value>) {
+        let status = self.child.wait().unwrap();
+        let events = self.lines.try_iter().map(|l| serde_json::from_str(&l).unwrap()).collect();
+        (status.code().unwrap_or(-1), events)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `duet serve` on a free port, in development mode; returns it and its URL.
+fn serve(extra: &[&str]) -> (Running, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = Running::start(duet().args(["serve", "--listen", &listen]).args(extra));
+    let line = server.line_containing("listening on");
+    let url = line.rsplit(' ').next().unwrap().to_owned();
+    (server, url)
+}
+
+#[test]
+fn demo_runs_a_whole_call_and_reports_it() {
+    let out = duet().args(["demo", "--seconds", "1", "--json"]).output().unwrap();
+    assert!(out.status.success(), "demo failed: {}", String::from_utf8_lossy(&out.stderr));
+    let ev = events(&out);
+    let by = |uid: &str| -> Vec<String> {
+        names(&ev.iter().filter(|e| e["uid"] == uid).cloned().collect::<Vec<_>>())
+    };
+    assert_eq!(by("alice"), ["connected", "response", "stream", "closed"]);
+    assert_eq!(by("bob"), ["connected", "called", "stream", "closed"]);
+    let called = ev.iter().find(|e| e["event"] == "called").unwrap();
+    assert_eq!(called["from"], "alice");
+    assert_eq!(called["data"], "hello from alice");
+    assert_eq!(ev.iter().find(|e| e["event"] == "response").unwrap()["status"], "accepted");
+    let bob_closed = ev.iter().find(|e| e["event"] == "closed" && e["uid"] == "bob").unwrap();
+    assert_eq!(bob_closed["reason"], "hangup");
+    let summary = ev.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["ok"], true);
+    assert!(summary["setup_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn demo_prints_readable_lines_without_json() {
+    let out = duet().args(["demo", "--seconds", "0"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("[bob] called from=alice data=hello from alice"), "{text}");
+    assert!(text.contains("[alice] response status=accepted"), "{text}");
+}
+
+#[test]
+fn token_mints_a_jwt_and_refuses_a_bad_uid() {
+    let out = duet()
+        .args(["token", "--uid", "alice", "--secret", "s3cret", "--ttl", "60"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap();
+    let claims = duet_server::token::verify("s3cret", token.trim(), now())
+        .expect("the minted token verifies");
+    assert_eq!(claims.sub, "alice");
+    assert!(claims.exp <= now() + 60 && claims.exp > now());
+    let out = duet().args(["token", "--uid", ""]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[test]
+fn call_and_answer_between_two_processes() {
+    let (_server, url) = serve(&[]);
+    let bob = Running::start(duet().args(["answer", "--server", &url, "--uid", "bob", "--json"]));
+    bob.line_containing("\"connected\"");
+    let out = duet()
+        .args([
+            "call",
+            "--server",
+            &url,
+            "--uid",
+            "alice",
+            "--to",
+            "bob",
+            "--data",
+            "hi",
+            "--seconds",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(names(&events(&out)), ["connected", "response", "stream", "closed"]);
+    let (code, rest) = bob.rest();
+    assert_eq!(code, 0);
+    assert_eq!(names(&rest), ["called", "stream", "closed"]);
+    assert_eq!(rest[0]["data"], "hi");
+    assert_eq!(rest[2]["reason"], "hangup");
+}
+
+#[test]
+fn a_rejected_call_exits_non_zero() {
+    let (_server, url) = serve(&[]);
+    let bob = Running::start(
+        duet().args(["answer", "--server", &url, "--uid", "bob", "--reject", "--json"]),
+    );
+    bob.line_containing("\"connected\"");
+    let out = duet()
+        .args(["call", "--server", &url, "--uid", "alice", "--to", "bob", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let ev = events(&out);
+    assert_eq!(names(&ev), ["connected", "response", "closed"]);
+    assert_eq!(ev[1]["status"], "rejected");
+    assert_eq!(bob.rest().0, 0);
+}
+
+#[test]
+fn an_ignored_call_times_out() {
+    let (_server, url) = serve(&["--ring-timeout", "1"]);
+    let bob = Running::start(
+        duet().args(["answer", "--server", &url, "--uid", "bob", "--ignore", "--json"]),
+    );
+    bob.line_containing("\"connected\"");
+    let out = duet()
+        .args(["call", "--server", &url, "--uid", "alice", "--to", "bob", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(events(&out)[1]["status"], "timeout");
+    let (code, rest) = bob.rest();
+    assert_eq!(code, 0);
+    assert_eq!(rest.last().unwrap()["reason"], "timeout");
+}
+
+#[test]
+fn a_refused_token_and_an_unreachable_server_exit_2_with_a_message() {
+    let (_server, url) = serve(&["--secret", "production-secret"]);
+    let out = duet()
+        .args([
+            "call",
+            "--server",
+            &url,
+            "--uid",
+            "alice",
+            "--to",
+            "bob",
+            "--token",
+            "forged.token.here",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let ev = events(&out);
+    assert_eq!(ev[0]["event"], "error");
+    assert!(ev[0]["message"].as_str().unwrap().contains("refused"), "{ev:?}");
+
+    // A production server mints no tokens for strangers.
+    let out = duet()
+        .args(["call", "--server", &url, "--uid", "alice", "--to", "bob", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let out = duet()
+        .args([
+            "call", "--server", &dead, "--uid", "alice", "--to", "bob", "--secret", "x", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(events(&out)[0]["message"].as_str().unwrap().contains("cannot reach"));
+}

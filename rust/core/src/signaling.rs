@@ -1,0 +1,150 @@
+//! The signaling connection: where to connect, and the hello/welcome handshake.
+
+use std::time::Duration;
+
+use duet_protocol::{ClientMessage, ErrorCode, IceServer, Limits, ServerMessage};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Why connecting to the server failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error("invalid server URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("cannot reach the server: {0}")]
+    Unreachable(String),
+    #[error("the server refused the connection: {message} ({code:?})")]
+    Refused { code: ErrorCode, message: String },
+    #[error("the server did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the server broke the protocol: {0}")]
+    Protocol(String),
+}
+
+impl ConnectError {
+    /// Refusals that a retry with the same token cannot cure.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, ConnectError::InvalidUrl { .. } | ConnectError::Refused { .. })
+    }
+}
+
+/// What the server told us in `welcome`.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub uid: String,
+    pub ice_servers: Vec<IceServer>,
+    pub ring_timeout: Duration,
+    pub grace: Duration,
+    pub keepalive: Duration,
+    pub limits: Limits,
+}
+
+/// The WebSocket URL for a server URL as a person writes it: `http://host:port` and
+/// `ws://host:port` both mean `ws://host:port/ws`; an explicit path is kept.
+pub fn websocket_url(server_url: &str) -> Result<String, ConnectError> {
+    let invalid = |reason: &str| ConnectError::InvalidUrl {
+        url: server_url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let (scheme, rest) =
+        server_url.split_once("://").ok_or_else(|| invalid("missing scheme (ws:// or http://)"))?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        _ => return Err(invalid("scheme must be ws, wss, http or https")),
+    };
+    if scheme == "wss" {
+        return Err(invalid("this build has no TLS; put duet-server behind a TLS proxy and build with TLS, or use ws:// on a trusted network"));
+    }
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if host.is_empty() {
+        return Err(invalid("missing host"));
+    }
+    let path = if path.is_empty() || path == "/" { "/ws" } else { path };
+    Ok(format!("{scheme}://{host}{path}"))
+}
+
+/// Opens the socket, says `hello`, and waits for `welcome`.
+pub(crate) async fn handshake(
+    url: &str,
+    hello: &ClientMessage,
+    timeout: Duration,
+) -> Result<(Socket, ServerInfo), ConnectError> {
+    tokio::time::timeout(timeout, handshake_inner(url, hello))
+        .await
+        .map_err(|_| ConnectError::Timeout(timeout))?
+}
+
+async fn handshake_inner(
+    url: &str,
+    hello: &ClientMessage,
+) -> Result<(Socket, ServerInfo), ConnectError> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+    ws.send(Message::Text(duet_protocol::encode(hello).into()))
+        .await
+        .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+    loop {
+        let frame = ws
+            .next()
+            .await
+            .ok_or_else(|| ConnectError::Unreachable("closed before welcome".into()))?;
+        let text = match frame.map_err(|e| ConnectError::Unreachable(e.to_string()))? {
+            Message::Text(t) => t,
+            Message::Close(_) => {
+                return Err(ConnectError::Unreachable("closed before welcome".into()))
+            }
+            _ => continue,
+        };
+        let msg = duet_protocol::decode_server(&text)
+            .map_err(|e| ConnectError::Protocol(e.to_string()))?;
+        return match msg {
+            ServerMessage::Welcome {
+                uid,
+                ice_servers,
+                ring_timeout_ms,
+                grace_ms,
+                keepalive_ms,
+                limits,
+                ..
+            } => Ok((
+                ws,
+                ServerInfo {
+                    uid,
+                    ice_servers,
+                    ring_timeout: Duration::from_millis(ring_timeout_ms),
+                    grace: Duration::from_millis(grace_ms),
+                    keepalive: Duration::from_millis(keepalive_ms.max(100)),
+                    limits,
+                },
+            )),
+            ServerMessage::Error { code, message, .. } => {
+                Err(ConnectError::Refused { code, message })
+            }
+            other => Err(ConnectError::Protocol(format!("expected welcome, got {other:?}"))),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_map_to_the_websocket_endpoint() {
+        assert_eq!(websocket_url("http://127.0.0.1:7480").unwrap(), "ws://127.0.0.1:7480/ws");
+        assert_eq!(websocket_url("ws://127.0.0.1:7480/").unwrap(), "ws://127.0.0.1:7480/ws");
+        assert_eq!(websocket_url("ws://h:1/custom/ws").unwrap(), "ws://h:1/custom/ws");
+        assert!(websocket_url("127.0.0.1:7480").is_err());
+        assert!(websocket_url("ftp://x").is_err());
+        assert!(websocket_url("ws://").is_err());
+    }
+}

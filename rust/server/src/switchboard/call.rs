@@ -1,0 +1,206 @@
+//! One call as the server holds it, and what is left of it once it has ended.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Instant;
+
+use duet_protocol::{
+    CallId, CallOptions, CallStatus, CloseReason, IncomingCall, RestatedState, Role, ServerMessage,
+    Signal,
+};
+
+use super::DeviceKey;
+
+#[derive(Debug)]
+pub(super) struct Call {
+    pub id: CallId,
+    pub caller_uid: String,
+    /// `None` while a call rebuilt from the callee's restatement waits for the caller's.
+    pub caller_device: Option<String>,
+    pub callee_uid: String,
+    pub data: Option<String>,
+    pub options: CallOptions,
+    pub offer: Option<String>,
+    pub answer: Option<String>,
+    pub phase: Phase,
+    /// While one party has not (re)stated the call after a restart: when the other is told
+    /// `peer_disconnected`.
+    pub absent_deadline: Option<Instant>,
+    /// The caller's signals while ringing, replayed to devices that start ringing late so
+    /// they see the same candidates as the ones that rang from the start.
+    pub ring_signals: Vec<Signal>,
+    /// Signals for the party that has not restated the call yet (its device is unknown).
+    pub pending: VecDeque<ServerMessage>,
+}
+
+#[derive(Debug)]
+pub(super) enum Phase {
+    Ringing {
+        devices: BTreeSet<String>,
+        deadline: Instant,
+    },
+    /// `device` is the callee's device that accepted; `None` while it has not restated.
+    Active {
+        device: Option<String>,
+    },
+}
+
+/// How a device takes part in a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Part {
+    Caller,
+    /// One of the callee's devices the call is ringing.
+    Ringing,
+    /// The callee's device that accepted.
+    Accepted,
+    None,
+}
+
+impl Call {
+    pub fn part(&self, key: &DeviceKey) -> Part {
+        if key.uid == self.caller_uid {
+            return match &self.caller_device {
+                Some(d) if *d == key.device_id => Part::Caller,
+                _ => Part::None,
+            };
+        }
+        if key.uid != self.callee_uid {
+            return Part::None;
+        }
+        match &self.phase {
+            Phase::Ringing { devices, .. } if devices.contains(&key.device_id) => Part::Ringing,
+            Phase::Active { device: Some(d) } if *d == key.device_id => Part::Accepted,
+            _ => Part::None,
+        }
+    }
+
+    /// Whether `key` may act for a party whose device the server does not know yet: after a
+    /// restart, a device that ended the call locally does not restate it but sends `hangup`.
+    pub fn stands_in(&self, key: &DeviceKey) -> bool {
+        (key.uid == self.caller_uid && self.caller_device.is_none())
+            || (key.uid == self.callee_uid && matches!(self.phase, Phase::Active { device: None }))
+    }
+
+    pub fn is_ringing(&self) -> bool {
+        matches!(self.phase, Phase::Ringing { .. })
+    }
+
+    pub fn ring_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Ringing { deadline, .. } => Some(deadline),
+            Phase::Active { .. } => None,
+        }
+    }
+
+    pub fn caller_key(&self) -> Option<DeviceKey> {
+        self.caller_device.as_ref().map(|d| DeviceKey::new(&self.caller_uid, d))
+    }
+
+    /// The callee's devices in the call: every ringing one, or the one that accepted.
+    pub fn callee_keys(&self) -> Vec<DeviceKey> {
+        let devices: Vec<&String> = match &self.phase {
+            Phase::Ringing { devices, .. } => devices.iter().collect(),
+            Phase::Active { device } => device.iter().collect(),
+        };
+        devices.into_iter().map(|d| DeviceKey::new(&self.callee_uid, d)).collect()
+    }
+
+    /// Both parties have a device in the call (not the case while a rebuilt call waits).
+    pub fn is_complete(&self) -> bool {
+        let callee_present = match &self.phase {
+            Phase::Ringing { devices, .. } => !devices.is_empty(),
+            Phase::Active { device } => device.is_some(),
+        };
+        self.caller_device.is_some() && callee_present
+    }
+
+    pub fn incoming(&self) -> IncomingCall {
+        IncomingCall {
+            call_id: self.id.clone(),
+            from: self.caller_uid.clone(),
+            data: self.data.clone(),
+            options: self.options.clone(),
+            sdp: self.offer.clone(),
+        }
+    }
+}
+
+/// What the server remembers of an ended call, for a device that restates it later.
+#[derive(Debug)]
+pub(super) struct Tombstone {
+    pub expires: Instant,
+    pub kind: Grave,
+}
+
+#[derive(Debug)]
+pub(super) enum Grave {
+    /// A call the server held.
+    Ended(Box<EndedCall>),
+    /// A `hangup` for a call the server did not know (it restarted): the peer's later
+    /// restatement learns at once that the call is over instead of waiting out the grace.
+    HungUp { by_uid: String },
+}
+
+/// The parties of an ended call, and the message that ended it for each.
+#[derive(Debug)]
+pub(super) struct EndedCall {
+    pub caller_uid: String,
+    pub caller_device: Option<String>,
+    pub callee_uid: String,
+    pub to_caller: Option<ServerMessage>,
+    pub to_callee: Option<ServerMessage>,
+}
+
+impl Grave {
+    /// The message for a device restating the ended call, or `None` if it is not a party.
+    pub fn message_for(
+        &self,
+        key: &DeviceKey,
+        call_id: &str,
+        role: Role,
+        peer: &str,
+        state: RestatedState,
+    ) -> Option<ServerMessage> {
+        match self {
+            Grave::Ended(ended) => {
+                let EndedCall { caller_uid, caller_device, callee_uid, to_caller, to_callee } =
+                    &**ended;
+                let (uid, other, message) = match role {
+                    Role::Caller => {
+                        if caller_device.as_ref().is_some_and(|d| *d != key.device_id) {
+                            return None;
+                        }
+                        (caller_uid, callee_uid, to_caller)
+                    }
+                    Role::Callee => (callee_uid, caller_uid, to_callee),
+                };
+                if *uid != key.uid || other != peer {
+                    return None;
+                }
+                Some(message.clone().unwrap_or_else(|| closed(call_id, CloseReason::Hangup)))
+            }
+            Grave::HungUp { by_uid } => {
+                if by_uid != peer || *by_uid == key.uid {
+                    return None;
+                }
+                // What the device would have been told had the server seen the hangup live.
+                Some(match (role, state) {
+                    (Role::Caller, RestatedState::Ringing) => {
+                        response(call_id, CallStatus::Rejected, None)
+                    }
+                    (Role::Callee, RestatedState::Ringing) => {
+                        closed(call_id, CloseReason::Cancelled)
+                    }
+                    _ => closed(call_id, CloseReason::Hangup),
+                })
+            }
+        }
+    }
+}
+
+pub(super) fn closed(call_id: &str, reason: CloseReason) -> ServerMessage {
+    ServerMessage::Closed { call_id: call_id.to_owned(), reason }
+}
+
+pub(super) fn response(call_id: &str, status: CallStatus, sdp: Option<String>) -> ServerMessage {
+    ServerMessage::Response { call_id: call_id.to_owned(), status, sdp }
+}
