@@ -1,10 +1,13 @@
 //! Delegates that turn the engine's callbacks into a stream of events a CLI task can await.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use duet_core::{
     CallError, CallStatus, Conversation, ConversationDelegate, RemoteStream, VideoCallDelegate,
+    VideoFrame, VideoSink,
 };
+use duet_media::PatternVerifier;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 #[derive(Debug)]
@@ -14,16 +17,40 @@ pub enum Happened {
     Stream(#[allow(dead_code)] Arc<RemoteStream>),
     Failed(CallError),
     Closed,
+    /// The first remote video frame decoded.
+    FirstFrame,
 }
 
 pub struct Bridge {
     tx: UnboundedSender<Happened>,
 }
 
+/// The remote video "screen": verifies each frame against the synthetic pattern and says
+/// when the first one arrives.
+pub struct Screen {
+    pub verifier: PatternVerifier,
+    first: AtomicBool,
+    tx: UnboundedSender<Happened>,
+}
+
+impl VideoSink for Screen {
+    fn on_video_frame(&self, frame: &VideoFrame) {
+        self.verifier.check(frame);
+        if !self.first.swap(true, Ordering::Relaxed) {
+            let _ = self.tx.send(Happened::FirstFrame);
+        }
+    }
+}
+
 impl Bridge {
-    pub fn new() -> (Arc<Bridge>, UnboundedReceiver<Happened>) {
+    pub fn new() -> (Arc<Bridge>, Arc<Screen>, UnboundedReceiver<Happened>) {
         let (tx, rx) = unbounded_channel();
-        (Arc::new(Bridge { tx }), rx)
+        let screen = Arc::new(Screen {
+            verifier: PatternVerifier::default(),
+            first: AtomicBool::new(false),
+            tx: tx.clone(),
+        });
+        (Arc::new(Bridge { tx }), screen, rx)
     }
 
     fn send(&self, h: Happened) {

@@ -40,6 +40,8 @@ enum Command {
         /// The token secret shared with your backend (or set DUET_SECRET).
         #[arg(long, env = "DUET_SECRET", hide_env_values = true)]
         secret: Option<String>,
+        #[command(flatten)]
+        turn: TurnArgs,
     },
     /// Mint a token for UID, as an app's backend would.
     Token {
@@ -90,6 +92,57 @@ enum Command {
     },
 }
 
+/// Where peers find a relay. By default the server runs its own TURN server.
+#[derive(Args, Clone)]
+struct TurnArgs {
+    /// UDP address of the embedded TURN server.
+    #[arg(long, env = "DUET_TURN_LISTEN", default_value = "127.0.0.1:3478")]
+    turn_listen: SocketAddr,
+    /// The address peers are told to relay through; needed with a wildcard --turn-listen.
+    #[arg(long, env = "DUET_TURN_PUBLIC_IP")]
+    turn_public_ip: Option<std::net::IpAddr>,
+    /// The TURN credential secret (random if not given); with --turn-url, coturn's
+    /// static-auth-secret.
+    #[arg(long, env = "DUET_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// How long TURN credentials stay valid, in seconds.
+    #[arg(long, default_value_t = 21_600)]
+    turn_ttl: u64,
+    /// Use an external coturn (use-auth-secret) at this URL instead of the embedded one;
+    /// repeat for several URLs.
+    #[arg(long, env = "DUET_TURN_URL", value_delimiter = ',')]
+    turn_url: Vec<String>,
+    /// Hand out no TURN server at all.
+    #[arg(long, conflicts_with_all = ["turn_url", "turn_secret", "turn_public_ip"])]
+    no_turn: bool,
+}
+
+impl TurnArgs {
+    fn ice_config(self) -> Result<duet_server::IceConfig, String> {
+        let ttl = Duration::from_secs(self.turn_ttl);
+        if self.no_turn {
+            return Ok(duet_server::IceConfig::None);
+        }
+        if !self.turn_url.is_empty() {
+            let secret = self
+                .turn_secret
+                .ok_or("--turn-url needs --turn-secret (coturn's static-auth-secret)")?;
+            return Ok(duet_server::IceConfig::External {
+                urls: self.turn_url,
+                secret,
+                credential_ttl: ttl,
+            });
+        }
+        Ok(duet_server::IceConfig::Embedded(duet_server::TurnConfig {
+            listen: self.turn_listen,
+            public_ip: self.turn_public_ip,
+            secret: self.turn_secret,
+            credential_ttl: ttl,
+            ..Default::default()
+        }))
+    }
+}
+
 #[derive(Args, Clone)]
 pub struct ClientArgs {
     /// The server, e.g. http://127.0.0.1:7480
@@ -113,8 +166,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DUET_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+            // webrtc-rs warns about routine ICE and DTLS events; DUET_LOG=debug shows them.
+            tracing_subscriber::EnvFilter::try_from_env("DUET_LOG").unwrap_or_else(|_| {
+                "warn,rtc_ice=error,rtc_dtls=error,rtc=error,webrtc=error".into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -131,8 +186,15 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     let started = Instant::now();
     match command {
-        Command::Serve { listen, ring_timeout, grace, secret } => {
-            serve(listen, ring_timeout, grace, secret).await
+        Command::Serve { listen, ring_timeout, grace, secret, turn } => {
+            let ice = match turn.ice_config() {
+                Ok(ice) => ice,
+                Err(e) => {
+                    eprintln!("duet serve: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            serve(listen, ring_timeout, grace, secret, ice).await
         }
         Command::Token { uid, secret, ttl } => {
             if let Err(e) = duet_protocol::check_uid(&uid) {
@@ -169,12 +231,14 @@ async fn serve(
     ring_timeout: u64,
     grace: u64,
     secret: Option<String>,
+    ice: duet_server::IceConfig,
 ) -> ExitCode {
     let config = duet_server::ServerConfig {
         listen,
         secret,
         ring_timeout: Duration::from_secs(ring_timeout),
         grace: Duration::from_secs(grace),
+        ice,
         ..Default::default()
     };
     let server = match duet_server::start(config).await {
@@ -185,6 +249,9 @@ async fn serve(
         }
     };
     println!("duet-server listening on {}", server.http_url());
+    if let Some(turn) = server.turn_addr() {
+        println!("TURN relay on udp {turn}");
+    }
     if server.is_dev_mode() {
         println!(
             "development mode: tokens at {}/dev/token?uid=UID (pass --secret for production)",

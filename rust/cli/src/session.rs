@@ -1,21 +1,23 @@
-//! The calls the CLI places and answers: `duet call`, `duet answer` and `duet demo`.
+//! The calls the CLI places and answers: `duet call`, `duet answer` and `duet demo`. Each
+//! carries the synthetic camera and microphone, and verifies the frames it receives.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duet_core::{
-    CallOptions, CallStatus, ClientConfig, Conversation, EndReason, IceTransportPolicy,
-    LocalStream, VideoCall,
+    CallOptions, CallStats, CallStatus, ClientConfig, Conversation, EndReason, IceTransportPolicy,
+    LocalStream, MediaConfig, StreamConstraints, VideoCall, VideoConstraints,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::bridge::{Bridge, Happened};
+use crate::bridge::{Bridge, Happened, Screen};
 use crate::report::Reporter;
 use crate::ClientArgs;
 
-/// Exit status for a call that did not go as asked (rejected, busy, unanswered, failed).
+/// Exit status for a call that did not go as asked (rejected, busy, unanswered, failed, or
+/// no frame verified).
 const NOT_AS_ASKED: u8 = 1;
 /// Exit status for a client that could not connect at all, or was used wrongly.
 const CANNOT_CONNECT: u8 = 2;
@@ -29,19 +31,45 @@ pub enum AnswerMode {
 struct Client {
     video: VideoCall,
     bridge: Arc<Bridge>,
+    screen: Arc<Screen>,
     events: UnboundedReceiver<Happened>,
     report: Reporter,
 }
 
+/// The synthetic camera (320x240 at 30 fps) and microphone every CLI call carries.
+fn camera() -> Arc<LocalStream> {
+    LocalStream::synthetic(StreamConstraints {
+        audio: true,
+        video: Some(VideoConstraints {
+            width: 320,
+            height: 240,
+            fps: 30,
+            max_bitrate_bps: 600_000,
+        }),
+    })
+}
+
+/// Media stays on loopback when the server does: both peers are then on this machine.
+fn media_config(server_url: &str) -> MediaConfig {
+    let host = server_url.split("://").nth(1).unwrap_or_default();
+    if host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]") {
+        MediaConfig::loopback()
+    } else {
+        MediaConfig::default()
+    }
+}
+
 async fn connect(server_url: &str, token: String, report: Reporter) -> Result<Client, ExitCode> {
-    let (bridge, events) = Bridge::new();
-    match VideoCall::connect(ClientConfig::new(server_url, token), bridge.clone()).await {
+    let (bridge, screen, events) = Bridge::new();
+    let mut config = ClientConfig::new(server_url, token);
+    config.media = media_config(server_url);
+    match VideoCall::connect(config, bridge.clone()).await {
         Ok(video) => {
             report.event(
                 "connected",
                 &[("as", json!(video.uid())), ("device", json!(video.device_id()))],
             );
-            Ok(Client { video, bridge, events, report })
+            Ok(Client { video, bridge, screen, events, report })
         }
         Err(e) => {
             report.error(&e.to_string());
@@ -66,16 +94,29 @@ async fn connect_with_args(args: &ClientArgs, report: &Reporter) -> Result<Clien
 struct Outcome {
     status: Option<CallStatus>,
     streamed: bool,
-    ended_by: Option<EndReason>,
     setup: Option<Duration>,
+    first_frame: Option<Duration>,
+    last_stats: Option<CallStats>,
+}
+
+impl Outcome {
+    fn side(&self, screen: &Screen) -> Value {
+        json!({
+            "frames_sent": self.last_stats.as_ref().map_or(0, |s| s.frames_sent),
+            "frames_received": screen.verifier.frames(),
+            "frames_verified": screen.verifier.verified(),
+        })
+    }
 }
 
 impl Client {
     /// Reports a conversation's events until it ends; once media flows, stays `stay`, then
-    /// hangs up.
+    /// hangs up. Prints stats every second while the call is up.
     async fn follow(&mut self, conv: &Conversation, stay: Duration, since: Instant) -> Outcome {
         let mut outcome = Outcome::default();
         let mut hang_up_at: Option<tokio::time::Instant> = None;
+        let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
+        stats_tick.tick().await;
         loop {
             let hang_up = async {
                 match hang_up_at {
@@ -86,37 +127,51 @@ impl Client {
             tokio::select! {
                 happened = self.events.recv() => match happened {
                     Some(Happened::Response(status)) => {
-                        self.report.event("response", &[("status", json!(status_name(status)))]);
-                        outcome.status = Some(status);
+                        let mut fields = vec![("status", json!(status_name(status)))];
                         if status == CallStatus::Accepted {
                             outcome.setup = Some(since.elapsed());
+                            fields.push(("setup_ms", json!(ms(since.elapsed()))));
                         }
+                        self.report.event("response", &fields);
+                        outcome.status = Some(status);
                     }
-                    Some(Happened::Stream(_)) => {
+                    Some(Happened::Stream(remote)) => {
+                        remote.set_video_sink(Some(self.screen.clone()));
                         self.report.event("stream", &[]);
                         outcome.streamed = true;
                         hang_up_at = Some(tokio::time::Instant::now() + stay);
+                    }
+                    Some(Happened::FirstFrame) => {
+                        outcome.first_frame = Some(since.elapsed());
+                        self.report.event("first_frame", &[("ms", json!(ms(since.elapsed())))]);
                     }
                     Some(Happened::Failed(e)) => self.report.error(&e.to_string()),
                     Some(Happened::Closed) | None => {
                         let reason = conv.close_reason().unwrap_or(EndReason::Failed);
                         self.report.event("closed", &[("reason", json!(reason.as_str()))]);
-                        outcome.ended_by = Some(reason);
                         return outcome;
                     }
                     // The engine declines calls that arrive during one; nothing reaches here.
                     Some(Happened::Called(..)) => {}
                 },
-                _ = hang_up => return self.hang_up(conv, outcome),
-                _ = tokio::signal::ctrl_c() => return self.hang_up(conv, outcome),
+                _ = stats_tick.tick(), if outcome.streamed => {
+                    if let Some(s) = conv.stats().await {
+                        self.report.event("stats", &stats_fields(&s, &self.screen));
+                        outcome.last_stats = Some(s);
+                    }
+                }
+                _ = hang_up => return self.hang_up(conv, outcome).await,
+                _ = tokio::signal::ctrl_c() => return self.hang_up(conv, outcome).await,
             }
         }
     }
 
-    fn hang_up(&self, conv: &Conversation, mut outcome: Outcome) -> Outcome {
+    async fn hang_up(&self, conv: &Conversation, mut outcome: Outcome) -> Outcome {
+        if let Some(s) = conv.stats().await {
+            outcome.last_stats = Some(s);
+        }
         conv.close();
         self.report.event("closed", &[("reason", json!(EndReason::Local.as_str()))]);
-        outcome.ended_by = Some(EndReason::Local);
         outcome
     }
 
@@ -131,6 +186,26 @@ impl Client {
             }
         }
     }
+
+    /// True if this side received and verified video.
+    fn saw_video(&self) -> bool {
+        self.screen.verifier.verified() > 0
+    }
+}
+
+fn stats_fields(s: &CallStats, screen: &Screen) -> Vec<(&'static str, Value)> {
+    vec![
+        ("sent", json!(format!("{}x{}", s.sent_width, s.sent_height))),
+        ("received", json!(format!("{}x{}", s.received_width, s.received_height))),
+        ("fps_received", json!(round1(s.received_fps))),
+        ("kbps_sent", json!(round1(s.bitrate_sent_bps / 1000.0))),
+        ("kbps_received", json!(round1(s.bitrate_received_bps / 1000.0))),
+        ("rtt_ms", json!(s.rtt_ms.map(round1))),
+        ("lost", json!(s.packets_lost)),
+        ("jitter_ms", json!(round1(s.jitter_ms))),
+        ("candidate", json!(s.local_candidate_type.map(|c| format!("{c:?}").to_lowercase()))),
+        ("frames_verified", json!(screen.verifier.verified())),
+    ]
 }
 
 pub async fn call(
@@ -148,9 +223,11 @@ pub async fn call(
     let policy = if relay { IceTransportPolicy::Relay } else { IceTransportPolicy::All };
     let outcome = place_call(&mut client, to, data, policy, stay).await;
     client.video.shutdown().await;
-    match outcome {
-        Some(o) if o.status == Some(CallStatus::Accepted) && o.streamed => ExitCode::SUCCESS,
-        _ => ExitCode::from(NOT_AS_ASKED),
+    let accepted = outcome.is_some_and(|o| o.status == Some(CallStatus::Accepted));
+    if accepted && client.saw_video() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NOT_AS_ASKED)
     }
 }
 
@@ -163,7 +240,7 @@ async fn place_call(
 ) -> Option<Outcome> {
     let since = Instant::now();
     let options = CallOptions { data, ice_transport_policy: policy };
-    let conv = match client.video.call(to, Arc::new(LocalStream::default()), options) {
+    let conv = match client.video.call(to, camera(), options) {
         Ok(c) => c,
         Err(e) => {
             client.report.error(&e.to_string());
@@ -184,7 +261,7 @@ pub async fn answer(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let ok = answer_one(&mut client, mode, stay).await;
+    let ok = answer_one(&mut client, mode, stay).await.is_some();
     client.video.shutdown().await;
     if ok {
         ExitCode::SUCCESS
@@ -193,33 +270,32 @@ pub async fn answer(
     }
 }
 
-/// Waits for one call and treats it as asked; true if that went as asked.
-async fn answer_one(client: &mut Client, mode: AnswerMode, stay: Duration) -> bool {
-    let Some((conv, data)) = client.wait_for_call().await else { return false };
+/// Waits for one call and treats it as asked; the outcome if that went as asked.
+async fn answer_one(client: &mut Client, mode: AnswerMode, stay: Duration) -> Option<Outcome> {
+    let (conv, data) = client.wait_for_call().await?;
     client.report.event("called", &[("from", json!(conv.remote_uid())), ("data", json!(data))]);
     conv.set_delegate(client.bridge.clone());
     match mode {
         AnswerMode::Accept => {
-            if let Err(e) = conv.accept(Arc::new(LocalStream::default())) {
+            let since = Instant::now();
+            if let Err(e) = conv.accept(camera()) {
                 client.report.error(&e.to_string());
-                return false;
+                return None;
             }
-            client.follow(&conv, stay, Instant::now()).await.streamed
+            let outcome = client.follow(&conv, stay, since).await;
+            client.saw_video().then_some(outcome)
         }
         AnswerMode::Reject => match conv.reject() {
             Ok(()) => {
                 client.report.event("closed", &[("reason", json!(EndReason::Local.as_str()))]);
-                true
+                Some(Outcome::default())
             }
             Err(e) => {
                 client.report.error(&e.to_string());
-                false
+                None
             }
         },
-        AnswerMode::Ignore => {
-            client.follow(&conv, stay, Instant::now()).await;
-            true
-        }
+        AnswerMode::Ignore => Some(client.follow(&conv, stay, Instant::now()).await),
     }
 }
 
@@ -248,38 +324,46 @@ pub async fn demo(report: &Reporter, stay: Duration) -> ExitCode {
 
     // Bob answers whatever comes for as long as it lasts; alice decides when it ends.
     let bob_side = async {
-        let ok = answer_one(&mut bob, AnswerMode::Accept, stay * 10).await;
-        (ok, bob)
+        let outcome = answer_one(&mut bob, AnswerMode::Accept, stay * 10).await;
+        (outcome, bob)
     };
     let alice_side = async {
-        let outcome = place_call(
-            &mut alice,
-            "bob",
-            Some("hello from alice".into()),
-            IceTransportPolicy::All,
-            stay,
-        )
-        .await;
+        let data = Some("hello from alice".into());
+        let outcome = place_call(&mut alice, "bob", data, IceTransportPolicy::All, stay).await;
         (outcome, alice)
     };
-    let ((bob_ok, bob), (outcome, alice)) = tokio::join!(bob_side, alice_side);
-    let alice_ok =
-        outcome.as_ref().is_some_and(|o| o.status == Some(CallStatus::Accepted) && o.streamed);
+    let ((bob_outcome, bob), (alice_outcome, alice)) = tokio::join!(bob_side, alice_side);
+    let ok = alice.saw_video()
+        && bob.saw_video()
+        && alice_outcome.as_ref().is_some_and(|o| o.status == Some(CallStatus::Accepted));
+    let empty = Outcome::default();
+    let (a, b) = (alice_outcome.as_ref().unwrap_or(&empty), bob_outcome.as_ref().unwrap_or(&empty));
     report.event(
         "summary",
         &[
-            ("ok", json!(alice_ok && bob_ok)),
-            ("setup_ms", json!(outcome.and_then(|o| o.setup).map(|d| d.as_secs_f64() * 1000.0))),
+            ("ok", json!(ok)),
+            ("setup_ms", json!(a.setup.map(ms))),
+            ("first_frame_ms", json!(a.first_frame.map(ms))),
+            ("alice", a.side(&alice.screen)),
+            ("bob", b.side(&bob.screen)),
         ],
     );
     alice.video.shutdown().await;
     bob.video.shutdown().await;
     server.shutdown().await;
-    if alice_ok && bob_ok {
+    if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(NOT_AS_ASKED)
     }
+}
+
+fn ms(d: Duration) -> f64 {
+    round1(d.as_secs_f64() * 1000.0)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
 fn status_name(s: CallStatus) -> &'static str {

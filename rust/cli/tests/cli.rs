@@ -20,8 +20,13 @@ fn events(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// The lifecycle events, without the per-second stats.
 fn names(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["event"].as_str().unwrap().to_owned()).collect()
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .filter(|e| e != "stats")
+        .collect()
 }
 
 /// A child whose stdout lines arrive on a channel, killed on drop.
@@ -77,7 +82,9 @@ fn free_port() -> u16 {
 /// `duet serve` on a free port, in development mode; returns it and its URL.
 fn serve(extra: &[&str]) -> (Running, String) {
     let listen = format!("127.0.0.1:{}", free_port());
-    let server = Running::start(duet().args(["serve", "--listen", &listen]).args(extra));
+    let server = Running::start(
+        duet().args(["serve", "--listen", &listen, "--turn-listen", "127.0.0.1:0"]).args(extra),
+    );
     let line = server.line_containing("listening on");
     let url = line.rsplit(' ').next().unwrap().to_owned();
     (server, url)
@@ -91,8 +98,9 @@ fn demo_runs_a_whole_call_and_reports_it() {
     let by = |uid: &str| -> Vec<String> {
         names(&ev.iter().filter(|e| e["uid"] == uid).cloned().collect::<Vec<_>>())
     };
-    assert_eq!(by("alice"), ["connected", "response", "stream", "closed"]);
-    assert_eq!(by("bob"), ["connected", "called", "stream", "closed"]);
+    assert_eq!(by("alice"), ["connected", "response", "stream", "first_frame", "closed"]);
+    assert_eq!(by("bob"), ["connected", "called", "stream", "first_frame", "closed"]);
+    assert!(ev.iter().any(|e| e["event"] == "stats"), "stats every second of the call");
     let called = ev.iter().find(|e| e["event"] == "called").unwrap();
     assert_eq!(called["from"], "alice");
     assert_eq!(called["data"], "hello from alice");
@@ -102,12 +110,24 @@ fn demo_runs_a_whole_call_and_reports_it() {
     let summary = ev.last().unwrap();
     assert_eq!(summary["event"], "summary");
     assert_eq!(summary["ok"], true);
-    assert!(summary["setup_ms"].as_f64().unwrap() > 0.0);
+    let setup = summary["setup_ms"].as_f64().unwrap();
+    let first_frame = summary["first_frame_ms"].as_f64().unwrap();
+    assert!(setup > 0.0 && first_frame >= setup, "{summary}");
+    for side in ["alice", "bob"] {
+        let s = &summary[side];
+        let (sent, received, verified) = (
+            s["frames_sent"].as_u64().unwrap(),
+            s["frames_received"].as_u64().unwrap(),
+            s["frames_verified"].as_u64().unwrap(),
+        );
+        assert!(sent >= 20, "{side} sent {sent} frames in a 1 s call: {summary}");
+        assert!(verified >= 15 && verified == received, "{side}: {summary}");
+    }
 }
 
 #[test]
 fn demo_prints_readable_lines_without_json() {
-    let out = duet().args(["demo", "--seconds", "0"]).output().unwrap();
+    let out = duet().args(["demo", "--seconds", "1"]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("[bob] called from=alice data=hello from alice"), "{text}");
@@ -157,12 +177,12 @@ fn call_and_answer_between_two_processes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(names(&events(&out)), ["connected", "response", "stream", "closed"]);
+    assert_eq!(names(&events(&out)), ["connected", "response", "stream", "first_frame", "closed"]);
     let (code, rest) = bob.rest();
     assert_eq!(code, 0);
-    assert_eq!(names(&rest), ["called", "stream", "closed"]);
+    assert_eq!(names(&rest), ["called", "stream", "first_frame", "closed"]);
     assert_eq!(rest[0]["data"], "hi");
-    assert_eq!(rest[2]["reason"], "hangup");
+    assert_eq!(rest.last().unwrap()["reason"], "hangup");
 }
 
 #[test]

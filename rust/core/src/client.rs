@@ -9,14 +9,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use duet_protocol::{CallOptions as WireOptions, ClientMessage, IceTransportPolicy};
-use tokio::sync::Notify;
+use duet_protocol::{CallOptions as WireOptions, ClientMessage, IceTransportPolicy, Signal};
+use tokio::sync::{mpsc, Notify};
 
-use crate::conversation::{lock, ConvEvent, Conversation};
+use crate::conversation::{ConvEvent, Conversation};
 use crate::events::EventQueue;
 use crate::lifecycle::{ActionError, ConvId, ConversationState, Event, Lifecycle, Output};
-use crate::media::{LocalStream, RemoteStream};
+use crate::media::LocalStream;
+use crate::peer::{CallMedia, CallStats, MediaConfig, MediaError, MediaEvent, MediaParams};
 use crate::signaling::ServerInfo;
+use crate::sync::lock;
+
+/// Remote signals kept for a call whose media does not exist yet (a ringing callee hears the
+/// caller's candidates before it has a peer connection); more than this is a misbehaving peer.
+const MAX_EARLY_SIGNALS: usize = 64;
+
+/// Which description a new call's media produced.
+enum Description {
+    Offer,
+    Answer,
+}
 
 /// Hears about incoming calls. Called on the VideoCall's event thread.
 pub trait VideoCallDelegate: Send + Sync {
@@ -42,6 +54,10 @@ pub(crate) struct Client {
     pub(crate) machine: Mutex<Lifecycle>,
     convs: Mutex<HashMap<ConvId, Weak<Conversation>>>,
     local_streams: Mutex<HashMap<ConvId, Arc<LocalStream>>>,
+    media: Mutex<HashMap<ConvId, Arc<CallMedia>>>,
+    early_signals: Mutex<HashMap<ConvId, Vec<Signal>>>,
+    media_events: mpsc::UnboundedSender<MediaEvent>,
+    media_config: MediaConfig,
     pub(crate) wake: Notify,
     stopping: AtomicBool,
     pub(crate) events: EventQueue,
@@ -53,6 +69,33 @@ pub(crate) struct Client {
     me: Weak<Client>,
 }
 
+/// A call's peer connection, and the offer or answer it made.
+async fn build_media(
+    params: MediaParams,
+    kind: &Description,
+    remote_sdp: Option<String>,
+) -> Result<(CallMedia, String), MediaError> {
+    let media = CallMedia::new(params).await?;
+    let sdp = match kind {
+        Description::Offer => media.offer().await,
+        Description::Answer => match remote_sdp {
+            Some(offer) => media.answer(offer).await,
+            None => Err(MediaError::new("the caller sent no offer")),
+        },
+    };
+    match sdp {
+        Ok(sdp) => Ok((media, sdp)),
+        Err(e) => {
+            media.close().await;
+            Err(e)
+        }
+    }
+}
+
+fn close_media(media: Arc<CallMedia>) {
+    tokio::spawn(async move { media.close().await });
+}
+
 impl Client {
     pub(crate) fn new(
         machine: Lifecycle,
@@ -61,11 +104,17 @@ impl Client {
         device_id: String,
         url: String,
         info: ServerInfo,
+        media_config: MediaConfig,
+        media_events: mpsc::UnboundedSender<MediaEvent>,
     ) -> Arc<Client> {
         Arc::new_cyclic(|me| Client {
             machine: Mutex::new(machine),
             convs: Mutex::new(HashMap::new()),
             local_streams: Mutex::new(HashMap::new()),
+            media: Mutex::new(HashMap::new()),
+            early_signals: Mutex::new(HashMap::new()),
+            media_events,
+            media_config,
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
             events: EventQueue::start(&format!("duet-events-{device_id}")),
@@ -90,7 +139,7 @@ impl Client {
         let wire = WireOptions { ice_transport_policy: options.ice_transport_policy };
         let conversation = {
             let mut m = lock(&self.machine);
-            let (conv, _) = m.call(Instant::now(), remote_uid, options.data, wire, None)?;
+            let (conv, _) = m.call(Instant::now(), remote_uid, options.data, wire)?;
             // Registered before the machine is unlocked, so the driver finds it for the very
             // first event.
             let c = Conversation::new(
@@ -112,8 +161,11 @@ impl Client {
         conv: ConvId,
         local_stream: Arc<LocalStream>,
     ) -> Result<(), ActionError> {
-        lock(&self.machine).accept(Instant::now(), conv, None)?;
+        let mut m = lock(&self.machine);
+        m.begin_accept(Instant::now(), conv)?;
+        // Stored before the machine is unlocked: the driver needs it for `AnswerNeeded`.
         lock(&self.local_streams).insert(conv, local_stream);
+        drop(m);
         self.wake.notify_one();
         Ok(())
     }
@@ -139,6 +191,15 @@ impl Client {
     pub(crate) fn forget(&self, conv: ConvId) {
         lock(&self.convs).remove(&conv);
         lock(&self.local_streams).remove(&conv);
+    }
+
+    pub(crate) async fn stats(&self, conv: ConvId) -> Option<CallStats> {
+        let media = lock(&self.media).get(&conv).cloned()?;
+        Some(media.stats().await)
+    }
+
+    pub(crate) fn remote_stream(&self, conv: ConvId) -> Option<Arc<crate::media::RemoteStream>> {
+        lock(&self.media).get(&conv).map(|m| m.remote_stream())
     }
 
     pub(crate) fn state(&self, conv: ConvId) -> ConversationState {
@@ -185,22 +246,140 @@ impl Client {
                 };
                 c.post(event, reason);
             }
-            Output::Established { conv, .. } => {
-                let Some(c) = self.conversation(conv) else { return };
-                let call_id = lock(&self.machine).call_id(conv).unwrap_or_default();
-                c.post(ConvEvent::Stream(Arc::new(RemoteStream::new(call_id))), None);
+            Output::OfferNeeded { conv, call_id, options } => self.start_media(
+                conv,
+                call_id,
+                options.ice_transport_policy,
+                Description::Offer,
+                None,
+            ),
+            Output::AnswerNeeded { conv, call_id, remote_sdp } => {
+                // Glare: the offer made for this conversation's own call is moot now.
+                if let Some(old) = lock(&self.media).remove(&conv) {
+                    close_media(old);
+                }
+                let policy = IceTransportPolicy::All;
+                self.start_media(conv, call_id, policy, Description::Answer, remote_sdp)
             }
-            Output::AnswerNeeded { conv, .. } => {
-                // Glare: the conversation now answers the peer's call with the stream it was
-                // calling with.
-                if let Err(e) = lock(&self.machine).accept(Instant::now(), conv, None) {
-                    tracing::warn!("completing a glare merge failed: {e}");
+            Output::Established { conv, remote_sdp: Some(answer) } => {
+                let Some(media) = lock(&self.media).get(&conv).cloned() else { return };
+                let client = self.me.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = media.accept_answer(answer).await {
+                        if let Some(client) = client.upgrade() {
+                            client.fail_media(conv, format!("the callee's answer: {e}"));
+                        }
+                    }
+                });
+            }
+            Output::Established { remote_sdp: None, .. } => {}
+            Output::RemoteSignal { conv, signal } => {
+                if let Some(media) = lock(&self.media).get(&conv) {
+                    return media.remote_signal(signal);
+                }
+                let mut early = lock(&self.early_signals);
+                let kept = early.entry(conv).or_default();
+                if kept.len() < MAX_EARLY_SIGNALS {
+                    kept.push(signal);
                 }
             }
-            Output::RemoteSignal { .. } => {}
             Output::Released { conv } => {
                 lock(&self.local_streams).remove(&conv);
+                lock(&self.early_signals).remove(&conv);
+                if let Some(media) = lock(&self.media).remove(&conv) {
+                    close_media(media);
+                }
             }
+        }
+    }
+
+    /// Builds a call's media and its description off the driver's task, then hands the
+    /// description to the machine.
+    fn start_media(
+        &self,
+        conv: ConvId,
+        call_id: String,
+        policy: IceTransportPolicy,
+        kind: Description,
+        remote_sdp: Option<String>,
+    ) {
+        let Some(local) = lock(&self.local_streams).get(&conv).cloned() else {
+            return self.fail_media(conv, "no local stream".into());
+        };
+        let params = MediaParams {
+            conv,
+            call_id,
+            local,
+            ice_servers: lock(&self.info).ice_servers.clone(),
+            policy,
+            config: self.media_config.clone(),
+            events: self.media_events.clone(),
+        };
+        let client = self.me.clone();
+        tokio::spawn(async move {
+            let built = build_media(params, &kind, remote_sdp).await;
+            match client.upgrade() {
+                Some(client) => client.media_ready(conv, kind, built),
+                None => {
+                    if let Ok((media, _)) = built {
+                        media.close().await;
+                    }
+                }
+            }
+        });
+    }
+
+    fn media_ready(
+        &self,
+        conv: ConvId,
+        kind: Description,
+        built: Result<(CallMedia, String), MediaError>,
+    ) {
+        let (media, sdp) = match built {
+            Ok(b) => b,
+            Err(e) => return self.fail_media(conv, e.to_string()),
+        };
+        let mut m = lock(&self.machine);
+        let now = Instant::now();
+        let applied = match kind {
+            Description::Offer => m.offer_ready(now, conv, sdp),
+            Description::Answer => m.answer_ready(now, conv, sdp),
+        };
+        if applied.is_err() {
+            // The conversation ended while its media was being built.
+            drop(m);
+            return close_media(Arc::new(media));
+        }
+        // Registered under the machine's lock, so the `Released` that ends this call can only
+        // come after, and finds it.
+        let media = Arc::new(media);
+        lock(&self.media).insert(conv, Arc::clone(&media));
+        drop(m);
+        for signal in lock(&self.early_signals).remove(&conv).unwrap_or_default() {
+            media.remote_signal(signal);
+        }
+        self.wake.notify_one();
+    }
+
+    fn fail_media(&self, conv: ConvId, why: String) {
+        tracing::warn!(conv = conv.0, "media failed: {why}");
+        lock(&self.machine).media_failed(Instant::now(), conv, why);
+        self.wake.notify_one();
+    }
+
+    /// What a call's media reports, in the driver's task.
+    pub(crate) fn handle_media_event(&self, event: MediaEvent) {
+        match event {
+            MediaEvent::Candidate(conv, signal) => {
+                // A candidate for a call that ended is of no use to anyone.
+                let _ = lock(&self.machine).signal(conv, signal);
+            }
+            MediaEvent::Stream(conv, remote) => {
+                if let Some(c) = self.conversation(conv) {
+                    c.post(ConvEvent::Stream(remote), None);
+                }
+            }
+            MediaEvent::Failed(conv, why) => self.fail_media(conv, why),
         }
     }
 

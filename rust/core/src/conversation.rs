@@ -9,6 +9,7 @@ use crate::client::Client;
 use crate::events::EventQueue;
 use crate::lifecycle::{ActionError, CallError, ConvId, ConversationState, EndReason};
 use crate::media::{LocalStream, RemoteStream};
+use crate::sync::lock;
 
 /// What happens to a conversation, in the seeds' terms. Called on the VideoCall's event
 /// thread, in order, never with an engine lock held.
@@ -123,6 +124,17 @@ impl Conversation {
         }
     }
 
+    /// What the call's media is doing now; None before its media exists or after it ends.
+    pub async fn stats(&self) -> Option<crate::peer::CallStats> {
+        self.client.upgrade()?.stats(self.conv).await
+    }
+
+    /// The other party's media, once the call's media exists (also handed to
+    /// `did_receive_stream`).
+    pub fn remote_stream(&self) -> Option<Arc<RemoteStream>> {
+        self.client.upgrade()?.remote_stream(self.conv)
+    }
+
     /// Why the conversation ended, once it has.
     pub fn close_reason(&self) -> Option<EndReason> {
         *lock(&self.close_reason)
@@ -198,10 +210,4 @@ fn dispatch(delegate: &dyn ConversationDelegate, event: ConvEvent) {
             started.elapsed()
         );
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A delegate that panicked while we held no lock cannot poison these; if one ever is,
-    // the data is still consistent (every critical section is a single assignment).
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

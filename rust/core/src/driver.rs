@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 
 use duet_protocol::{ClientMessage, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Interval, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::backoff::Backoff;
 use crate::client::Client;
-use crate::conversation::lock;
 use crate::lifecycle::{Output, Welcome};
+use crate::peer::MediaEvent;
 use crate::signaling::{handshake, ConnectError, ServerInfo, Socket};
+use crate::sync::lock;
 
 #[derive(Debug, Clone)]
 pub struct ReconnectPolicy {
@@ -62,6 +64,7 @@ enum Wake {
     Frame(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
     Keepalive,
     RetryDue,
+    Media(MediaEvent),
     Attempted(Result<(Socket, ServerInfo), ConnectError>),
 }
 
@@ -70,6 +73,7 @@ pub(crate) async fn run(
     ws: Socket,
     info: ServerInfo,
     policy: ReconnectPolicy,
+    mut media: mpsc::UnboundedReceiver<MediaEvent>,
 ) {
     let mut conn = Some(Connection::new(ws));
     let mut keepalive = keepalive_interval(info.keepalive);
@@ -99,10 +103,12 @@ pub(crate) async fn run(
             _ = keepalive.tick(), if connected => Wake::Keepalive,
             _ = sleep_until_tokio(retry_at), if attempt.is_none() && retry_at.is_some() => Wake::RetryDue,
             result = poll_attempt(&mut attempt) => Wake::Attempted(result),
+            Some(event) = media.recv() => Wake::Media(event),
         };
 
         match wake {
             Wake::Actions => {}
+            Wake::Media(event) => client.handle_media_event(event),
             Wake::Deadline => lock(&client.machine).handle_timeout(Instant::now()),
             Wake::Frame(Some(Ok(Message::Text(text)))) => {
                 if let Some(c) = conn.as_mut() {

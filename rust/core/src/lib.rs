@@ -16,7 +16,10 @@ mod driver;
 mod events;
 pub mod lifecycle;
 mod media;
+mod peer;
 mod signaling;
+mod sync;
+mod task;
 mod video_call;
 
 pub use client::{CallOptions, VideoCallDelegate};
@@ -24,6 +27,10 @@ pub use conversation::{Conversation, ConversationDelegate};
 pub use driver::ReconnectPolicy;
 pub use duet_protocol::{CallStatus, IceTransportPolicy};
 pub use lifecycle::{ActionError, CallError, ConversationState, EndReason};
-pub use media::{LocalStream, RemoteStream, StreamConstraints};
+pub use media::{
+    AudioFrame, AudioSink, CaptureError, LocalStream, RemoteStream, Rotation, StreamConstraints,
+    VideoConstraints, VideoFrame, VideoSink,
+};
+pub use peer::{CallStats, CandidateType, MediaConfig};
 pub use signaling::{websocket_url, ConnectError};
 pub use video_call::{ClientConfig, VideoCall};

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use crate::client::{CallOptions, Client, VideoCallDelegate};
-use crate::conversation::{lock, Conversation};
+use crate::conversation::Conversation;
 use crate::driver::{self, ReconnectPolicy};
 use crate::lifecycle::{ActionError, Lifecycle, LifecycleConfig};
 use crate::media::LocalStream;
+use crate::peer::MediaConfig;
 use crate::signaling::{handshake, websocket_url, ConnectError};
+use crate::sync::lock;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -23,6 +25,8 @@ pub struct ClientConfig {
     /// Identifies this device across reconnects; a random one if not given.
     pub device_id: Option<String>,
     pub reconnect: ReconnectPolicy,
+    /// Where calls bind their media sockets.
+    pub media: MediaConfig,
 }
 
 impl ClientConfig {
@@ -32,6 +36,7 @@ impl ClientConfig {
             token: token.into(),
             device_id: None,
             reconnect: ReconnectPolicy::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -67,8 +72,19 @@ impl VideoCall {
         let now = Instant::now();
         let mut machine = Lifecycle::new(LifecycleConfig::default(), now);
         machine.on_connected(now, &driver::welcome_of(&info));
-        let client = Client::new(machine, delegate, config.token, device_id, url, info.clone());
-        let task = tokio::spawn(driver::run(Arc::clone(&client), ws, info, config.reconnect));
+        let (media_tx, media_rx) = tokio::sync::mpsc::unbounded_channel();
+        let client = Client::new(
+            machine,
+            delegate,
+            config.token,
+            device_id,
+            url,
+            info.clone(),
+            config.media,
+            media_tx,
+        );
+        let task =
+            tokio::spawn(driver::run(Arc::clone(&client), ws, info, config.reconnect, media_rx));
         Ok(VideoCall { client, driver: std::sync::Mutex::new(Some(task)) })
     }
 

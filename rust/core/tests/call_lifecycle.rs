@@ -27,7 +27,7 @@ async fn accepted_call_streams_both_ways_and_hangs_up() {
     assert_eq!(inc.state(), ConversationState::Ringing);
     assert_eq!(inc.call_id(), out.call_id(), "both sides name the same call");
 
-    inc.accept(Arc::new(LocalStream::default())).unwrap();
+    inc.accept(small_stream()).unwrap();
     alice.response(CallStatus::Accepted).await;
     alice.stream().await;
     bob.stream().await;
@@ -93,11 +93,7 @@ async fn the_caller_cancels_while_the_phone_rings() {
     let (inc, _) = bob.called().await;
     out.close();
     bob.closed(&inc, EndReason::Cancelled).await;
-    assert_eq!(
-        inc.accept(Arc::new(LocalStream::default())),
-        Err(ActionError::Closed),
-        "accept after cancel"
-    );
+    assert_eq!(inc.accept(small_stream()), Err(ActionError::Closed), "accept after cancel");
     alice.quiet(Duration::from_millis(100)).await;
 }
 
@@ -120,11 +116,11 @@ async fn the_first_device_to_accept_wins_and_the_others_stop_ringing() {
     let _out = alice.call("bob", None);
     let (on_phone, _) = phone.called().await;
     let (on_tablet, _) = tablet.called().await;
-    on_phone.accept(Arc::new(LocalStream::default())).unwrap();
+    on_phone.accept(small_stream()).unwrap();
     alice.response(CallStatus::Accepted).await;
     phone.stream().await;
     tablet.closed(&on_tablet, EndReason::AnsweredElsewhere).await;
-    assert_eq!(on_tablet.accept(Arc::new(LocalStream::default())), Err(ActionError::Closed));
+    assert_eq!(on_tablet.accept(small_stream()), Err(ActionError::Closed));
 }
 
 #[tokio::test]
@@ -174,7 +170,7 @@ async fn a_new_call_hangs_up_the_previous_one() {
     alice.closed(&first, EndReason::Replaced).await;
     bob.closed(&with_bob, EndReason::Hangup).await;
     let (inc, _) = carol.called().await;
-    inc.accept(Arc::new(LocalStream::default())).unwrap();
+    inc.accept(small_stream()).unwrap();
     alice.response(CallStatus::Accepted).await;
     assert_eq!(second.state(), ConversationState::Connected);
 }
@@ -192,7 +188,7 @@ async fn calling_a_user_with_no_device_fails_clearly() {
 async fn bad_arguments_fail_at_the_call_site() {
     let srv = server(quick_config()).await;
     let alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
-    let stream = || Arc::new(LocalStream::default());
+    let stream = || small_stream();
     assert!(matches!(
         alice.video.call("alice", stream(), CallOptions::default()),
         Err(ActionError::InvalidArgument(_))
@@ -269,7 +265,7 @@ async fn shutdown_closes_the_connection_and_conversations_report_closed() {
     alice.video.shutdown().await;
     assert_eq!(out.state(), ConversationState::Closed);
     assert!(matches!(
-        alice.video.call("bob", Arc::new(LocalStream::default()), CallOptions::default()),
+        alice.video.call("bob", small_stream(), CallOptions::default()),
         Err(ActionError::Closed)
     ));
     bob.closed(&inc, EndReason::Hangup).await;
@@ -309,7 +305,7 @@ async fn a_dropped_connection_while_ringing_still_rings_and_can_be_answered() {
     eventually("bob reconnects", || bob.video.is_connected()).await;
     bob.quiet(Duration::from_millis(100)).await;
     assert_eq!(inc.state(), ConversationState::Ringing);
-    inc.accept(Arc::new(LocalStream::default())).unwrap();
+    inc.accept(small_stream()).unwrap();
     alice.response(CallStatus::Accepted).await;
     bob.stream().await;
     assert_eq!(out.state(), ConversationState::Connected);
@@ -330,7 +326,7 @@ async fn an_accept_made_while_disconnected_arrives_after_the_reconnect() {
     let (inc, _) = bob.called().await;
     proxy.block();
     eventually("bob notices the drop", || !bob.video.is_connected()).await;
-    inc.accept(Arc::new(LocalStream::default())).unwrap();
+    inc.accept(small_stream()).unwrap();
     proxy.heal();
     alice.response(CallStatus::Accepted).await;
     bob.stream().await;
@@ -406,7 +402,7 @@ async fn a_server_restart_while_ringing_keeps_the_call_ringing() {
 
     bob.quiet(Duration::from_millis(100)).await;
     assert_eq!(inc.state(), ConversationState::Ringing);
-    inc.accept(Arc::new(LocalStream::default())).unwrap();
+    inc.accept(small_stream()).unwrap();
     alice.response(CallStatus::Accepted).await;
     alice.stream().await;
     bob.stream().await;

@@ -1,11 +1,18 @@
 //! How a server is set up. Every timer is here so tests can shrink them to milliseconds.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use duet_protocol::{IceServer, Limits};
 
 pub const DEFAULT_PORT: u16 = 7480;
+/// The standard STUN/TURN port, for deployments of the embedded TURN server. Not the
+/// default of `TurnConfig::listen`, so that any number of servers (tests, `duet demo`) can
+/// run side by side; `duet serve` should ask for it.
+pub const DEFAULT_TURN_PORT: u16 = 3478;
+/// How long minted TURN credentials are valid by default.
+pub const DEFAULT_TURN_CREDENTIAL_TTL: Duration = Duration::from_secs(6 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -23,8 +30,127 @@ pub struct ServerConfig {
     /// How long a new connection has to say `hello`.
     pub hello_timeout: Duration,
     pub limits: Limits,
-    /// Handed to clients in `welcome` for their peer connections.
+    /// Handed to clients in `welcome` for their peer connections, after the TURN entry that
+    /// `ice` adds (if any).
     pub ice_servers: Vec<IceServer>,
+    /// Where clients get TURN (and STUN) from. Credentials are minted per connection.
+    pub ice: IceConfig,
+}
+
+/// Which TURN server clients are sent to, with credentials minted for them in coturn's
+/// REST format (`turn_credentials`).
+#[derive(Debug, Clone)]
+pub enum IceConfig {
+    /// No TURN: `welcome` lists only `ServerConfig::ice_servers`.
+    None,
+    /// The embedded TURN server (the default).
+    Embedded(TurnConfig),
+    /// An external coturn run with `use-auth-secret` and `static-auth-secret=SECRET`.
+    External {
+        /// Handed out as they are, e.g. `"turn:turn.example.com:3478?transport=udp"`,
+        /// `"turns:turn.example.com:5349?transport=tcp"`.
+        urls: Vec<String>,
+        /// coturn's `static-auth-secret`.
+        secret: String,
+        /// How long minted credentials are valid.
+        credential_ttl: Duration,
+    },
+}
+
+impl Default for IceConfig {
+    fn default() -> Self {
+        IceConfig::Embedded(TurnConfig::default())
+    }
+}
+
+/// The embedded TURN server: one UDP socket for STUN and TURN, relays on ephemeral ports.
+#[derive(Debug, Clone)]
+pub struct TurnConfig {
+    /// The UDP address to listen on; port 0 picks a free one (see `ServerHandle::turn_addr`).
+    /// Relay sockets are bound on the same IP, on ephemeral ports.
+    /// Default `127.0.0.1:0`; deployments want `0.0.0.0:3478` (`DEFAULT_TURN_PORT`).
+    pub listen: SocketAddr,
+    /// The address peers reach this host at: given out in the `turn:`/`stun:` URLs and as
+    /// the relayed address of every allocation. Default: `listen`'s IP, which then must not
+    /// be a wildcard (`0.0.0.0`/`::`); `start` fails otherwise.
+    pub public_ip: Option<IpAddr>,
+    /// The TURN realm. Default `"duet"`.
+    pub realm: String,
+    /// The credential secret. `None` picks a random one at every start (credentials do not
+    /// survive a restart then, which only matters to allocations older than the restart,
+    /// and those die with the server anyway).
+    pub secret: Option<String>,
+    /// How long minted credentials are valid. Default 6 hours.
+    pub credential_ttl: Duration,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        TurnConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            public_ip: None,
+            realm: "duet".to_owned(),
+            secret: None,
+            credential_ttl: DEFAULT_TURN_CREDENTIAL_TTL,
+        }
+    }
+}
+
+impl TurnConfig {
+    /// The IP given to peers: `public_ip`, else `listen`'s IP; an error if that is a wildcard
+    /// or a different address family from `listen`'s.
+    pub fn relay_ip(&self) -> io::Result<IpAddr> {
+        let ip = self.public_ip.unwrap_or(self.listen.ip());
+        if ip.is_unspecified() {
+            return Err(invalid(format!(
+                "the TURN server listens on {}: its public IP must be given",
+                self.listen
+            )));
+        }
+        if ip.is_ipv4() != self.listen.is_ipv4() {
+            return Err(invalid(format!(
+                "the TURN public IP {ip} is not of the same family as its listen address {}",
+                self.listen
+            )));
+        }
+        Ok(ip)
+    }
+}
+
+impl IceConfig {
+    /// Refuses settings that could only produce unusable credentials.
+    pub fn validate(&self) -> io::Result<()> {
+        match self {
+            IceConfig::None => Ok(()),
+            IceConfig::Embedded(turn) => {
+                turn.relay_ip()?;
+                if turn.secret.as_deref() == Some("") {
+                    return Err(invalid("the TURN secret is empty".into()));
+                }
+                check_ttl(turn.credential_ttl)
+            }
+            IceConfig::External { urls, secret, credential_ttl } => {
+                if urls.is_empty() {
+                    return Err(invalid("the external TURN server has no urls".into()));
+                }
+                if secret.is_empty() {
+                    return Err(invalid("the external TURN secret is empty".into()));
+                }
+                check_ttl(*credential_ttl)
+            }
+        }
+    }
+}
+
+fn check_ttl(ttl: Duration) -> io::Result<()> {
+    if ttl < Duration::from_secs(1) {
+        return Err(invalid("TURN credentials must live at least a second".into()));
+    }
+    Ok(())
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
 impl Default for ServerConfig {
@@ -38,6 +164,7 @@ impl Default for ServerConfig {
             hello_timeout: Duration::from_secs(5),
             limits: Limits::default(),
             ice_servers: Vec::new(),
+            ice: IceConfig::default(),
         }
     }
 }

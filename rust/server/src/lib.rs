@@ -13,13 +13,15 @@
 
 pub mod config;
 mod connection;
+mod embedded_turn;
 mod http;
 mod hub;
 pub mod rate_limit;
 mod server;
 pub mod switchboard;
 pub mod token;
+pub mod turn_credentials;
 
-pub use config::ServerConfig;
+pub use config::{IceConfig, ServerConfig, TurnConfig};
 pub use http::{DEV_TOKEN_MAX_TTL_SECS, DEV_TOKEN_TTL_SECS};
 pub use server::{start, ServerHandle};

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
+use crate::embedded_turn::{self, EmbeddedTurn, TurnOffer};
 use crate::http;
 use crate::hub::{ConnId, Event, Hub};
 use crate::switchboard::{DeviceKey, Switchboard, SwitchboardConfig};
@@ -26,6 +27,8 @@ pub(crate) struct Shared {
     pub config: ServerConfig,
     pub secret: String,
     pub dev_mode: bool,
+    /// The TURN server `welcome` lists, if any.
+    pub turn: Option<TurnOffer>,
     pub hub: mpsc::Sender<Event>,
     pub shutdown: watch::Receiver<bool>,
     next_conn: AtomicU64,
@@ -42,7 +45,11 @@ impl Shared {
             v: PROTOCOL_VERSION,
             uid: device.uid.clone(),
             device_id: device.device_id.clone(),
-            ice_servers: config.ice_servers.clone(),
+            ice_servers: TurnOffer::ice_servers(
+                self.turn.as_ref(),
+                &device.uid,
+                &config.ice_servers,
+            ),
             ring_timeout_ms: millis(config.ring_timeout),
             grace_ms: millis(config.grace),
             keepalive_ms: millis(config.keepalive),
@@ -55,10 +62,13 @@ fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Starts a server and returns once it is listening.
+/// Starts a server and returns once it is listening, on TCP and (with the embedded TURN
+/// server) on UDP.
 pub async fn start(config: ServerConfig) -> io::Result<ServerHandle> {
+    config.ice.validate()?;
     let listener = TcpListener::bind(config.listen).await?;
     let local_addr = listener.local_addr()?;
+    let (turn_offer, turn) = embedded_turn::start(&config.ice).await?;
     let dev_mode = config.secret.is_none();
     let secret = config.secret.clone().unwrap_or_else(|| DEV_SECRET.to_owned());
     if dev_mode {
@@ -74,6 +84,7 @@ pub async fn start(config: ServerConfig) -> io::Result<ServerHandle> {
         config,
         secret: secret.clone(),
         dev_mode,
+        turn: turn_offer.clone(),
         hub: events,
         shutdown: shutdown_rx,
         next_conn: AtomicU64::new(1),
@@ -85,7 +96,14 @@ pub async fn start(config: ServerConfig) -> io::Result<ServerHandle> {
         }
     });
     tracing::info!("listening on {local_addr}");
-    Ok(ServerHandle { local_addr, secret, dev_mode, running: Running { shutdown, serve, hub } })
+    Ok(ServerHandle {
+        local_addr,
+        secret,
+        dev_mode,
+        turn_addr: turn.as_ref().map(|t| t.addr),
+        turn_secret: turn_offer.map(|o| o.secret),
+        running: Running { shutdown, serve, hub, turn },
+    })
 }
 
 /// A running server. Dropping it stops the server, as `shutdown` does.
@@ -94,6 +112,8 @@ pub struct ServerHandle {
     local_addr: SocketAddr,
     secret: String,
     dev_mode: bool,
+    turn_addr: Option<SocketAddr>,
+    turn_secret: Option<String>,
     running: Running,
 }
 
@@ -102,6 +122,7 @@ impl std::fmt::Debug for ServerHandle {
         f.debug_struct("ServerHandle")
             .field("local_addr", &self.local_addr)
             .field("dev_mode", &self.dev_mode)
+            .field("turn_addr", &self.turn_addr)
             .finish_non_exhaustive()
     }
 }
@@ -131,9 +152,22 @@ impl ServerHandle {
         self.dev_mode
     }
 
+    /// The UDP address the embedded TURN server is bound to (`None` without one). With a
+    /// wildcard listen address clients are given `TurnConfig::public_ip` instead.
+    pub fn turn_addr(&self) -> Option<SocketAddr> {
+        self.turn_addr
+    }
+
+    /// The secret TURN credentials are minted with: the embedded server's (configured or
+    /// random) or the external coturn's; `None` without TURN.
+    pub fn turn_secret(&self) -> Option<&str> {
+        self.turn_secret.as_deref()
+    }
+
     /// Stops the server abruptly, as a crash would: no more connections are accepted, every
-    /// connection is dropped without a close frame, all call state is forgotten, and the
-    /// port is free again when this returns.
+    /// connection is dropped without a close frame, all call state is forgotten, the
+    /// embedded TURN server's allocations are closed, and the ports (TCP, and the TURN UDP
+    /// port) are free again when this returns.
     pub async fn shutdown(mut self) {
         self.running.stop().await;
     }
@@ -152,17 +186,24 @@ struct Running {
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<()>,
     hub: JoinHandle<()>,
+    turn: Option<EmbeddedTurn>,
 }
 
 impl Running {
-    fn stop_now(&self) {
+    fn stop_now(&mut self) {
         // Connection tasks watch this; the hub's state (the switchboard) dies with its task.
         let _ = self.shutdown.send(true);
         self.serve.abort();
         self.hub.abort();
+        if let Some(turn) = &mut self.turn {
+            turn.stop_now();
+        }
     }
 
     async fn stop(&mut self) {
+        if let Some(turn) = &mut self.turn {
+            turn.stop().await;
+        }
         self.stop_now();
         // Aborted tasks drop their futures before these resolve: the listener is closed.
         let _ = (&mut self.serve).await;

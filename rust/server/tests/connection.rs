@@ -22,7 +22,11 @@ async fn welcome_states_the_terms() {
         username: None,
         credential: None,
     };
-    let server = server_with(|c| c.ice_servers = vec![ice]).await;
+    let server = server_with(|c| {
+        c.ice_servers = vec![ice];
+        c.ice = duet_server::IceConfig::None;
+    })
+    .await;
     let mut client = Client::open(&server, "alice").await;
     client.send(hello(&token_for(&server, "alice"), "a1")).await;
     let welcome = client.expect("welcome").await;

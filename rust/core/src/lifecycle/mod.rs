@@ -32,12 +32,15 @@ mod tests;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// Caller: the media layer is preparing the offer; the server has heard nothing yet.
+    Preparing,
     /// Caller: invite sent, no answer yet.
     Calling,
     /// Callee: ringing, waiting for the app.
     Ringing,
-    /// Callee: the engine must produce an answer before accepting (glare merge).
-    AwaitingAnswer,
+    /// Callee: accepted by the app (or by a glare merge); the media layer is preparing the
+    /// answer that the accept will carry.
+    Answering,
     /// Callee: accept sent, the server has not confirmed it won.
     Accepting,
     Active,
@@ -54,6 +57,11 @@ struct Call {
     options: CallOptions,
     /// This side's session description: the offer (caller) or the answer (callee).
     local_sdp: Option<String>,
+    /// The other side's offer (callee), for the media layer to answer.
+    remote_sdp: Option<String>,
+    /// ICE candidates gathered before the server may relay them (the invite or accept
+    /// carrying our description has not gone out yet).
+    held_signals: Vec<Signal>,
     /// The caller's invite reached the server (it said `ringing` or answered).
     acknowledged: bool,
     /// The app made this call, even if glare turned it into answering the peer's call.
@@ -109,14 +117,14 @@ impl Lifecycle {
     // ---- the app's actions ----
 
     /// Starts a call to `to`, hanging up any call under way first. Returns the handle of the
-    /// new conversation and the call id the invite carries.
+    /// new conversation and its call id. The invite goes out once the media layer has an
+    /// offer (`Output::OfferNeeded`, then `offer_ready`).
     pub fn call(
         &mut self,
         now: Instant,
         to: &str,
         data: Option<String>,
         options: CallOptions,
-        sdp: Option<String>,
     ) -> Result<(ConvId, CallId), ActionError> {
         duet_protocol::check_uid(to).map_err(ActionError::InvalidArgument)?;
         if self.uid.as_deref() == Some(to) {
@@ -131,13 +139,6 @@ impl Lifecycle {
         self.end_all(now, EndReason::Replaced);
         let conv = self.new_conv();
         let id = uuid::Uuid::new_v4().to_string();
-        let invite = ClientMessage::Invite {
-            call_id: id.clone(),
-            to: to.to_owned(),
-            data: data.clone(),
-            options: options.clone(),
-            sdp: sdp.clone(),
-        };
         self.calls.insert(
             id.clone(),
             Call {
@@ -145,48 +146,116 @@ impl Lifecycle {
                 conv,
                 role: Role::Caller,
                 peer: to.to_owned(),
-                phase: Phase::Calling,
+                phase: Phase::Preparing,
                 data,
-                options,
-                local_sdp: sdp,
+                options: options.clone(),
+                local_sdp: None,
+                remote_sdp: None,
+                held_signals: Vec::new(),
                 acknowledged: false,
                 outgoing_for_app: true,
                 rang_since: now,
             },
         );
+        self.outputs.push_back(Output::OfferNeeded { conv, call_id: id.clone(), options });
+        Ok((conv, id))
+    }
+
+    /// The media layer's offer for a call being prepared: the invite goes out with it.
+    pub fn offer_ready(
+        &mut self,
+        now: Instant,
+        conv: ConvId,
+        sdp: String,
+    ) -> Result<(), ActionError> {
+        let _ = now;
+        let call = self.call_of_mut(conv)?;
+        if call.phase != Phase::Preparing {
+            return Err(ActionError::InvalidState("the offer is already sent"));
+        }
+        call.phase = Phase::Calling;
+        call.local_sdp = Some(sdp);
+        let invite = ClientMessage::Invite {
+            call_id: call.id.clone(),
+            to: call.peer.clone(),
+            data: call.data.clone(),
+            options: call.options.clone(),
+            sdp: call.local_sdp.clone(),
+        };
+        let held = std::mem::take(&mut call.held_signals);
+        let id = call.id.clone();
         // While disconnected the invite waits for `on_connected`, which re-sends every
         // unacknowledged invite; queuing it here as well would send it twice.
         if self.connected {
             self.outputs.push_back(Output::Send(invite));
         }
-        Ok((conv, id))
+        for signal in held {
+            self.send(ClientMessage::Signal { call_id: id.clone(), signal });
+        }
+        Ok(())
     }
 
-    /// Answers a ringing call. Also how the engine completes a glare merge, once it has an
-    /// answer for the surviving call's offer.
-    pub fn accept(
+    /// The app answers a ringing call: the media layer prepares an answer
+    /// (`Output::AnswerNeeded`, then `answer_ready`).
+    pub fn begin_accept(&mut self, now: Instant, conv: ConvId) -> Result<(), ActionError> {
+        let _ = now;
+        let call = self.call_of_mut(conv)?;
+        match call.phase {
+            Phase::Ringing => {}
+            Phase::Answering | Phase::Accepting | Phase::Active => {
+                return Err(ActionError::InvalidState("the call is already accepted"))
+            }
+            Phase::Preparing | Phase::Calling => {
+                return Err(ActionError::InvalidState("only the callee can accept"))
+            }
+        }
+        call.phase = Phase::Answering;
+        let out = Output::AnswerNeeded {
+            conv,
+            call_id: call.id.clone(),
+            remote_sdp: call.remote_sdp.clone(),
+        };
+        self.outputs.push_back(out);
+        Ok(())
+    }
+
+    /// The media layer's answer: the accept goes out with it.
+    pub fn answer_ready(
         &mut self,
         now: Instant,
         conv: ConvId,
-        sdp: Option<String>,
+        sdp: String,
     ) -> Result<(), ActionError> {
+        let _ = now;
         let call = self.call_of_mut(conv)?;
-        match call.phase {
-            Phase::Ringing | Phase::AwaitingAnswer => {}
-            Phase::Accepting | Phase::Active => {
-                return Err(ActionError::InvalidState("the call is already accepted"))
-            }
-            Phase::Calling => return Err(ActionError::InvalidState("only the callee can accept")),
+        if call.phase != Phase::Answering {
+            return Err(ActionError::InvalidState("no answer is being prepared"));
         }
         call.phase = Phase::Accepting;
-        call.local_sdp = sdp.clone();
-        let msg = ClientMessage::Accept { call_id: call.id.clone(), sdp };
-        let _ = now;
+        call.local_sdp = Some(sdp);
+        let msg = ClientMessage::Accept { call_id: call.id.clone(), sdp: call.local_sdp.clone() };
+        let held = std::mem::take(&mut call.held_signals);
+        let id = call.id.clone();
         // Like an invite, an accept said while disconnected is re-sent by `on_connected`.
         if self.connected {
             self.outputs.push_back(Output::Send(msg));
         }
+        for signal in held {
+            self.send(ClientMessage::Signal { call_id: id.clone(), signal });
+        }
         Ok(())
+    }
+
+    /// The media layer could not set the call up (or lost it): the call ends with an error.
+    pub fn media_failed(&mut self, now: Instant, conv: ConvId, why: String) {
+        let _ = now;
+        let Some(id) = self.id_of(conv) else { return };
+        let call = self.remove(&id).expect("found above");
+        if let Some(msg) = end_message(&call) {
+            self.send(msg);
+        }
+        self.outputs.push_back(Output::Event { conv, event: Event::Failed(CallError::Media(why)) });
+        self.outputs.push_back(Output::Event { conv, event: Event::Closed(EndReason::Failed) });
     }
 
     /// Declines a ringing call.
@@ -207,17 +276,26 @@ impl Lifecycle {
     pub fn close(&mut self, now: Instant, conv: ConvId) {
         let _ = now;
         if let Some(id) = self.id_of(conv) {
-            self.remove(&id);
-            self.send(ClientMessage::Hangup { call_id: id });
+            let call = self.remove(&id).expect("found above");
+            if let Some(msg) = end_message(&call) {
+                self.send(msg);
+            }
         }
     }
 
-    /// Relays a signal (an ICE candidate, a renegotiation) from the media layer.
+    /// Relays a signal (an ICE candidate, a renegotiation) from the media layer. Held while
+    /// the description it belongs with has not gone out.
     pub fn signal(&mut self, conv: ConvId, signal: Signal) -> Result<(), ActionError> {
         let call = self.call_of_mut(conv)?;
-        if call.role == Role::Callee && matches!(call.phase, Phase::Ringing | Phase::AwaitingAnswer)
-        {
-            return Err(ActionError::InvalidState("a callee signals only once it has accepted"));
+        match call.phase {
+            Phase::Preparing | Phase::Answering => {
+                call.held_signals.push(signal);
+                return Ok(());
+            }
+            Phase::Ringing if call.role == Role::Callee => {
+                return Err(ActionError::InvalidState("a callee signals only once it has accepted"))
+            }
+            _ => {}
         }
         let id = call.id.clone();
         self.send(ClientMessage::Signal { call_id: id, signal });
@@ -229,8 +307,10 @@ impl Lifecycle {
         let _ = now;
         let ids: Vec<CallId> = self.calls.keys().cloned().collect();
         for id in ids {
-            self.remove(&id);
-            self.send(ClientMessage::Hangup { call_id: id });
+            let call = self.remove(&id).expect("listed above");
+            if let Some(msg) = end_message(&call) {
+                self.send(msg);
+            }
         }
         if let Some(held) = self.held.take() {
             self.send(ClientMessage::Reject { call_id: held.call.call_id, busy: true });
@@ -241,12 +321,12 @@ impl Lifecycle {
         match self.calls.values().find(|c| c.conv == conv) {
             None => ConversationState::Closed,
             Some(c) => match c.phase {
-                Phase::Calling => ConversationState::Calling,
+                Phase::Preparing | Phase::Calling => ConversationState::Calling,
                 Phase::Ringing => ConversationState::Ringing,
-                Phase::AwaitingAnswer | Phase::Accepting if c.outgoing_for_app => {
+                Phase::Answering | Phase::Accepting if c.outgoing_for_app => {
                     ConversationState::Calling
                 }
-                Phase::AwaitingAnswer | Phase::Accepting => ConversationState::Accepting,
+                Phase::Answering | Phase::Accepting => ConversationState::Accepting,
                 Phase::Active => ConversationState::Connected,
             },
         }
@@ -268,12 +348,13 @@ impl Lifecycle {
                     // An invite the server never acknowledged is re-sent instead: restating
                     // it would make a server that never saw it wait for a callee who was
                     // never rung.
+                    (Role::Caller, Phase::Preparing) => return None,
                     (Role::Caller, Phase::Calling) if !c.acknowledged => return None,
                     (Role::Caller, Phase::Calling) => RestatedState::Ringing,
-                    (_, Phase::Ringing | Phase::AwaitingAnswer) => RestatedState::Ringing,
+                    (_, Phase::Ringing | Phase::Answering) => RestatedState::Ringing,
                     (_, Phase::Accepting) => RestatedState::Accepting,
                     (_, Phase::Active) => RestatedState::Active,
-                    (Role::Callee, Phase::Calling) => return None,
+                    (Role::Callee, Phase::Preparing | Phase::Calling) => return None,
                 };
                 let ringing = state != RestatedState::Active;
                 Some(CallRestatement {
@@ -406,6 +487,8 @@ impl Lifecycle {
                 data: incoming.data.clone(),
                 options: incoming.options.clone(),
                 local_sdp: None,
+                remote_sdp: incoming.sdp.clone(),
+                held_signals: Vec::new(),
                 acknowledged: true,
                 outgoing_for_app: false,
                 rang_since: now,
@@ -477,10 +560,12 @@ impl Lifecycle {
                 conv,
                 role: Role::Callee,
                 peer: into.from.clone(),
-                phase: Phase::AwaitingAnswer,
+                phase: Phase::Answering,
                 data: into.data.clone(),
                 options: into.options.clone(),
                 local_sdp: None,
+                remote_sdp: into.sdp.clone(),
+                held_signals: Vec::new(),
                 acknowledged: true,
                 outgoing_for_app: true,
                 rang_since: now,
@@ -574,7 +659,9 @@ impl Lifecycle {
         for id in expired {
             // The server should have ended this ring long ago; it is gone or lost the call.
             let call = self.remove(&id).expect("listed above");
-            self.send(ClientMessage::Hangup { call_id: id });
+            if let Some(msg) = end_message(&call) {
+                self.send(msg);
+            }
             if call.role == Role::Caller {
                 self.outputs.push_back(Output::Event {
                     conv: call.conv,
@@ -629,7 +716,9 @@ impl Lifecycle {
         let ids: Vec<CallId> = self.calls.keys().cloned().collect();
         for id in ids {
             let call = self.remove(&id).expect("listed above");
-            self.send(ClientMessage::Hangup { call_id: id });
+            if let Some(msg) = end_message(&call) {
+                self.send(msg);
+            }
             self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Closed(reason) });
         }
         self.release_held();
@@ -639,7 +728,9 @@ impl Lifecycle {
         let ids: Vec<CallId> = self.calls.keys().cloned().collect();
         for id in ids {
             let call = self.remove(&id).expect("listed above");
-            self.send(ClientMessage::Hangup { call_id: id });
+            if let Some(msg) = end_message(&call) {
+                self.send(msg);
+            }
             self.outputs
                 .push_back(Output::Event { conv: call.conv, event: Event::Failed(error.clone()) });
             self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Closed(reason) });
@@ -654,6 +745,11 @@ impl Lifecycle {
             self.send(ClientMessage::Reject { call_id: held.call.call_id, busy: true });
         }
     }
+}
+
+/// What tells the server a call is over from this side; nothing for a call it never heard of.
+fn end_message(call: &Call) -> Option<ClientMessage> {
+    (call.phase != Phase::Preparing).then(|| ClientMessage::Hangup { call_id: call.id.clone() })
 }
 
 fn millis(d: Duration) -> u64 {

@@ -42,10 +42,9 @@ impl Rig {
 
     /// Alice calls bob; returns the conversation and its call id, outputs drained.
     fn calling(&mut self, acked: bool) -> (ConvId, CallId) {
-        let (conv, id) = self
-            .m
-            .call(self.now, "bob", Some("d".into()), CallOptions::default(), Some("offer".into()))
-            .unwrap();
+        let (conv, id) =
+            self.m.call(self.now, "bob", Some("d".into()), CallOptions::default()).unwrap();
+        self.m.offer_ready(self.now, conv, "offer".into()).unwrap();
         self.drain();
         if acked {
             self.recv(S::Ringing { call_id: id.clone() });
@@ -95,21 +94,28 @@ fn events(out: &[Output], conv: ConvId) -> Vec<Event> {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum St {
+    /// Caller, the media layer is still making the offer.
+    Preparing,
     CallingUnacked,
     CallingAcked,
     Ringing,
-    AwaitingAnswer,
+    /// Callee, the app accepted and the media layer is making the answer.
+    Answering,
+    /// Caller turned callee by a glare merge, the media layer making the answer.
+    MergedAnswering,
     Accepting,
     ConnectedCaller,
     ConnectedCallee,
     Closed,
 }
 
-const ALL: [St; 8] = [
+const ALL: [St; 10] = [
+    St::Preparing,
     St::CallingUnacked,
     St::CallingAcked,
     St::Ringing,
-    St::AwaitingAnswer,
+    St::Answering,
+    St::MergedAnswering,
     St::Accepting,
     St::ConnectedCaller,
     St::ConnectedCallee,
@@ -120,10 +126,21 @@ const ALL: [St; 8] = [
 fn in_state(st: St) -> (Rig, ConvId) {
     let mut r = Rig::new("alice");
     let conv = match st {
+        St::Preparing => {
+            let (conv, _) = r.m.call(r.now, "bob", None, CallOptions::default()).unwrap();
+            r.drain();
+            conv
+        }
         St::CallingUnacked => r.calling(false).0,
         St::CallingAcked => r.calling(true).0,
         St::Ringing => r.ringing("in1", "bob"),
-        St::AwaitingAnswer => {
+        St::Answering => {
+            let conv = r.ringing("in1", "bob");
+            r.m.begin_accept(r.now, conv).unwrap();
+            r.drain();
+            conv
+        }
+        St::MergedAnswering => {
             let (conv, id) = r.calling(true);
             r.recv(S::Merged {
                 call_id: id,
@@ -139,7 +156,8 @@ fn in_state(st: St) -> (Rig, ConvId) {
         }
         St::Accepting => {
             let conv = r.ringing("in1", "bob");
-            r.m.accept(r.now, conv, Some("answer".into())).unwrap();
+            r.m.begin_accept(r.now, conv).unwrap();
+            r.m.answer_ready(r.now, conv, "answer".into()).unwrap();
             r.drain();
             conv
         }
@@ -154,7 +172,8 @@ fn in_state(st: St) -> (Rig, ConvId) {
         }
         St::ConnectedCallee => {
             let conv = r.ringing("in1", "bob");
-            r.m.accept(r.now, conv, None).unwrap();
+            r.m.begin_accept(r.now, conv).unwrap();
+            r.m.answer_ready(r.now, conv, "answer".into()).unwrap();
             r.recv(S::Response { call_id: "in1".into(), status: CallStatus::Accepted, sdp: None });
             conv
         }
@@ -169,9 +188,11 @@ fn in_state(st: St) -> (Rig, ConvId) {
 
 fn expected_state(st: St) -> ConversationState {
     match st {
-        St::CallingUnacked | St::CallingAcked | St::AwaitingAnswer => ConversationState::Calling,
+        St::Preparing | St::CallingUnacked | St::CallingAcked | St::MergedAnswering => {
+            ConversationState::Calling
+        }
         St::Ringing => ConversationState::Ringing,
-        St::Accepting => ConversationState::Accepting,
+        St::Answering | St::Accepting => ConversationState::Accepting,
         St::ConnectedCaller | St::ConnectedCallee => ConversationState::Connected,
         St::Closed => ConversationState::Closed,
     }
@@ -189,15 +210,22 @@ fn every_state_reads_back() {
 fn accept_in_every_state() {
     for st in ALL {
         let (mut r, conv) = in_state(st);
-        let res = r.m.accept(r.now, conv, Some("answer".into()));
+        let res = r.m.begin_accept(r.now, conv);
         let out = r.drain();
         match st {
-            St::Ringing | St::AwaitingAnswer => {
-                assert_eq!(res, Ok(()), "{st:?}");
-                assert!(
-                    matches!(sent(&out).as_slice(), [C::Accept { call_id, sdp: Some(_) }] if call_id == "in1"),
-                    "{st:?}: {out:?}"
+            St::Ringing => {
+                assert_eq!(res, Ok(()));
+                assert_eq!(
+                    out,
+                    vec![Output::AnswerNeeded {
+                        conv,
+                        call_id: "in1".into(),
+                        remote_sdp: Some("offer".into())
+                    }],
+                    "the media layer answers the offer that came with the call"
                 );
+                assert!(sent(&out).is_empty(), "nothing goes out before the answer exists");
+                assert_eq!(r.m.state(conv), ConversationState::Accepting);
             }
             St::Closed => assert_eq!(res, Err(ActionError::Closed), "{st:?}"),
             _ => {
@@ -206,6 +234,98 @@ fn accept_in_every_state() {
             }
         }
     }
+}
+
+#[test]
+fn answer_ready_in_every_state() {
+    for st in ALL {
+        let (mut r, conv) = in_state(st);
+        let res = r.m.answer_ready(r.now, conv, "answer".into());
+        let out = r.drain();
+        match st {
+            St::Answering | St::MergedAnswering => {
+                assert_eq!(res, Ok(()), "{st:?}");
+                assert_eq!(
+                    sent(&out),
+                    vec![C::Accept { call_id: "in1".into(), sdp: Some("answer".into()) }],
+                    "{st:?}"
+                );
+            }
+            St::Closed => assert_eq!(res, Err(ActionError::Closed)),
+            _ => {
+                assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}: {res:?}");
+                assert!(out.is_empty(), "{st:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn offer_ready_in_every_state() {
+    for st in ALL {
+        let (mut r, conv) = in_state(st);
+        let res = r.m.offer_ready(r.now, conv, "offer".into());
+        let out = r.drain();
+        match st {
+            St::Preparing => {
+                assert_eq!(res, Ok(()));
+                assert!(
+                    matches!(sent(&out).as_slice(), [C::Invite { to, sdp: Some(sdp), .. }] if to == "bob" && sdp == "offer")
+                );
+            }
+            St::Closed => assert_eq!(res, Err(ActionError::Closed)),
+            _ => {
+                assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}: {res:?}");
+                assert!(out.is_empty(), "{st:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn media_failure_in_every_state_ends_the_call_with_an_error() {
+    for st in ALL {
+        let (mut r, conv) = in_state(st);
+        let id = r.m.call_id(conv);
+        r.m.media_failed(r.now, conv, "no camera".into());
+        let out = r.drain();
+        if st == St::Closed {
+            assert!(out.is_empty());
+            continue;
+        }
+        assert_eq!(
+            events(&out, conv),
+            vec![
+                Event::Failed(CallError::Media("no camera".into())),
+                Event::Closed(EndReason::Failed)
+            ],
+            "{st:?}"
+        );
+        let told_server = sent(&out) == vec![C::Hangup { call_id: id.unwrap() }];
+        assert_eq!(told_server, st != St::Preparing, "{st:?}: the server hears of calls it knows");
+    }
+}
+
+#[test]
+fn candidates_wait_for_the_description_they_belong_with() {
+    let cand =
+        |n: &str| Signal::Candidate { candidate: n.into(), sdp_mid: None, sdp_mline_index: None };
+    // Caller: gathered while the offer is made, sent after the invite.
+    let (mut r, conv) = in_state(St::Preparing);
+    r.m.signal(conv, cand("c1")).unwrap();
+    assert!(r.drain().is_empty());
+    r.m.offer_ready(r.now, conv, "offer".into()).unwrap();
+    let msgs = sent(&r.drain());
+    assert!(matches!(msgs[0], C::Invite { .. }));
+    assert!(matches!(&msgs[1], C::Signal { signal, .. } if *signal == cand("c1")));
+    // Callee: gathered while the answer is made, sent after the accept.
+    let (mut r, conv) = in_state(St::Answering);
+    r.m.signal(conv, cand("c2")).unwrap();
+    assert!(r.drain().is_empty());
+    r.m.answer_ready(r.now, conv, "answer".into()).unwrap();
+    let msgs = sent(&r.drain());
+    assert!(matches!(msgs[0], C::Accept { .. }));
+    assert!(matches!(&msgs[1], C::Signal { signal, .. } if *signal == cand("c2")));
 }
 
 #[test]
@@ -249,7 +369,9 @@ fn close_in_every_state_hangs_up_once() {
         if st == St::Closed {
             assert!(out.is_empty(), "closing a closed conversation does nothing");
         } else {
-            assert_eq!(sent(&out), vec![C::Hangup { call_id: id.unwrap() }], "{st:?}");
+            let expected =
+                if st == St::Preparing { vec![] } else { vec![C::Hangup { call_id: id.unwrap() }] };
+            assert_eq!(sent(&out), expected, "{st:?}: the server hears of calls it knows");
             assert!(out.contains(&Output::Released { conv }), "{st:?}: media released");
         }
         r.m.close(r.now, conv);
@@ -262,10 +384,16 @@ fn a_new_call_in_every_state_hangs_up_the_previous_one() {
     for st in ALL {
         let (mut r, old) = in_state(st);
         let old_id = r.m.call_id(old);
-        let (new, new_id) = r.m.call(r.now, "carol", None, CallOptions::default(), None).unwrap();
+        let (new, new_id) = r.m.call(r.now, "carol", None, CallOptions::default()).unwrap();
+        r.m.offer_ready(r.now, new, "offer".into()).unwrap();
         let out = r.drain();
         let msgs = sent(&out);
         match old_id {
+            // The server never heard of a call still preparing its offer.
+            Some(_) if st == St::Preparing => {
+                assert!(matches!(msgs[0], C::Invite { .. }), "{st:?}");
+                assert_eq!(events(&out, old), vec![Event::Closed(EndReason::Replaced)]);
+            }
             Some(old_id) => {
                 assert_eq!(
                     msgs[0],
@@ -293,10 +421,12 @@ fn signal_in_every_state() {
         let res = r.m.signal(conv, cand());
         let out = r.drain();
         match st {
-            St::Ringing | St::AwaitingAnswer => {
-                assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}")
-            }
+            St::Ringing => assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}"),
             St::Closed => assert_eq!(res, Err(ActionError::Closed)),
+            St::Preparing | St::Answering | St::MergedAnswering => {
+                assert_eq!(res, Ok(()), "{st:?}");
+                assert!(sent(&out).is_empty(), "{st:?}: held until the description goes out");
+            }
             _ => {
                 assert_eq!(res, Ok(()), "{st:?}");
                 assert_eq!(sent(&out).len(), 1, "{st:?}");
@@ -357,7 +487,7 @@ fn responses_in_every_state() {
                     assert!(ev.is_empty(), "the callee hears no response of its own accept");
                     assert!(out.contains(&Output::Established { conv, remote_sdp: None }));
                 }
-                (St::AwaitingAnswer, _) => {
+                (St::MergedAnswering, _) => {
                     assert!(ev.is_empty(), "no answer sent yet, so nothing fits")
                 }
                 _ => {
@@ -389,7 +519,7 @@ fn accept_after_the_caller_cancelled_is_refused_and_sends_nothing() {
     let mut r = Rig::new("bob");
     let conv = r.ringing("c1", "alice");
     r.recv(S::Closed { call_id: "c1".into(), reason: CloseReason::Cancelled });
-    assert_eq!(r.m.accept(r.now, conv, None), Err(ActionError::Closed));
+    assert_eq!(r.m.begin_accept(r.now, conv), Err(ActionError::Closed));
     assert!(sent(&r.drain()).is_empty());
 }
 
@@ -397,7 +527,8 @@ fn accept_after_the_caller_cancelled_is_refused_and_sends_nothing() {
 fn accept_racing_a_cancel_ends_in_closed() {
     let mut r = Rig::new("bob");
     let conv = r.ringing("c1", "alice");
-    r.m.accept(r.now, conv, None).unwrap();
+    r.m.begin_accept(r.now, conv).unwrap();
+    r.m.answer_ready(r.now, conv, "answer".into()).unwrap();
     r.drain();
     // The cancel crossed our accept; the server answers the accept with not_in_call.
     let out = r.recv(S::Closed { call_id: "c1".into(), reason: CloseReason::Cancelled });
@@ -448,7 +579,7 @@ fn glare_merges_into_the_call_that_reached_the_server_first() {
         }]
     );
     assert_eq!(r.m.state(conv), ConversationState::Calling, "still an outgoing call to the app");
-    r.m.accept(r.now, conv, Some("alice-answer".into())).unwrap();
+    r.m.answer_ready(r.now, conv, "alice-answer".into()).unwrap();
     assert_eq!(
         sent(&r.drain()),
         vec![C::Accept { call_id: "theirs".into(), sdp: Some("alice-answer".into()) }]
@@ -468,7 +599,8 @@ fn glare_merges_into_the_call_that_reached_the_server_first() {
 fn the_glare_winner_side_sees_an_ordinary_accept() {
     // Bob's side: his call reached the server first; alice's client accepts it for her.
     let mut r = Rig::new("bob");
-    let (conv, id) = r.m.call(r.now, "alice", None, CallOptions::default(), None).unwrap();
+    let (conv, id) = r.m.call(r.now, "alice", None, CallOptions::default()).unwrap();
+    r.m.offer_ready(r.now, conv, "offer".into()).unwrap();
     r.drain();
     r.recv(S::Ringing { call_id: id.clone() });
     let out =
@@ -567,16 +699,16 @@ fn not_in_call_for_a_live_call_ends_it() {
 fn bad_arguments_are_refused_at_the_call_site() {
     let mut r = Rig::new("alice");
     assert!(matches!(
-        r.m.call(r.now, "", None, CallOptions::default(), None),
+        r.m.call(r.now, "", None, CallOptions::default()),
         Err(ActionError::InvalidArgument(_))
     ));
     assert!(matches!(
-        r.m.call(r.now, "alice", None, CallOptions::default(), None),
+        r.m.call(r.now, "alice", None, CallOptions::default()),
         Err(ActionError::InvalidArgument(_))
     ));
     let big = "x".repeat(Limits::default().max_data_bytes + 1);
     assert!(matches!(
-        r.m.call(r.now, "bob", Some(big), CallOptions::default(), None),
+        r.m.call(r.now, "bob", Some(big), CallOptions::default()),
         Err(ActionError::InvalidArgument(_))
     ));
     assert!(r.drain().is_empty(), "nothing sent for a refused call");
@@ -655,7 +787,8 @@ fn a_long_disconnect_ends_calls_with_connection_lost() {
 fn what_is_said_while_disconnected_goes_out_on_reconnect() {
     let mut r = Rig::new("alice");
     r.m.on_disconnected(r.now);
-    let (_, id) = r.m.call(r.now, "bob", None, CallOptions::default(), None).unwrap();
+    let (conv, id) = r.m.call(r.now, "bob", None, CallOptions::default()).unwrap();
+    r.m.offer_ready(r.now, conv, "offer".into()).unwrap();
     assert!(sent(&r.drain()).is_empty(), "nothing is sent while disconnected");
     assert!(r.m.restatements(r.now).is_empty(), "an invite the server never saw is not restated");
     r.m.on_connected(r.now, &welcome("alice"));
@@ -665,10 +798,12 @@ fn what_is_said_while_disconnected_goes_out_on_reconnect() {
 #[test]
 fn restatements_describe_each_state() {
     let cases = [
+        (St::Preparing, None),
+        (St::Answering, Some((Role::Callee, RestatedState::Ringing, false))),
         (St::CallingUnacked, None),
         (St::CallingAcked, Some((Role::Caller, RestatedState::Ringing, true))),
         (St::Ringing, Some((Role::Callee, RestatedState::Ringing, false))),
-        (St::AwaitingAnswer, Some((Role::Callee, RestatedState::Ringing, false))),
+        (St::MergedAnswering, Some((Role::Callee, RestatedState::Ringing, false))),
         (St::Accepting, Some((Role::Callee, RestatedState::Accepting, true))),
         (St::ConnectedCaller, Some((Role::Caller, RestatedState::Active, false))),
         (St::ConnectedCallee, Some((Role::Callee, RestatedState::Active, false))),

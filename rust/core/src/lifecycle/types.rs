@@ -60,8 +60,12 @@ pub enum Output {
     Event { conv: ConvId, event: Event },
     /// Both sides agreed: start media. The caller gets the callee's answer here.
     Established { conv: ConvId, remote_sdp: Option<String> },
-    /// Glare turned this conversation into answering the peer's call: drop the offer made
-    /// for the old call, answer `remote_sdp`, and pass the answer to `Lifecycle::accept`.
+    /// A new outgoing call: create its media and offer, and pass the offer to
+    /// `Lifecycle::offer_ready`.
+    OfferNeeded { conv: ConvId, call_id: CallId, options: CallOptions },
+    /// The conversation answers `remote_sdp` (the app accepted, or glare turned an outgoing
+    /// call into answering the peer's): drop any media made for an earlier offer, answer, and
+    /// pass the answer to `Lifecycle::answer_ready`.
     AnswerNeeded { conv: ConvId, call_id: CallId, remote_sdp: Option<String> },
     /// A signal from the peer for the media layer.
     RemoteSignal { conv: ConvId, signal: Signal },

@@ -1,0 +1,222 @@
+//! From RTP to a RemoteStream: reassemble, decode, and hand frames and audio to the app.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use duet_media::{AudioDecoder, VideoDecoder};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use crate::media::RemoteStream;
+
+/// Rebuilds H.264 access units from RTP packets as soon as each one's last packet (the
+/// marker bit) arrives. rtc's SampleBuilder waits for the next frame's first packet to know
+/// a frame ended, which costs every frame a frame interval of latency.
+#[derive(Default)]
+pub(crate) struct AccessUnitAssembler {
+    depacketizer: H264Packet,
+    unit: Vec<u8>,
+    timestamp: Option<u32>,
+    last_seq: Option<u16>,
+    broken: bool,
+}
+
+/// What one packet completed.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Assembled {
+    Nothing,
+    /// A whole access unit in Annex B, with its RTP timestamp.
+    Unit(Vec<u8>, u32),
+    /// An access unit lost a packet: it cannot be decoded; ask for a keyframe.
+    Broken,
+}
+
+impl AccessUnitAssembler {
+    pub(crate) fn push(
+        &mut self,
+        seq: u16,
+        timestamp: u32,
+        marker: bool,
+        payload: &bytes::Bytes,
+    ) -> Assembled {
+        let gap = self.last_seq.is_some_and(|l| seq != l.wrapping_add(1));
+        self.last_seq = Some(seq);
+        if self.timestamp != Some(timestamp) {
+            self.unit.clear();
+            self.timestamp = Some(timestamp);
+            // A unit that does not start at its first packet lost its head.
+            self.broken = !self.depacketizer.is_partition_head(payload);
+        } else if gap {
+            self.broken = true;
+        }
+        match self.depacketizer.depacketize(payload) {
+            Ok(bytes) => self.unit.extend_from_slice(&bytes),
+            Err(_) => self.broken = true,
+        }
+        if !marker {
+            return Assembled::Nothing;
+        }
+        self.timestamp = None;
+        if std::mem::take(&mut self.broken) {
+            self.unit.clear();
+            return Assembled::Broken;
+        }
+        Assembled::Unit(std::mem::take(&mut self.unit), timestamp)
+    }
+}
+
+/// How often to repeat a keyframe request while the picture stays undecodable.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(300);
+
+pub(crate) async fn receive_video(
+    track: Arc<dyn TrackRemote>,
+    remote: Arc<RemoteStream>,
+    mut decoder: Box<dyn VideoDecoder>,
+) {
+    let media_ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
+    let mut assembler = AccessUnitAssembler::default();
+    let mut first_ts: Option<u32> = None;
+    let mut last_request: Option<Instant> = None;
+    let mut need_keyframe = false;
+    while let Some(event) = track.poll().await {
+        let pkt = match event {
+            TrackRemoteEvent::OnRtpPacket(p) => p,
+            TrackRemoteEvent::OnEnded => break,
+            _ => continue,
+        };
+        let h = &pkt.header;
+        match assembler.push(h.sequence_number, h.timestamp, h.marker, &pkt.payload) {
+            Assembled::Nothing => continue,
+            Assembled::Broken => need_keyframe = true,
+            Assembled::Unit(unit, ts) => {
+                let base = *first_ts.get_or_insert(ts);
+                let ts_us = u64::from(ts.wrapping_sub(base)) * 100 / 9;
+                match decoder.decode(&unit, ts_us) {
+                    Ok(Some(frame)) => {
+                        need_keyframe = false;
+                        remote.deliver_video(frame);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!("video decode failed: {e}");
+                        need_keyframe = true;
+                    }
+                }
+            }
+        }
+        // Until a picture decodes (the first keyframe can be lost before NACK knows the
+        // stream), and after a loss NACK could not repair, keep asking for a keyframe.
+        let nothing_yet = remote.frames_decoded() == 0;
+        if (need_keyframe || nothing_yet)
+            && last_request.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY)
+        {
+            last_request = Some(Instant::now());
+            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
+            if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Packets lost in a row beyond which concealment stops: longer gaps are silence.
+const MAX_CONCEALED: u16 = 5;
+
+pub(crate) async fn receive_audio(
+    track: Arc<dyn TrackRemote>,
+    remote: Arc<RemoteStream>,
+    mut decoder: Box<dyn AudioDecoder>,
+) {
+    let mut last_seq: Option<u16> = None;
+    let mut first_ts: Option<u32> = None;
+    while let Some(event) = track.poll().await {
+        let pkt = match event {
+            TrackRemoteEvent::OnRtpPacket(p) => p,
+            TrackRemoteEvent::OnEnded => break,
+            _ => continue,
+        };
+        let seq = pkt.header.sequence_number;
+        let base = *first_ts.get_or_insert(pkt.header.timestamp);
+        let ts_us = u64::from(pkt.header.timestamp.wrapping_sub(base)) * 1000 / 48;
+        if let Some(last) = last_seq {
+            let lost = seq.wrapping_sub(last).wrapping_sub(1);
+            if lost > 0 && lost <= MAX_CONCEALED {
+                for _ in 0..lost {
+                    if let Ok(pcm) = decoder.conceal() {
+                        remote.deliver_audio(&pcm, ts_us);
+                    }
+                }
+            }
+        }
+        last_seq = Some(seq);
+        match decoder.decode(&pkt.payload) {
+            Ok(pcm) => remote.deliver_audio(&pcm, ts_us),
+            Err(e) => tracing::debug!("audio decode failed: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPS: [u8; 4] = [0x67, 0x42, 0xc0, 0x0d];
+    const PPS: [u8; 3] = [0x68, 0xce, 0x3c];
+
+    fn stap_a() -> Vec<u8> {
+        let mut p = vec![0x78];
+        for nal in [&SPS[..], &PPS[..]] {
+            p.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+            p.extend_from_slice(nal);
+        }
+        p
+    }
+
+    /// An IDR split in two FU-A fragments.
+    fn fu_a(start: bool, end: bool, body: &[u8]) -> Vec<u8> {
+        let header = 0x80 * start as u8 | 0x40 * end as u8 | 5;
+        let mut p = vec![0x7c, header];
+        p.extend_from_slice(body);
+        p
+    }
+
+    fn b(v: Vec<u8>) -> bytes::Bytes {
+        bytes::Bytes::from(v)
+    }
+
+    #[test]
+    fn a_keyframe_in_three_packets_comes_out_whole_on_its_marker() {
+        let mut a = AccessUnitAssembler::default();
+        assert_eq!(a.push(1, 900, false, &b(stap_a())), Assembled::Nothing);
+        assert_eq!(a.push(2, 900, false, &b(fu_a(true, false, &[1, 2]))), Assembled::Nothing);
+        let Assembled::Unit(unit, ts) = a.push(3, 900, true, &b(fu_a(false, true, &[3]))) else {
+            panic!("expected a unit")
+        };
+        assert_eq!(ts, 900);
+        let start = [0, 0, 0, 1];
+        let mut want = Vec::new();
+        for nal in [&SPS[..], &PPS[..], &[0x65, 1, 2, 3][..]] {
+            want.extend_from_slice(&start);
+            want.extend_from_slice(nal);
+        }
+        assert_eq!(unit, want);
+    }
+
+    #[test]
+    fn a_lost_middle_packet_breaks_only_its_unit() {
+        let mut a = AccessUnitAssembler::default();
+        a.push(1, 900, false, &b(fu_a(true, false, &[1])));
+        // seq 2 lost
+        assert_eq!(a.push(3, 900, true, &b(fu_a(false, true, &[3]))), Assembled::Broken);
+        let single = b(vec![0x41, 9, 9]);
+        assert!(matches!(a.push(4, 3900, true, &single), Assembled::Unit(_, 3900)));
+    }
+
+    #[test]
+    fn a_unit_missing_its_head_is_broken() {
+        let mut a = AccessUnitAssembler::default();
+        assert_eq!(a.push(7, 900, true, &b(fu_a(false, true, &[3]))), Assembled::Broken);
+    }
+}

@@ -1,0 +1,182 @@
+//! Real media end to end: two clients through a real server, real peer connections on
+//! loopback (ICE, DTLS-SRTP), H.264 and Opus encoded and decoded, the synthetic camera's
+//! frame counter read back on the far side.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use duet_core::*;
+use duet_media::{tone_strength, PatternVerifier};
+use support::*;
+
+/// Checks every decoded frame against the synthetic camera's pattern.
+#[derive(Default)]
+struct Verifier(PatternVerifier);
+
+impl VideoSink for Verifier {
+    fn on_video_frame(&self, frame: &VideoFrame) {
+        self.0.check(frame);
+    }
+}
+
+impl Verifier {
+    fn verified(&self) -> u64 {
+        self.0.verified()
+    }
+    fn frames(&self) -> u64 {
+        self.0.frames()
+    }
+    fn wrong(&self) -> u64 {
+        self.0.wrong()
+    }
+}
+
+#[derive(Default)]
+struct Listener(Mutex<Vec<i16>>);
+
+impl AudioSink for Listener {
+    fn on_audio_frame(&self, frame: &AudioFrame) {
+        self.0.lock().unwrap().extend_from_slice(&frame.samples);
+    }
+}
+
+/// Waits for `did_receive_stream` and attaches a verifier and a listener to it.
+async fn watch_stream(peer: &mut Peer, conv: &Conversation) -> (Arc<Verifier>, Arc<Listener>) {
+    peer.stream().await;
+    let remote = conv.remote_stream().expect("a remote stream once it started");
+    let v = Arc::new(Verifier::default());
+    let l = Arc::new(Listener::default());
+    remote.set_video_sink(Some(v.clone()));
+    remote.set_audio_sink(Some(l.clone()));
+    (v, l)
+}
+
+async fn connected_with_media(
+    alice: &mut Peer,
+    bob: &mut Peer,
+) -> (Arc<Conversation>, Arc<Conversation>, [(Arc<Verifier>, Arc<Listener>); 2]) {
+    let out = alice.call("bob", None);
+    let (inc, _) = bob.called().await;
+    inc.accept(small_stream()).unwrap();
+    alice.response(CallStatus::Accepted).await;
+    let at_alice = watch_stream(alice, &out).await;
+    let at_bob = watch_stream(bob, &inc).await;
+    (out, inc, [at_alice, at_bob])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_and_audio_flow_both_ways_and_verify() {
+    let srv = server(quick_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    let (out, inc, [(alice_sees, alice_hears), (bob_sees, bob_hears)]) =
+        connected_with_media(&mut alice, &mut bob).await;
+
+    eventually("20 verified frames each way", || {
+        alice_sees.verified() >= 20 && bob_sees.verified() >= 20
+    })
+    .await;
+    assert_eq!(alice_sees.wrong(), 0, "every frame alice decoded is bob's pattern");
+    assert_eq!(bob_sees.wrong(), 0);
+    for heard in [&alice_hears, &bob_hears] {
+        let pcm = heard.0.lock().unwrap().clone();
+        assert!(
+            pcm.len() >= 48_000 / 2,
+            "half a second of audio decoded, got {} samples",
+            pcm.len()
+        );
+        let tail = &pcm[pcm.len() - 4800..];
+        assert!(tone_strength(tail, 440.0) > 0.5, "the decoded audio is the 440 Hz tone");
+    }
+
+    let stats = out.stats().await.expect("stats while the call runs");
+    assert_eq!((stats.sent_width, stats.sent_height), (160, 120));
+    assert_eq!((stats.received_width, stats.received_height), (160, 120));
+    assert!(stats.bytes_sent > 0 && stats.bytes_received > 0);
+    assert!(stats.audio_packets_sent > 0 && stats.audio_frames_decoded > 0);
+    assert_eq!(stats.local_candidate_type, Some(CandidateType::Host));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = out.stats().await.unwrap();
+    assert!(stats.received_fps > 5.0, "fps over the last interval: {}", stats.received_fps);
+    assert!(stats.bitrate_received_bps > 10_000.0, "{stats:?}");
+
+    out.close();
+    bob.closed(&inc, EndReason::Hangup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_stops_the_frames_and_unmute_restarts_them() {
+    let srv = server(quick_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    let camera = small_stream();
+    let out = alice.video.call("bob", camera.clone(), CallOptions::default()).unwrap();
+    out.set_delegate(alice.recorder.clone());
+    let (inc, _) = bob.called().await;
+    inc.accept(small_stream()).unwrap();
+    alice.response(CallStatus::Accepted).await;
+    let (bob_sees, bob_hears) = watch_stream(&mut bob, &inc).await;
+    eventually("frames flow", || bob_sees.verified() >= 5).await;
+
+    camera.set_video_enabled(false);
+    camera.set_audio_enabled(false);
+    tokio::time::sleep(Duration::from_millis(300)).await; // what was in flight lands
+    let (frames, samples) = (bob_sees.frames(), bob_hears.0.lock().unwrap().len());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(bob_sees.frames(), frames, "no video while muted");
+    assert_eq!(bob_hears.0.lock().unwrap().len(), samples, "no audio while muted");
+
+    camera.set_video_enabled(true);
+    camera.set_audio_enabled(true);
+    eventually("video comes back", || bob_sees.frames() >= frames + 5).await;
+    eventually("audio comes back", || bob_hears.0.lock().unwrap().len() > samples).await;
+    assert_eq!(bob_sees.wrong(), 0);
+    drop(out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_call_releases_its_sockets_and_tasks() {
+    let srv = server(quick_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    // One call first, so that lazily started runtime threads and pools exist already.
+    let (out, inc, _) = connected_with_media(&mut alice, &mut bob).await;
+    out.close();
+    bob.closed(&inc, EndReason::Hangup).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (sockets, tasks) = (udp_sockets(), alive_tasks());
+
+    let (out, inc, [(seen, _), _]) = connected_with_media(&mut alice, &mut bob).await;
+    eventually("frames flow", || seen.verified() >= 3).await;
+    assert!(udp_sockets() > sockets, "a call holds UDP sockets");
+    out.close();
+    bob.closed(&inc, EndReason::Hangup).await;
+    drop((out, inc));
+    eventually("sockets released", || udp_sockets() <= sockets).await;
+    eventually("tasks released", || alive_tasks() <= tasks).await;
+}
+
+fn udp_sockets() -> usize {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_owned))
+        .collect();
+    ["/proc/self/net/udp", "/proc/self/net/udp6"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|t| {
+            t.lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().nth(9).map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .filter(|inode| inodes.contains(inode))
+        .count()
+}
+
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current().metrics().num_alive_tasks()
+}
