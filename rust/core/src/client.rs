@@ -253,12 +253,12 @@ impl Client {
                 Description::Offer,
                 None,
             ),
-            Output::AnswerNeeded { conv, call_id, remote_sdp } => {
+            Output::AnswerNeeded { conv, call_id, remote_sdp, options } => {
                 // Glare: the offer made for this conversation's own call is moot now.
                 if let Some(old) = lock(&self.media).remove(&conv) {
                     close_media(old);
                 }
-                let policy = IceTransportPolicy::All;
+                let policy = options.ice_transport_policy;
                 self.start_media(conv, call_id, policy, Description::Answer, remote_sdp)
             }
             Output::Established { conv, remote_sdp: Some(answer) } => {

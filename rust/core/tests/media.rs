@@ -158,6 +158,32 @@ async fn a_closed_call_releases_its_sockets_and_tasks() {
     eventually("tasks released", || alive_tasks() <= tasks).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_only_call_goes_through_the_embedded_turn_server() {
+    let srv = server(quick_config()).await;
+    assert!(srv.turn_addr().is_some(), "the server embeds TURN by default");
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    let relay =
+        CallOptions { ice_transport_policy: IceTransportPolicy::Relay, ..Default::default() };
+    let out = alice.video.call("bob", small_stream(), relay).unwrap();
+    out.set_delegate(alice.recorder.clone());
+    let (inc, _) = bob.called().await;
+    inc.accept(small_stream()).unwrap();
+    alice.response(CallStatus::Accepted).await;
+    let (alice_sees, _) = watch_stream(&mut alice, &out).await;
+    let (bob_sees, _) = watch_stream(&mut bob, &inc).await;
+    eventually("frames both ways through the relay", || {
+        alice_sees.verified() >= 5 && bob_sees.verified() >= 5
+    })
+    .await;
+    for conv in [&out, &inc] {
+        let stats = conv.stats().await.unwrap();
+        assert_eq!(stats.local_candidate_type, Some(CandidateType::Relay), "{stats:?}");
+        assert_eq!(stats.remote_candidate_type, Some(CandidateType::Relay), "{stats:?}");
+    }
+}
+
 fn udp_sockets() -> usize {
     let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
         .unwrap()

@@ -214,6 +214,7 @@ impl Lifecycle {
             conv,
             call_id: call.id.clone(),
             remote_sdp: call.remote_sdp.clone(),
+            options: call.options.clone(),
         };
         self.outputs.push_back(out);
         Ok(())
@@ -575,6 +576,7 @@ impl Lifecycle {
             conv,
             call_id: into.call_id,
             remote_sdp: into.sdp,
+            options: into.options,
         });
     }
 

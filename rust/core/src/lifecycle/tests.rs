@@ -220,7 +220,8 @@ fn accept_in_every_state() {
                     vec![Output::AnswerNeeded {
                         conv,
                         call_id: "in1".into(),
-                        remote_sdp: Some("offer".into())
+                        remote_sdp: Some("offer".into()),
+                        options: CallOptions::default(),
                     }],
                     "the media layer answers the offer that came with the call"
                 );
@@ -575,7 +576,8 @@ fn glare_merges_into_the_call_that_reached_the_server_first() {
         vec![Output::AnswerNeeded {
             conv,
             call_id: "theirs".into(),
-            remote_sdp: Some("bob-offer".into())
+            remote_sdp: Some("bob-offer".into()),
+            options: CallOptions::default(),
         }]
     );
     assert_eq!(r.m.state(conv), ConversationState::Calling, "still an outgoing call to the app");

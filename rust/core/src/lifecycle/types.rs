@@ -66,7 +66,8 @@ pub enum Output {
     /// The conversation answers `remote_sdp` (the app accepted, or glare turned an outgoing
     /// call into answering the peer's): drop any media made for an earlier offer, answer, and
     /// pass the answer to `Lifecycle::answer_ready`.
-    AnswerNeeded { conv: ConvId, call_id: CallId, remote_sdp: Option<String> },
+    /// The caller's options apply to both sides: a relay-only call relays at both ends.
+    AnswerNeeded { conv: ConvId, call_id: CallId, remote_sdp: Option<String>, options: CallOptions },
     /// A signal from the peer for the media layer.
     RemoteSignal { conv: ConvId, signal: Signal },
     /// The call is over: release its media.

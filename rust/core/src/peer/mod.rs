@@ -144,9 +144,11 @@ impl CallMedia {
 
         let mut spawned = Vec::new();
         let constraints = p.local.constraints().clone();
+        // Our own stream id: the peer's tracks belong to the same call but are not ours.
+        let stream_id = format!("duet-{}", uuid::Uuid::new_v4().simple());
         let video = match &constraints.video {
             Some(v) => {
-                let track = send::new_track(RtpCodecKind::Video, setup::h264(), &p.call_id)?;
+                let track = send::new_track(RtpCodecKind::Video, setup::h264(), &stream_id)?;
                 let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
                 let encoder = OpenH264Encoder::new(VideoEncoderConfig {
                     width: v.width,
@@ -174,7 +176,7 @@ impl CallMedia {
             None => None,
         };
         let audio = if constraints.audio {
-            let track = send::new_track(RtpCodecKind::Audio, setup::opus(), &p.call_id)?;
+            let track = send::new_track(RtpCodecKind::Audio, setup::opus(), &stream_id)?;
             let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
             let state = Arc::new(AudioSendState::default());
             spawned.push(TaskHandle::spawn(send::send_audio(

@@ -36,15 +36,19 @@ pub(crate) struct VideoSendState {
     pub height: AtomicU32,
 }
 
+/// A track to send. Its id is random, not derived from the call: webrtc-rs routes inbound
+/// RTCP by track id, the remote track first, so a local track named like the peer's would
+/// never hear its own keyframe requests.
 pub(crate) fn new_track(
     kind: RtpCodecKind,
     codec: RTCRtpCodec,
     stream_id: &str,
 ) -> Result<Arc<TrackLocalStaticSample>, webrtc::error::Error> {
-    let ssrc = uuid::Uuid::new_v4().as_u128() as u32;
+    let id = uuid::Uuid::new_v4();
+    let ssrc = id.as_u128() as u32;
     let track = MediaStreamTrack::new(
         stream_id.to_owned(),
-        format!("{stream_id}-{kind}"),
+        format!("{kind}-{}", id.simple()),
         format!("duet-{kind}"),
         kind,
         vec![RTCRtpEncodingParameters {
