@@ -24,6 +24,14 @@ use crate::sync::lock;
 /// caller's candidates before it has a peer connection); more than this is a misbehaving peer.
 const MAX_EARLY_SIGNALS: usize = 64;
 
+/// Who a client is and where it connects, as its first handshake settled it.
+pub(crate) struct Identity {
+    pub token: String,
+    pub device_id: String,
+    /// The WebSocket URL.
+    pub url: String,
+}
+
 /// Which description a new call's media produced.
 enum Description {
     Offer,
@@ -100,9 +108,7 @@ impl Client {
     pub(crate) fn new(
         machine: Lifecycle,
         delegate: Arc<dyn VideoCallDelegate>,
-        token: String,
-        device_id: String,
-        url: String,
+        Identity { token, device_id, url }: Identity,
         info: ServerInfo,
         media_config: MediaConfig,
         media_events: mpsc::UnboundedSender<MediaEvent>,

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use duet_protocol::{ClientMessage, ServerMessage};
+use duet_protocol::{ClientMessage, Limits, ServerMessage, TokenBucket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Interval, MissedTickBehavior};
@@ -42,14 +42,25 @@ struct Connection {
     ws: Socket,
     awaiting_pong: bool,
     nonce: u64,
+    /// The server's rate limit, kept on this side too: a message the server would drop
+    /// (an invite, a candidate) waits here instead.
+    pace: TokenBucket,
 }
 
 impl Connection {
-    fn new(ws: Socket) -> Self {
-        Connection { ws, awaiting_pong: false, nonce: 0 }
+    fn new(ws: Socket, limits: &Limits) -> Self {
+        let now = Instant::now();
+        let mut pace = TokenBucket::new(limits.messages_per_second, limits.message_burst, now);
+        pace.try_take(now); // the hello
+        Connection { ws, awaiting_pong: false, nonce: 0, pace }
     }
 
     async fn send(&mut self, msg: &ClientMessage) -> Result<(), ()> {
+        let wait = self.pace.time_until_token(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        self.pace.try_take(Instant::now());
         self.ws.send(Message::Text(duet_protocol::encode(msg).into())).await.map_err(|_| ())
     }
 }
@@ -75,7 +86,7 @@ pub(crate) async fn run(
     policy: ReconnectPolicy,
     mut media: mpsc::UnboundedReceiver<MediaEvent>,
 ) {
-    let mut conn = Some(Connection::new(ws));
+    let mut conn = Some(Connection::new(ws, &info.limits));
     let mut keepalive = keepalive_interval(info.keepalive);
     let mut backoff = Backoff::new(policy.initial_delay, policy.max_delay);
     let mut retry_at: Option<tokio::time::Instant> = None;
@@ -152,7 +163,7 @@ pub(crate) async fn run(
                     Ok((ws, info)) => {
                         tracing::info!("signaling reconnected");
                         backoff.reset();
-                        conn = Some(Connection::new(ws));
+                        conn = Some(Connection::new(ws, &info.limits));
                         keepalive = keepalive_interval(info.keepalive);
                         lock(&client.machine).on_connected(Instant::now(), &welcome_of(&info));
                         *lock(&client.info) = info;

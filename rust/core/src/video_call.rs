@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
-use crate::client::{CallOptions, Client, VideoCallDelegate};
+use crate::client::{CallOptions, Client, Identity, VideoCallDelegate};
 use crate::conversation::Conversation;
 use crate::driver::{self, ReconnectPolicy};
 use crate::lifecycle::{ActionError, Lifecycle, LifecycleConfig};
@@ -73,16 +73,8 @@ impl VideoCall {
         let mut machine = Lifecycle::new(LifecycleConfig::default(), now);
         machine.on_connected(now, &driver::welcome_of(&info));
         let (media_tx, media_rx) = tokio::sync::mpsc::unbounded_channel();
-        let client = Client::new(
-            machine,
-            delegate,
-            config.token,
-            device_id,
-            url,
-            info.clone(),
-            config.media,
-            media_tx,
-        );
+        let identity = Identity { token: config.token, device_id, url };
+        let client = Client::new(machine, delegate, identity, info.clone(), config.media, media_tx);
         let task =
             tokio::spawn(driver::run(Arc::clone(&client), ws, info, config.reconnect, media_rx));
         Ok(VideoCall { client, driver: std::sync::Mutex::new(Some(task)) })

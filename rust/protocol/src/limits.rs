@@ -1,6 +1,8 @@
 //! Bounds on what a message may carry, shared by the server (which enforces them) and
 //! clients (which check before sending, so a mistake surfaces at the call site).
 
+use std::time::{Duration, Instant};
+
 use serde::{Deserialize, Serialize};
 
 /// The limits a server enforces, announced in `welcome`.
@@ -62,4 +64,71 @@ pub fn check_call_id(id: &str) -> Result<(), String> {
 
 pub fn check_device_id(id: &str) -> Result<(), String> {
     check_token_id("device_id", id, MAX_DEVICE_ID_BYTES)
+}
+
+/// Tokens are counted in billionths so that refills are exact: integer nanoseconds times
+/// the rate, no floating-point drift at a boundary.
+const UNIT: u128 = 1_000_000_000;
+
+/// A token bucket for the message rate in `Limits`: the server admits messages with it, and
+/// a client paces itself with the same one, so that nothing it sends is dropped.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    capacity: u128,
+    per_second: u128,
+    tokens: u128,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket: a new connection may burst at once (its `hello` and restated calls).
+    pub fn new(per_second: u32, burst: u32, now: Instant) -> Self {
+        let capacity = u128::from(burst.max(1)) * UNIT;
+        TokenBucket { capacity, per_second: u128::from(per_second), tokens: capacity, updated: now }
+    }
+
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens >= UNIT {
+            self.tokens -= UNIT;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How long until `try_take` would succeed: zero if it would now. A client paces its
+    /// sends with this, so the server never has to drop one.
+    pub fn time_until_token(&mut self, now: Instant) -> Duration {
+        self.refill(now);
+        if self.tokens >= UNIT || self.per_second == 0 {
+            return Duration::ZERO;
+        }
+        let missing = UNIT - self.tokens;
+        Duration::from_nanos(u64::try_from(missing.div_ceil(self.per_second)).unwrap_or(u64::MAX))
+    }
+
+    fn refill(&mut self, now: Instant) {
+        // A clock that went backwards (tests, or a caller mixing instants) refills nothing.
+        let elapsed = now.saturating_duration_since(self.updated).as_nanos();
+        self.tokens =
+            self.tokens.saturating_add(elapsed.saturating_mul(self.per_second)).min(self.capacity);
+        self.updated = self.updated.max(now);
+    }
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_for_a_token_is_what_the_rate_implies() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(20, 2, t0);
+        assert_eq!(b.time_until_token(t0), Duration::ZERO);
+        assert!(b.try_take(t0) && b.try_take(t0));
+        assert_eq!(b.time_until_token(t0), Duration::from_millis(50));
+        assert_eq!(b.time_until_token(t0 + Duration::from_millis(30)), Duration::from_millis(20));
+        assert!(b.try_take(t0 + Duration::from_millis(50)));
+    }
 }

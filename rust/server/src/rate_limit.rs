@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use duet_protocol::Limits;
+use duet_protocol::{Limits, TokenBucket};
 
 /// A flood this long (messages dropped in a row) is not a client in trouble but a client
 /// misbehaving, and the connection is closed.
@@ -11,40 +11,6 @@ pub const CLOSE_AFTER_DROPPED: u32 = 200;
 /// How often a ping is let through an empty bucket. Pings still spend a token when there is
 /// one, but a client that bursts signals must not lose its keepalive and reconnect.
 pub const PING_ALLOWANCE: Duration = Duration::from_secs(1);
-
-/// Tokens are counted in billionths so that refills are exact: integer nanoseconds times
-/// the rate, no floating-point drift at a boundary.
-const UNIT: u128 = 1_000_000_000;
-
-#[derive(Debug, Clone)]
-pub struct TokenBucket {
-    capacity: u128,
-    per_second: u128,
-    tokens: u128,
-    updated: Instant,
-}
-
-impl TokenBucket {
-    /// A full bucket: a new connection may burst at once (its `hello` and restated calls).
-    pub fn new(per_second: u32, burst: u32, now: Instant) -> Self {
-        let capacity = u128::from(burst.max(1)) * UNIT;
-        TokenBucket { capacity, per_second: u128::from(per_second), tokens: capacity, updated: now }
-    }
-
-    pub fn try_take(&mut self, now: Instant) -> bool {
-        // A clock that went backwards (tests, or a caller mixing instants) refills nothing.
-        let elapsed = now.saturating_duration_since(self.updated).as_nanos();
-        self.tokens =
-            self.tokens.saturating_add(elapsed.saturating_mul(self.per_second)).min(self.capacity);
-        self.updated = self.updated.max(now);
-        if self.tokens >= UNIT {
-            self.tokens -= UNIT;
-            true
-        } else {
-            false
-        }
-    }
-}
 
 /// What to do with one incoming message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

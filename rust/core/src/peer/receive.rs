@@ -176,7 +176,7 @@ mod tests {
 
     /// An IDR split in two FU-A fragments.
     fn fu_a(start: bool, end: bool, body: &[u8]) -> Vec<u8> {
-        let header = 0x80 * start as u8 | 0x40 * end as u8 | 5;
+        let header = (0x80 * start as u8) | (0x40 * end as u8) | 5;
         let mut p = vec![0x7c, header];
         p.extend_from_slice(body);
         p

@@ -44,11 +44,11 @@ pub(crate) fn opus() -> RTCRtpCodec {
 pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), webrtc::error::Error> {
     let mut me = MediaEngine::default();
     me.register_codec(
-        RTCRtpCodecParameters { rtp_codec: h264(), payload_type: PT_H264, ..Default::default() },
+        RTCRtpCodecParameters { rtp_codec: h264(), payload_type: PT_H264 },
         RtpCodecKind::Video,
     )?;
     me.register_codec(
-        RTCRtpCodecParameters { rtp_codec: opus(), payload_type: PT_OPUS, ..Default::default() },
+        RTCRtpCodecParameters { rtp_codec: opus(), payload_type: PT_OPUS },
         RtpCodecKind::Audio,
     )?;
     let registry = register_default_interceptors(Registry::new(), &mut me)?;
@@ -85,7 +85,6 @@ pub(crate) fn configuration(
             urls: s.urls.clone(),
             username: s.username.clone().unwrap_or_default(),
             credential: s.credential.clone().unwrap_or_default(),
-            ..Default::default()
         })
         .collect();
     let policy = match policy {
