@@ -25,12 +25,13 @@ mod video_call;
 pub use client::{CallOptions, VideoCallDelegate};
 pub use conversation::{Conversation, ConversationDelegate};
 pub use driver::ReconnectPolicy;
+pub use duet_media::{CodecError, EncodedVideo, VideoDecoder, VideoEncoder, VideoEncoderConfig};
 pub use duet_protocol::{CallStatus, IceTransportPolicy};
 pub use lifecycle::{ActionError, CallError, ConversationState, EndReason};
 pub use media::{
     AudioFrame, AudioSink, CaptureError, LocalStream, RemoteStream, Rotation, StreamConstraints,
     VideoConstraints, VideoFrame, VideoSink,
 };
-pub use peer::{CallStats, CandidateType, MediaConfig};
+pub use peer::{CallStats, CandidateType, MediaConfig, SoftwareVideoCodecs, VideoCodecs};
 pub use signaling::{websocket_url, ConnectError};
 pub use video_call::{ClientConfig, VideoCall};

@@ -184,6 +184,64 @@ async fn a_relay_only_call_goes_through_the_embedded_turn_server() {
     }
 }
 
+/// A platform codec stand-in: OpenH264 underneath, counting what passes through it.
+#[derive(Default)]
+struct CountingCodecs {
+    frames_encoded: Arc<std::sync::atomic::AtomicU64>,
+    units_decoded: Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct Counted<T>(T, Arc<std::sync::atomic::AtomicU64>);
+
+impl VideoEncoder for Counted<Box<dyn VideoEncoder>> {
+    fn encode(
+        &mut self,
+        frame: &VideoFrame,
+        keyframe: bool,
+    ) -> Result<Option<EncodedVideo>, CodecError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.encode(frame, keyframe)
+    }
+    fn set_target_bitrate(&mut self, bps: u32) {
+        self.0.set_target_bitrate(bps)
+    }
+    fn target_bitrate(&self) -> u32 {
+        self.0.target_bitrate()
+    }
+}
+
+impl VideoDecoder for Counted<Box<dyn VideoDecoder>> {
+    fn decode(&mut self, unit: &[u8], timestamp_us: u64) -> Result<Option<VideoFrame>, CodecError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.decode(unit, timestamp_us)
+    }
+}
+
+impl VideoCodecs for CountingCodecs {
+    fn encoder(&self, config: VideoEncoderConfig) -> Result<Box<dyn VideoEncoder>, CodecError> {
+        Ok(Box::new(Counted(SoftwareVideoCodecs.encoder(config)?, self.frames_encoded.clone())))
+    }
+    fn decoder(&self) -> Result<Box<dyn VideoDecoder>, CodecError> {
+        Ok(Box::new(Counted(SoftwareVideoCodecs.decoder()?, self.units_decoded.clone())))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_codec_replaces_openh264() {
+    let srv = server(quick_config()).await;
+    let codecs = Arc::new(CountingCodecs::default());
+    let media = MediaConfig { video_codecs: codecs.clone(), ..MediaConfig::loopback() };
+    let mut alice =
+        Peer::connect_configured(&srv.http_url(), srv.secret(), "alice", None, media).await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    let (_out, _inc, [(alice_sees, _), (bob_sees, _)]) =
+        connected_with_media(&mut alice, &mut bob).await;
+    eventually("frames both ways", || alice_sees.verified() >= 5 && bob_sees.verified() >= 5).await;
+    let counted = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(counted(&codecs.frames_encoded) >= 5, "alice's frames went through her codec");
+    assert!(counted(&codecs.units_decoded) >= 5, "and bob's through her decoder");
+}
+
 fn udp_sockets() -> usize {
     let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
         .unwrap()

@@ -5,6 +5,7 @@
 //! reports back through `MediaEvent`s. Nothing here holds the peer connection from inside
 //! its own event handler, so a closed connection is freed (webrtc-rs issue #906).
 
+mod codecs;
 mod keyframe;
 mod rate;
 mod receive;
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use duet_media::{OpenH264Decoder, OpenH264Encoder, OpusDecoder, OpusEncoder, VideoEncoderConfig};
+use duet_media::{OpusDecoder, OpusEncoder, VideoEncoderConfig};
 use duet_protocol::{IceServer, IceTransportPolicy, Signal};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::{mpsc, watch};
@@ -28,6 +29,7 @@ use webrtc::peer_connection::{
     StatsSelector,
 };
 
+pub use codecs::{SoftwareVideoCodecs, VideoCodecs};
 pub use stats::{CallStats, CandidateType};
 
 use crate::lifecycle::ConvId;
@@ -38,24 +40,34 @@ use rate::RateControl;
 use send::{AudioSendState, VideoSendState};
 use stats::Snapshot;
 
-/// Where a call's media binds its UDP sockets, and what it may use to reach the peer.
-#[derive(Debug, Clone)]
+/// Where a call's media binds its UDP sockets, and which video codecs it uses.
+#[derive(Clone)]
 pub struct MediaConfig {
     /// Local addresses for ICE host candidates. `0.0.0.0:0` is every interface but loopback
     /// (webrtc-rs skips loopback for a wildcard); tests on one machine use `127.0.0.1:0`.
     pub bind_addresses: Vec<String>,
+    pub video_codecs: Arc<dyn VideoCodecs>,
+}
+
+impl std::fmt::Debug for MediaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaConfig").field("bind_addresses", &self.bind_addresses).finish()
+    }
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { bind_addresses: vec!["0.0.0.0:0".into()] }
+        MediaConfig {
+            bind_addresses: vec!["0.0.0.0:0".into()],
+            video_codecs: Arc::new(SoftwareVideoCodecs),
+        }
     }
 }
 
 impl MediaConfig {
     /// Loopback only: for tests and demos where both peers run on this machine.
     pub fn loopback() -> Self {
-        MediaConfig { bind_addresses: vec!["127.0.0.1:0".into()] }
+        MediaConfig { bind_addresses: vec!["127.0.0.1:0".into()], ..Default::default() }
     }
 }
 
@@ -129,6 +141,7 @@ impl CallMedia {
             remote: Arc::clone(&remote),
             tasks: Arc::clone(&tasks),
             announced: AtomicBool::new(false),
+            video_codecs: Arc::clone(&p.config.video_codecs),
         });
         let pc: Arc<dyn PeerConnection> = Arc::new(
             PeerConnectionBuilder::new()
@@ -150,7 +163,7 @@ impl CallMedia {
             Some(v) => {
                 let track = send::new_track(RtpCodecKind::Video, setup::h264(), &stream_id)?;
                 let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
-                let encoder = OpenH264Encoder::new(VideoEncoderConfig {
+                let encoder = p.config.video_codecs.encoder(VideoEncoderConfig {
                     width: v.width,
                     height: v.height,
                     fps: v.fps as f32,
@@ -161,7 +174,7 @@ impl CallMedia {
                     track,
                     sender,
                     p.local.subscribe_video(),
-                    Box::new(encoder),
+                    encoder,
                     connected.clone(),
                     Arc::clone(&state),
                     v.fps,
@@ -344,6 +357,7 @@ struct Handler {
     remote: Arc<RemoteStream>,
     tasks: Arc<Mutex<Vec<TaskHandle>>>,
     announced: AtomicBool,
+    video_codecs: Arc<dyn VideoCodecs>,
 }
 
 #[async_trait::async_trait]
@@ -377,8 +391,8 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let remote = Arc::clone(&self.remote);
         let task = match track.kind().await {
-            RtpCodecKind::Video => match OpenH264Decoder::new() {
-                Ok(d) => TaskHandle::spawn(receive::receive_video(track, remote, Box::new(d))),
+            RtpCodecKind::Video => match self.video_codecs.decoder() {
+                Ok(d) => TaskHandle::spawn(receive::receive_video(track, remote, d)),
                 Err(e) => return self.fail(format!("no video decoder: {e}")),
             },
             _ => match OpusDecoder::new() {

@@ -76,6 +76,16 @@ impl Peer {
     }
 
     pub async fn connect_with(url: &str, secret: &str, uid: &str, device_id: Option<&str>) -> Peer {
+        Self::connect_configured(url, secret, uid, device_id, MediaConfig::loopback()).await
+    }
+
+    pub async fn connect_configured(
+        url: &str,
+        secret: &str,
+        uid: &str,
+        device_id: Option<&str>,
+        media: MediaConfig,
+    ) -> Peer {
         let (tx, events) = unbounded_channel();
         let recorder = Arc::new(Recorder(tx));
         let mut config =
@@ -84,7 +94,7 @@ impl Peer {
         config.reconnect.initial_delay = Duration::from_millis(20);
         config.reconnect.max_delay = Duration::from_millis(200);
         config.reconnect.attempt_timeout = Duration::from_secs(2);
-        config.media = MediaConfig::loopback();
+        config.media = media;
         let video = VideoCall::connect(config, recorder.clone()).await.expect("client connects");
         Peer { name: uid.to_owned(), video, recorder, events }
     }
