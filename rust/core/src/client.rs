@@ -83,7 +83,9 @@ async fn build_media(
     kind: &Description,
     remote_sdp: Option<String>,
 ) -> Result<(CallMedia, String), MediaError> {
+    let started = std::time::Instant::now();
     let media = CallMedia::new(params).await?;
+    let built = started.elapsed();
     let sdp = match kind {
         Description::Offer => media.offer().await,
         Description::Answer => match remote_sdp {
@@ -91,6 +93,11 @@ async fn build_media(
             None => Err(MediaError::new("the caller sent no offer")),
         },
     };
+    tracing::debug!(
+        "media ready in {:?}: peer connection {built:?}, description {:?}",
+        started.elapsed(),
+        started.elapsed() - built
+    );
     match sdp {
         Ok(sdp) => Ok((media, sdp)),
         Err(e) => {

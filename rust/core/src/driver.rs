@@ -221,6 +221,7 @@ async fn flush_outputs(client: &Client, conn: &mut Option<Connection>) {
         for out in outputs {
             match out {
                 Output::Send(msg) => {
+                    tracing::debug!(?msg, "to server");
                     let sent = match conn.as_mut() {
                         Some(c) => c.send(&msg).await.is_ok(),
                         None => false,
