@@ -169,30 +169,7 @@ impl Lifecycle {
         sdp: String,
     ) -> Result<(), ActionError> {
         let _ = now;
-        let call = self.call_of_mut(conv)?;
-        if call.phase != Phase::Preparing {
-            return Err(ActionError::InvalidState("the offer is already sent"));
-        }
-        call.phase = Phase::Calling;
-        call.local_sdp = Some(sdp);
-        let invite = ClientMessage::Invite {
-            call_id: call.id.clone(),
-            to: call.peer.clone(),
-            data: call.data.clone(),
-            options: call.options.clone(),
-            sdp: call.local_sdp.clone(),
-        };
-        let held = std::mem::take(&mut call.held_signals);
-        let id = call.id.clone();
-        // While disconnected the invite waits for `on_connected`, which re-sends every
-        // unacknowledged invite; queuing it here as well would send it twice.
-        if self.connected {
-            self.outputs.push_back(Output::Send(invite));
-        }
-        for signal in held {
-            self.send(ClientMessage::Signal { call_id: id.clone(), signal });
-        }
-        Ok(())
+        self.description_ready(conv, Phase::Preparing, Phase::Calling, sdp, "the offer is sent")
     }
 
     /// The app answers a ringing call: the media layer prepares an answer
@@ -228,16 +205,31 @@ impl Lifecycle {
         sdp: String,
     ) -> Result<(), ActionError> {
         let _ = now;
+        let refusal = "no answer is being prepared";
+        self.description_ready(conv, Phase::Answering, Phase::Accepting, sdp, refusal)
+    }
+
+    /// Sends the invite or accept that carries a new local description, then the candidates
+    /// gathered while it was made.
+    fn description_ready(
+        &mut self,
+        conv: ConvId,
+        expected: Phase,
+        next: Phase,
+        sdp: String,
+        refusal: &'static str,
+    ) -> Result<(), ActionError> {
         let call = self.call_of_mut(conv)?;
-        if call.phase != Phase::Answering {
-            return Err(ActionError::InvalidState("no answer is being prepared"));
+        if call.phase != expected {
+            return Err(ActionError::InvalidState(refusal));
         }
-        call.phase = Phase::Accepting;
+        call.phase = next;
         call.local_sdp = Some(sdp);
-        let msg = ClientMessage::Accept { call_id: call.id.clone(), sdp: call.local_sdp.clone() };
+        let msg = description_message(call).expect("calling and accepting calls have one");
         let held = std::mem::take(&mut call.held_signals);
         let id = call.id.clone();
-        // Like an invite, an accept said while disconnected is re-sent by `on_connected`.
+        // While disconnected the message waits for `on_connected`, which re-sends every
+        // unacknowledged invite and unconfirmed accept; queuing it as well would send it twice.
         if self.connected {
             self.outputs.push_back(Output::Send(msg));
         }
@@ -389,19 +381,10 @@ impl Lifecycle {
         let retries: Vec<ClientMessage> = self
             .calls
             .values()
-            .filter_map(|c| match c.phase {
-                Phase::Calling if !c.acknowledged => Some(ClientMessage::Invite {
-                    call_id: c.id.clone(),
-                    to: c.peer.clone(),
-                    data: c.data.clone(),
-                    options: c.options.clone(),
-                    sdp: c.local_sdp.clone(),
-                }),
-                Phase::Accepting => {
-                    Some(ClientMessage::Accept { call_id: c.id.clone(), sdp: c.local_sdp.clone() })
-                }
-                _ => None,
+            .filter(|c| {
+                (c.phase == Phase::Calling && !c.acknowledged) || c.phase == Phase::Accepting
             })
+            .filter_map(description_message)
             .collect();
         self.outputs.extend(retries.into_iter().map(Output::Send));
         let unsent: Vec<_> = self.unsent.drain(..).collect();
@@ -746,6 +729,24 @@ impl Lifecycle {
         if let Some(held) = self.held.take() {
             self.send(ClientMessage::Reject { call_id: held.call.call_id, busy: true });
         }
+    }
+}
+
+/// The message that carries this side's description of a call: the invite of a caller, the
+/// accept of a callee.
+fn description_message(call: &Call) -> Option<ClientMessage> {
+    match call.phase {
+        Phase::Calling => Some(ClientMessage::Invite {
+            call_id: call.id.clone(),
+            to: call.peer.clone(),
+            data: call.data.clone(),
+            options: call.options.clone(),
+            sdp: call.local_sdp.clone(),
+        }),
+        Phase::Accepting => {
+            Some(ClientMessage::Accept { call_id: call.id.clone(), sdp: call.local_sdp.clone() })
+        }
+        _ => None,
     }
 }
 
