@@ -5,6 +5,7 @@ pub mod audio;
 pub mod codec;
 pub mod frame;
 pub mod pattern;
+mod rotate;
 pub mod tone;
 pub mod verify;
 

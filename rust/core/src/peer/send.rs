@@ -110,7 +110,15 @@ pub(crate) async fn send_video(
             applied_bps = target;
         }
         let keyframe = state.keyframe_requested.swap(false, Ordering::Relaxed);
-        let encoded = match encoder.encode(&frame, keyframe) {
+        // Turn the pixels upright so every receiver, browsers included, needs no CVO extension.
+        let upright;
+        let frame: &VideoFrame = if frame.rotation == duet_media::Rotation::Deg0 {
+            &frame
+        } else {
+            upright = frame.upright();
+            &upright
+        };
+        let encoded = match encoder.encode(frame, keyframe) {
             Ok(Some(e)) => e,
             Ok(None) => continue,
             Err(e) => {
