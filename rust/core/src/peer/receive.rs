@@ -161,6 +161,75 @@ pub(crate) async fn receive_audio(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use duet_media::{read_counter, TestPattern, VideoEncoderConfig};
+    use rtc::rtp::codec::h264::H264Payloader;
+    use rtc::rtp::packetizer::{new_packetizer, Packetizer};
+    use rtc::rtp::sequence::new_fixed_sequencer;
+
+    use crate::peer::{SoftwareVideoCodecs, VideoCodecs};
+
+    /// The sending side's real path for a keyframe: OpenH264, then webrtc-rs's H.264
+    /// packetizer, as TrackLocalStaticSample does it.
+    fn keyframe_packets() -> Vec<rtc::rtp::Packet> {
+        let config =
+            VideoEncoderConfig { width: 320, height: 240, fps: 30.0, max_bitrate_bps: 500_000 };
+        let mut encoder = SoftwareVideoCodecs.encoder(config).unwrap();
+        let unit = encoder.encode(&TestPattern::new(320, 240).frame(7, 0), true).unwrap().unwrap();
+        assert!(unit.keyframe);
+        let mut packetizer = new_packetizer(
+            Instant::now(),
+            1200,
+            102,
+            1,
+            Box::new(H264Payloader::default()),
+            Box::new(new_fixed_sequencer(1)),
+            90_000,
+        );
+        packetizer.packetize(Instant::now(), &bytes::Bytes::from(unit.data), 3000).unwrap()
+    }
+
+    /// Browsers drop a first keyframe whose SPS and PPS do not come in one STAP-A packet, with
+    /// the IDR's timestamp, right before it.
+    #[test]
+    fn a_keyframe_goes_out_as_stap_a_with_sps_and_pps_then_the_idr() {
+        let packets = keyframe_packets();
+        let first = &packets[0].payload;
+        assert_eq!(first[0] & 0x1f, 24, "the first packet is a STAP-A");
+        let mut types = Vec::new();
+        let mut at = 1;
+        while at + 2 <= first.len() {
+            let len = u16::from_be_bytes([first[at], first[at + 1]]) as usize;
+            types.push(first[at + 2] & 0x1f);
+            at += 2 + len;
+        }
+        assert_eq!(types, [7, 8], "it aggregates exactly the SPS and the PPS");
+        let idr = &packets[1].payload;
+        let idr_type = match idr[0] & 0x1f {
+            28 => idr[1] & 0x1f, // FU-A: the fragmented unit's type
+            t => t,
+        };
+        assert_eq!(idr_type, 5, "the IDR follows");
+        let ts = packets[0].header.timestamp;
+        assert!(packets.iter().all(|p| p.header.timestamp == ts), "one timestamp for the unit");
+        assert!(packets.last().unwrap().header.marker && !packets[0].header.marker);
+    }
+
+    #[test]
+    fn the_packets_of_a_keyframe_reassemble_and_decode_to_the_picture_sent() {
+        let mut assembler = AccessUnitAssembler::default();
+        let mut unit = None;
+        for p in keyframe_packets() {
+            let h = &p.header;
+            if let Assembled::Unit(u, _) =
+                assembler.push(h.sequence_number, h.timestamp, h.marker, &p.payload)
+            {
+                unit = Some(u);
+            }
+        }
+        let mut decoder = SoftwareVideoCodecs.decoder().unwrap();
+        let frame = decoder.decode(&unit.expect("a whole unit"), 0).unwrap().expect("a picture");
+        assert_eq!(read_counter(&frame), Some(7));
+    }
 
     const SPS: [u8; 4] = [0x67, 0x42, 0xc0, 0x0d];
     const PPS: [u8; 3] = [0x68, 0xce, 0x3c];
