@@ -34,8 +34,8 @@ pub struct Screen {
 }
 
 impl VideoSink for Screen {
-    fn on_video_frame(&self, frame: &VideoFrame) {
-        self.verifier.check(frame);
+    fn on_video_frame(&self, frame: Arc<VideoFrame>) {
+        self.verifier.check(&frame);
         if !self.first.swap(true, Ordering::Relaxed) {
             let _ = self.tx.send(Happened::FirstFrame);
         }

@@ -157,8 +157,21 @@ impl Conversation {
         self.events.push(move || me.deliver(event));
     }
 
-    /// Runs on the event thread.
+    /// Runs on the event thread. After `did_close` the delegate is let go: nothing more
+    /// will come, and an app delegate that holds its conversation (the seeds' pattern) would
+    /// otherwise keep both alive.
     fn deliver(&self, event: ConvEvent) {
+        let last = matches!(event, ConvEvent::Closed);
+        self.deliver_one(event);
+        if last {
+            let mut slot = lock(&self.slot);
+            if slot.pending.is_empty() {
+                slot.delegate = None;
+            }
+        }
+    }
+
+    fn deliver_one(&self, event: ConvEvent) {
         let delegate = {
             let mut slot = lock(&self.slot);
             match &slot.delegate {
@@ -174,13 +187,9 @@ impl Conversation {
     }
 
     fn flush_pending(&self) {
-        let (delegate, pending) = {
-            let mut slot = lock(&self.slot);
-            let Some(d) = slot.delegate.clone() else { return };
-            (d, std::mem::take(&mut slot.pending))
-        };
+        let pending = std::mem::take(&mut lock(&self.slot).pending);
         for event in pending {
-            dispatch(&*delegate, event);
+            self.deliver(event);
         }
     }
 }

@@ -109,8 +109,10 @@ impl VideoCall {
         lock(&self.client.info).ring_timeout
     }
 
+    /// Whether the signaling connection is up now (false while reconnecting, and after
+    /// `shutdown`).
     pub fn is_connected(&self) -> bool {
-        lock(&self.client.machine).is_connected()
+        !self.client.is_stopping() && lock(&self.client.machine).is_connected()
     }
 
     /// A fresh token for the next reconnect (the one in use is checked only when

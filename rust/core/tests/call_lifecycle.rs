@@ -108,6 +108,21 @@ async fn the_callee_hangs_up_after_accepting() {
 }
 
 #[tokio::test]
+async fn a_closed_conversation_lets_its_delegate_go() {
+    let srv = server(quick_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    let before = Arc::strong_count(&alice.recorder);
+    let (out, inc) = alice.connected_call(&mut bob).await;
+    assert!(Arc::strong_count(&alice.recorder) > before, "the conversation holds its delegate");
+    inc.close();
+    alice.closed(&out, EndReason::Hangup).await;
+    // An app delegate that holds its conversation must not keep the pair alive for ever.
+    eventually("the delegate is released", || Arc::strong_count(&alice.recorder) == before).await;
+    drop(out);
+}
+
+#[tokio::test]
 async fn the_first_device_to_accept_wins_and_the_others_stop_ringing() {
     let srv = server(quick_config()).await;
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;

@@ -16,8 +16,8 @@ use support::*;
 struct Verifier(PatternVerifier);
 
 impl VideoSink for Verifier {
-    fn on_video_frame(&self, frame: &VideoFrame) {
-        self.0.check(frame);
+    fn on_video_frame(&self, frame: Arc<VideoFrame>) {
+        self.0.check(&frame);
     }
 }
 

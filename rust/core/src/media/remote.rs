@@ -9,9 +9,10 @@ use duet_media::{AudioFrame, VideoFrame, SAMPLE_RATE};
 use crate::sync::lock;
 
 /// Receives decoded remote video. Called on a media thread, one frame at a time: a slow
-/// sink delays the frames behind it, so hand heavy work (rendering) to another thread.
+/// sink delays the frames behind it, so hand heavy work (rendering) to another thread. The
+/// frame is shared, not copied: a sink may keep it as long as it likes.
 pub trait VideoSink: Send + Sync {
-    fn on_video_frame(&self, frame: &VideoFrame);
+    fn on_video_frame(&self, frame: Arc<VideoFrame>);
 }
 
 /// Receives decoded remote audio, 10 ms at a time, for apps that push to their audio
@@ -97,7 +98,7 @@ impl RemoteStream {
         *lock(&self.last_size) = Some((frame.width, frame.height));
         let sink = lock(&self.video_sink).clone();
         if let Some(sink) = sink {
-            sink.on_video_frame(&frame);
+            sink.on_video_frame(Arc::new(frame));
         }
     }
 

@@ -1,0 +1,39 @@
+//! duet-ffi: the UniFFI facade of duet-core. The Swift package `Duet` and the Kotlin package
+//! `dev.duet` are generated from this crate (`scripts/generate-bindings`).
+//!
+//! It is thin on purpose: every type here converts to or from one of duet-core's and every
+//! method forwards to duet-core. Behaviour lives in duet-core.
+//!
+//! - `VideoCall::connect` gives a connected client; `VideoCall::call` gives a `Conversation`.
+//! - Delegates and sinks are foreign traits: `VideoCallDelegate`, `ConversationDelegate`,
+//!   `VideoSink`, `AudioSink`.
+//! - Frames go in as borrowed byte buffers (`LocalStream::push_i420`, `push_nv12`) and come
+//!   out as `VideoFrame` objects whose bytes the app reads at `data_address()` (see
+//!   `frame.rs` for the lifetime rule and the copies a frame costs).
+//! - Everything async runs on the library's own multi-threaded tokio runtime
+//!   (`runtime.rs`), whichever executor the foreign side polls it from.
+
+mod conversation;
+mod delegates;
+mod errors;
+mod frame;
+mod logging;
+mod records;
+mod runtime;
+mod streams;
+mod video_call;
+
+pub use conversation::Conversation;
+pub use delegates::{AudioSink, ConversationDelegate, VideoCallDelegate, VideoSink};
+pub use errors::{ActionError, CallError, CaptureError, ConnectError, ServerErrorCode};
+pub use frame::VideoFrame;
+pub use logging::init_logging;
+pub use records::{
+    AudioFrame, CallOptions, CallStats, CallStatus, CandidateType, ClientConfig, ConversationState,
+    EndReason, IceTransportPolicy, Rotation, StreamConstraints, VideoConstraints, VideoSize,
+};
+pub use streams::{LocalStream, RemoteStream};
+pub use video_call::VideoCall;
+
+// The namespace names the generated files (`duet.kt`) and the C symbols (`uniffi_duet_*`).
+uniffi::setup_scaffolding!("duet");
