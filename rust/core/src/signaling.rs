@@ -86,7 +86,8 @@ async fn handshake_inner(
     url: &str,
     hello: &ClientMessage,
 ) -> Result<(Socket, ServerInfo), ConnectError> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+    // TCP_NODELAY: a small message must not wait for the server's delayed ACK (Nagle).
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
         .await
         .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
     ws.send(Message::Text(duet_protocol::encode(hello).into()))

@@ -91,6 +91,14 @@ pub async fn start(config: ServerConfig) -> io::Result<ServerHandle> {
     });
     let app = http::router(shared);
     let serve = tokio::spawn(async move {
+        // Signaling is small messages where latency is everything: without TCP_NODELAY a
+        // message to a device that has not spoken lately waits out the peer's 40 ms delayed
+        // ACK (Nagle), which cost every call setup about 40 ms.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY: {e}");
+            }
+        });
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("server stopped: {e}");
         }

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use duet_media::{AudioFrame, FrameError, Rotation, VideoFrame, SAMPLES_PER_10MS};
 use tokio::sync::broadcast;
 
+use crate::sync::lock;
+
 use super::synthetic;
 
 /// Why a pushed frame was refused.
@@ -57,6 +59,9 @@ pub struct LocalStream {
     // real-time encoder wants; audio has room for half a second.
     video: broadcast::Sender<Arc<VideoFrame>>,
     audio: broadcast::Sender<Arc<AudioFrame>>,
+    /// The newest frame, so a call that connects starts from it instead of waiting up to a
+    /// frame interval for the camera's next one.
+    latest_video: Mutex<Option<Arc<VideoFrame>>>,
     synthetic: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -74,6 +79,7 @@ impl LocalStream {
             constraints,
             video: broadcast::channel(2).0,
             audio: broadcast::channel(50).0,
+            latest_video: Mutex::new(None),
             synthetic: Mutex::new(None),
         })
     }
@@ -95,8 +101,10 @@ impl LocalStream {
     /// Pushes a camera frame. Frames pushed while video is disabled are dropped.
     pub fn push_video_frame(&self, frame: VideoFrame) {
         if self.video_enabled() {
+            let frame = Arc::new(frame);
+            *lock(&self.latest_video) = Some(Arc::clone(&frame));
             // No receiver (no call under way) is not an error: the frame just goes nowhere.
-            let _ = self.video.send(Arc::new(frame));
+            let _ = self.video.send(frame);
         }
     }
 
@@ -179,6 +187,10 @@ impl LocalStream {
     /// Mutes or unmutes video without renegotiation: frames stop and restart.
     pub fn set_video_enabled(&self, on: bool) {
         self.video_enabled.store(on && self.constraints.video.is_some(), Ordering::Relaxed);
+        if !on {
+            // What the camera saw before the mute is not to be sent after it.
+            *lock(&self.latest_video) = None;
+        }
     }
 
     pub fn set_audio_enabled(&self, on: bool) {
@@ -195,6 +207,10 @@ impl LocalStream {
 
     pub(crate) fn subscribe_video(&self) -> broadcast::Receiver<Arc<VideoFrame>> {
         self.video.subscribe()
+    }
+
+    pub(crate) fn latest_video(&self) -> Option<Arc<VideoFrame>> {
+        lock(&self.latest_video).clone()
     }
 
     pub(crate) fn subscribe_audio(&self) -> broadcast::Receiver<Arc<AudioFrame>> {

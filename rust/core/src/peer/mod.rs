@@ -173,7 +173,7 @@ impl CallMedia {
                 spawned.push(TaskHandle::spawn(send::send_video(
                     track,
                     sender,
-                    p.local.subscribe_video(),
+                    Arc::clone(&p.local),
                     encoder,
                     connected.clone(),
                     Arc::clone(&state),

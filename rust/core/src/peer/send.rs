@@ -19,6 +19,7 @@ use webrtc::media_stream::Track;
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::keyframe::is_for_encoder;
+use crate::media::LocalStream;
 use crate::task::TaskHandle;
 
 /// What the receiving side and the congestion controller ask of the video encoder, and
@@ -81,12 +82,14 @@ fn duration_for_ticks(ticks: u64, clock: u64) -> Duration {
 pub(crate) async fn send_video(
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
-    mut frames: broadcast::Receiver<Arc<VideoFrame>>,
+    local: Arc<LocalStream>,
     mut encoder: Box<dyn VideoEncoder>,
     mut connected: watch::Receiver<bool>,
     state: Arc<VideoSendState>,
     fps: u32,
 ) {
+    // Subscribed before the connection is up, so frames pushed meanwhile wait here.
+    let mut frames = local.subscribe_video();
     if connected.wait_for(|c| *c).await.is_err() {
         return;
     }
@@ -98,12 +101,23 @@ pub(crate) async fn send_video(
     let default_ticks = 90_000 / u64::from(fps.max(1));
     let mut last_ticks: Option<u64> = None;
     let mut applied_bps = 0;
+    // The camera's newest frame goes first, rather than waiting for its next one.
+    let mut first = local.latest_video();
+    let mut last_sent_us: Option<u64> = None;
     loop {
-        let frame = match frames.recv().await {
-            Ok(f) => f,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => break,
+        let frame = match first.take() {
+            Some(f) => f,
+            None => match frames.recv().await {
+                Ok(f) => f,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
         };
+        // A frame buffered before the first one was taken is older: skip it.
+        if last_sent_us.is_some_and(|t| frame.timestamp_us <= t) {
+            continue;
+        }
+        last_sent_us = Some(frame.timestamp_us);
         let target = state.target_bps.load(Ordering::Relaxed);
         if target != 0 && target != applied_bps {
             encoder.set_target_bitrate(target);

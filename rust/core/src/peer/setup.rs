@@ -60,14 +60,15 @@ pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), webrtc::error::E
 /// ICE timing tuned for call setup. webrtc-rs's defaults are for robustness on lossy links
 /// and cost a call hundreds of milliseconds (docs/benchmarks.md has the figures):
 /// - checks every 200 ms: a pair that could connect in 3 ms waits for the next tick, and
-///   DTLS starts only on the tick after ICE connects;
+///   DTLS starts only on the tick after ICE connects (so connecting takes up to two
+///   intervals; at 5 ms that is noise, and the extra checks last only while connecting);
 /// - 500 ms / 1 s / 2 s before a server-reflexive / peer-reflexive / relay pair may be
 ///   nominated, though with trickle ICE the first working pair is routinely peer-reflexive,
 ///   and under a relay-only policy nothing better can ever come.
 pub(crate) fn setting_engine() -> SettingEngine {
     let zero = Some(Duration::ZERO);
     SettingEngineBuilder::new()
-        .with_ice_connection_attempts(Some(Duration::from_millis(20)), None)
+        .with_ice_connection_attempts(Some(Duration::from_millis(5)), None)
         .with_host_acceptance_min_wait(zero)
         .with_srflx_acceptance_min_wait(zero)
         .with_prflx_acceptance_min_wait(zero)
