@@ -1,0 +1,58 @@
+// swift-tools-version:5.9
+//
+// Duet for Swift: `import Duet`.
+//
+// `Duet` is the generated API (Sources/Duet/Duet.swift, from scripts/generate-bindings) plus
+// a thin hand-written layer; `DuetFFI` is the C module it calls, backed by the Rust engine
+// (the `duet-ffi` crate):
+//
+// - On Apple platforms, when `DuetFFI.xcframework` sits beside this file (made by
+//   scripts/build-xcframework), `DuetFFI` is that binary target: the engine is linked
+//   statically into the app and nothing else is needed. A released package uses
+//   `.binaryTarget(name: "DuetFFI", url: ..., checksum: ...)` instead (see the README).
+// - Otherwise (Linux, and the tests) `DuetFFI` is the generated header and module map; the
+//   module map links `duet_ffi`, so whoever builds says where libduet_ffi is:
+//     swift test -Xlinker -L<dir> -Xlinker -rpath -Xlinker <dir>
+//   scripts/test-swift does this with cargo's target/debug. No unsafe flags here, so the
+//   package can be a dependency of other packages.
+
+import Foundation
+import PackageDescription
+
+var ffi: Target = .target(name: "DuetFFI", path: "Sources/DuetFFI")
+#if canImport(Darwin)
+if FileManager.default.fileExists(atPath: Context.packageDirectory + "/DuetFFI.xcframework") {
+    ffi = .binaryTarget(name: "DuetFFI", path: "DuetFFI.xcframework")
+}
+#endif
+
+let package = Package(
+    name: "Duet",
+    platforms: [.iOS(.v13), .macOS(.v10_15)],
+    products: [
+        .library(name: "Duet", targets: ["Duet"]),
+    ],
+    targets: [
+        ffi,
+        .target(
+            name: "Duet",
+            dependencies: ["DuetFFI"],
+            path: "Sources/Duet",
+            linkerSettings: [
+                // Used by the iOS capture and playout shims (compiled only for iOS).
+                .linkedFramework("AVFoundation", .when(platforms: [.iOS])),
+                .linkedFramework("AudioToolbox", .when(platforms: [.iOS])),
+                .linkedFramework("CoreMedia", .when(platforms: [.iOS])),
+                .linkedFramework("CoreVideo", .when(platforms: [.iOS])),
+                .linkedFramework("UIKit", .when(platforms: [.iOS])),
+                // What the statically linked engine needs from the system: OpenH264 is C++,
+                // and random numbers come from Security (`SecRandomCopyBytes`).
+                // scripts/build-xcframework prints the full list rustc asks for.
+                .linkedLibrary("c++", .when(platforms: [.iOS, .macOS])),
+                .linkedFramework("Security", .when(platforms: [.iOS, .macOS])),
+            ]
+        ),
+        .testTarget(name: "DuetTests", dependencies: ["Duet"], path: "Tests/DuetTests"),
+    ],
+    swiftLanguageVersions: [.v5]
+)

@@ -1,0 +1,102 @@
+// Swift spellings for the few places where the generated API reads wrong, and safe access
+// to a video frame's bytes. Everything here forwards to the generated API in Duet.swift;
+// behaviour belongs in the Rust engine.
+
+import Foundation
+
+extension VideoCall {
+    /// Calls `uid`, as `callWithUid:localStream:data:` did: hangs up any call under way on
+    /// this client first (one call at a time). Set the returned conversation's delegate to
+    /// hear the answer.
+    ///
+    /// - Parameters:
+    ///   - data: custom text handed to the callee's `didReceiveCallWithConversation`.
+    ///   - iceTransportPolicy: `.relay` sends the media through the TURN relay only.
+    /// - Throws: `ActionError` (an empty uid, calling yourself, a client that is shut down).
+    @discardableResult
+    public func call(
+        uid: String,
+        localStream: LocalStream,
+        data: String? = nil,
+        iceTransportPolicy: IceTransportPolicy = .all
+    ) throws -> Conversation {
+        try call(
+            remoteUid: uid,
+            localStream: localStream,
+            options: CallOptions(data: data, iceTransportPolicy: iceTransportPolicy)
+        )
+    }
+}
+
+extension Conversation {
+    /// Sets the delegate, as `conversation.delegate = self` did. The conversation holds it
+    /// strongly; a delegate that holds the conversation makes a cycle until the
+    /// conversation is dropped (e.g. in `didClose`).
+    public func setDelegate(_ delegate: ConversationDelegate) {
+        setDelegate(delegate: delegate)
+    }
+}
+
+/// The planes of a `VideoFrame`, valid only inside `VideoFrame.withUnsafePlanes`.
+public struct VideoFramePlanes {
+    public let width: Int
+    public let height: Int
+    public let chromaWidth: Int
+    public let chromaHeight: Int
+    /// `height` rows of `yStride` bytes.
+    public let y: UnsafeRawBufferPointer
+    public let yStride: Int
+    /// `chromaHeight` rows of `uStride` bytes.
+    public let u: UnsafeRawBufferPointer
+    public let uStride: Int
+    /// `chromaHeight` rows of `vStride` bytes.
+    public let v: UnsafeRawBufferPointer
+    public let vStride: Int
+}
+
+extension VideoFrame {
+    /// Calls `body` with the frame's tightly packed I420 bytes (Y, then U, then V).
+    ///
+    /// The bytes belong to the frame: the pointer is valid only inside `body`, so copy what
+    /// you keep. (`dataAddress()` is valid while the frame object is alive; this keeps the
+    /// frame alive for exactly as long as `body` runs.)
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) {
+            let count = Int(dataLen())
+            let start = UnsafeRawPointer(bitPattern: UInt(dataAddress()))
+            return try body(UnsafeRawBufferPointer(start: count > 0 ? start : nil, count: count))
+        }
+    }
+
+    /// Calls `body` with the Y, U and V planes, e.g. to copy them into a `CVPixelBuffer`.
+    /// The same lifetime rule as `withUnsafeBytes` applies.
+    public func withUnsafePlanes<R>(_ body: (VideoFramePlanes) throws -> R) rethrows -> R {
+        let width = Int(width()), height = Int(height())
+        let chromaWidth = Int(chromaWidth()), chromaHeight = Int(chromaHeight())
+        let yStride = Int(yStride()), uStride = Int(uStride()), vStride = Int(vStride())
+        let yOffset = Int(yOffset()), uOffset = Int(uOffset()), vOffset = Int(vOffset())
+        return try withUnsafeBytes { bytes in
+            func plane(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
+                precondition(offset + length <= bytes.count, "VideoFrame: plane outside the frame")
+                return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
+            }
+            return try body(VideoFramePlanes(
+                width: width,
+                height: height,
+                chromaWidth: chromaWidth,
+                chromaHeight: chromaHeight,
+                y: plane(yOffset, yStride * height),
+                yStride: yStride,
+                u: plane(uOffset, uStride * chromaHeight),
+                uStride: uStride,
+                v: plane(vOffset, vStride * chromaHeight),
+                vStride: vStride
+            ))
+        }
+    }
+
+    /// A copy of the frame's packed I420 bytes (`dataLen()` of them), yours to keep.
+    public func copyBytes() -> Data {
+        withUnsafeBytes { Data($0) }
+    }
+}

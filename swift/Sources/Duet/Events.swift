@@ -1,0 +1,75 @@
+// Closures and async sequences in place of delegate objects, for apps that prefer them.
+// They are delegates underneath: events arrive in the same order, on the same thread.
+
+import Foundation
+
+/// What a `ConversationDelegate` hears, as a value.
+public enum ConversationEvent: Sendable {
+    /// The callee answered (caller only). `.rejected`, `.busy` and `.timeout` are followed
+    /// by `.closed`.
+    case response(CallStatus)
+    /// The other party's media is here.
+    case stream(RemoteStream)
+    /// Something went wrong; `.closed` follows when it ended the call.
+    case failed(CallError)
+    /// The call ended other than by this side's own `close()` or `reject()`, for `reason`.
+    case closed(reason: EndReason?)
+}
+
+extension Conversation {
+    /// Sets a delegate that hands every event to `handler`, in order, on the VideoCall's
+    /// event thread. Replaces any delegate set before.
+    public func onEvent(_ handler: @escaping @Sendable (ConversationEvent) -> Void) {
+        setDelegate(delegate: EventRelay(conversation: self, handler: handler))
+    }
+
+    /// The conversation's events as an async sequence; sets the conversation's delegate
+    /// (replacing any set before). The sequence ends after `.closed`. A call this side ends
+    /// itself (`close()`, `reject()`) has no `.closed`: stop iterating then.
+    public func events() -> AsyncStream<ConversationEvent> {
+        AsyncStream { continuation in
+            onEvent { event in
+                continuation.yield(event)
+                if case .closed = event { continuation.finish() }
+            }
+        }
+    }
+}
+
+/// Turns delegate calls into `ConversationEvent`s. Holds its conversation weakly: the
+/// conversation holds its delegate.
+private final class EventRelay: ConversationDelegate, @unchecked Sendable {
+    private weak var conversation: Conversation?
+    private let handler: @Sendable (ConversationEvent) -> Void
+
+    init(conversation: Conversation, handler: @escaping @Sendable (ConversationEvent) -> Void) {
+        self.conversation = conversation
+        self.handler = handler
+    }
+
+    func didReceiveResponse(status: CallStatus) { handler(.response(status)) }
+    func didReceiveStream(stream: RemoteStream) { handler(.stream(stream)) }
+    func didFailWithError(error: CallError) { handler(.failed(error)) }
+    func didClose() { handler(.closed(reason: conversation?.closeReason())) }
+}
+
+extension VideoCall {
+    /// Connects, handing incoming calls to `onCall(conversation, data)` on the VideoCall's
+    /// event thread. Keep the conversation to answer it: one nobody holds is declined.
+    public static func connect(
+        config: ClientConfig,
+        onCall: @escaping @Sendable (Conversation, String?) -> Void
+    ) async throws -> VideoCall {
+        try await connect(config: config, delegate: IncomingCallRelay(onCall))
+    }
+}
+
+private final class IncomingCallRelay: VideoCallDelegate, @unchecked Sendable {
+    private let onCall: @Sendable (Conversation, String?) -> Void
+
+    init(_ onCall: @escaping @Sendable (Conversation, String?) -> Void) { self.onCall = onCall }
+
+    func didReceiveCallWithConversation(conversation: Conversation, data: String?) {
+        onCall(conversation, data)
+    }
+}

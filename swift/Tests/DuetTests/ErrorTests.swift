@@ -1,0 +1,91 @@
+// The engine's errors surface as Swift errors, thrown where the app acts.
+
+import Duet
+import Foundation
+import XCTest
+
+final class ErrorTests: DuetTestCase {
+    func testAForgedTokenIsRefusedAtConnect() async throws {
+        let forged = try server.token(for: "alice", secret: "not-the-servers-secret")
+        let config = ClientConfig(serverUrl: server.url, token: forged, bindAddresses: ["127.0.0.1:0"])
+        do {
+            let video = try await VideoCall.connect(config: config, delegate: IncomingCalls())
+            XCTFail("connected with a forged token as \(video.uid())")
+        } catch let error as ConnectError {
+            guard case .Refused(code: .unauthorized, reason: _) = error else {
+                return XCTFail("expected Refused(unauthorized), got \(error)")
+            }
+        }
+    }
+
+    func testAnUnreachableServerFailsAtConnect() async throws {
+        server.stop()
+        let config = try server.config(for: "alice")
+        do {
+            _ = try await VideoCall.connect(config: config, delegate: IncomingCalls())
+            XCTFail("connected to a stopped server")
+        } catch let error as ConnectError {
+            guard case .Unreachable = error else { return XCTFail("expected Unreachable, got \(error)") }
+        }
+    }
+
+    func testCallingYourselfOrNobodyThrows() async throws {
+        let alice = try await connect("alice")
+        let yourself = assertThrows(ActionError.self) {
+            try alice.video.call(uid: "alice", localStream: syntheticStream())
+        }
+        guard case .InvalidArgument = yourself else { return XCTFail("got \(String(describing: yourself))") }
+        let nobody = assertThrows(ActionError.self) {
+            try alice.video.call(uid: "", localStream: syntheticStream())
+        }
+        guard case .InvalidArgument = nobody else { return XCTFail("got \(String(describing: nobody))") }
+    }
+
+    func testAcceptingAClosedOrOutgoingConversationThrows() async throws {
+        let alice = try await connect("alice")
+        let bob = try await connect("bob")
+        let outgoing = try alice.video.call(uid: "bob", localStream: syntheticStream())
+        let (incoming, _) = try await bob.incoming.next()
+        let calleeHeard = ConversationRecorder.attach(to: incoming)
+
+        // Only the callee can accept.
+        let notYours = assertThrows(ActionError.self) { try outgoing.accept(localStream: syntheticStream()) }
+        guard case .InvalidState = notYours else { return XCTFail("got \(String(describing: notYours))") }
+
+        outgoing.close()
+        let closed = try await calleeHeard.next()
+        XCTAssertEqual(closed, .closed(.cancelled))
+        let tooLate = assertThrows(ActionError.self) { try incoming.accept(localStream: syntheticStream()) }
+        XCTAssertNotNil(tooLate)
+        XCTAssertThrowsError(try incoming.reject())
+    }
+
+    func testCallingAUserWithNoDeviceFailsThenCloses() async throws {
+        let alice = try await connect("alice")
+        let outgoing = try alice.video.call(uid: "nobody", localStream: syntheticStream())
+        let heard = ConversationRecorder.attach(to: outgoing)
+        let failed = try await heard.next()
+        XCTAssertEqual(failed, .failed(.Unreachable(uid: "nobody")))
+        let closed = try await heard.next()
+        XCTAssertEqual(closed, .closed(.unreachable))
+    }
+
+    func testBadCaptureInputThrowsCaptureError() throws {
+        let stream = LocalStream(constraints: StreamConstraints(audio: true, video: VideoConstraints()))
+        let y = Data(count: 16 * 16), uv = Data(count: 16 * 8)
+        XCTAssertNoThrow(try stream.pushNv12(
+            width: 16, height: 16, y: y, yStride: 16, uv: uv, uvStride: 16, timestampUs: 0, rotation: .deg0))
+        let short = assertThrows(CaptureError.self) {
+            try stream.pushNv12(
+                width: 16, height: 16, y: y.prefix(100), yStride: 16, uv: uv, uvStride: 16,
+                timestampUs: 0, rotation: .deg0)
+        }
+        guard case .InvalidFrame = short else { return XCTFail("got \(String(describing: short))") }
+
+        XCTAssertNoThrow(try stream.pushAudio(samples: [Int16](repeating: 0, count: 480), timestampUs: 0))
+        let audio = assertThrows(CaptureError.self) {
+            try stream.pushAudio(samples: [Int16](repeating: 0, count: 100), timestampUs: 0)
+        }
+        XCTAssertEqual(audio, .AudioLength(samples: 100))
+    }
+}
