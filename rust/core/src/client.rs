@@ -229,8 +229,12 @@ impl Client {
 
     /// Hangs up every call and tells the driver to close the connection and end.
     pub(crate) fn stop(&self) {
+        // The flag and the hang-ups change together, under the machine's lock: a driver that
+        // sees the flag then drains the machine and finds the hang-ups there.
+        let mut m = lock(&self.machine);
         if !self.stopping.swap(true, Ordering::AcqRel) {
-            lock(&self.machine).shutdown(Instant::now());
+            m.shutdown(Instant::now());
+            drop(m);
             self.wake.notify_one();
         }
     }

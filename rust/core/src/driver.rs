@@ -95,6 +95,8 @@ pub(crate) async fn run(
     loop {
         flush_outputs(&client, &mut conn).await;
         if client.is_stopping() {
+            // `stop` may have come after the flush above: send its hang-ups before closing.
+            flush_outputs(&client, &mut conn).await;
             if let Some(mut c) = conn.take() {
                 let _ = c.ws.close(None).await;
             }
