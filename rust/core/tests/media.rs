@@ -137,7 +137,7 @@ async fn mute_stops_the_frames_and_unmute_restarts_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_call_releases_its_sockets_and_tasks() {
+async fn a_closed_call_releases_its_sockets_tasks_and_threads() {
     let srv = server(quick_config()).await;
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
@@ -146,7 +146,7 @@ async fn a_closed_call_releases_its_sockets_and_tasks() {
     out.close();
     bob.closed(&inc, EndReason::Hangup).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (sockets, tasks) = (udp_sockets(), alive_tasks());
+    let (sockets, tasks, threads) = (udp_sockets(), alive_tasks(), os_threads());
 
     let (out, inc, [(seen, _), _]) = connected_with_media(&mut alice, &mut bob).await;
     eventually("frames flow", || seen.verified() >= 3).await;
@@ -156,6 +156,13 @@ async fn a_closed_call_releases_its_sockets_and_tasks() {
     drop((out, inc));
     eventually("sockets released", || udp_sockets() <= sockets).await;
     eventually("tasks released", || alive_tasks() <= tasks).await;
+    eventually("threads released", || os_threads() <= threads).await;
+}
+
+fn os_threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Threads:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
