@@ -230,7 +230,14 @@ impl CallMedia {
             remote_described,
             candidates,
             tasks,
-            last_snapshot: Mutex::new(None),
+            // The first `stats()` reports rates since the call's media began.
+            last_snapshot: Mutex::new(Some(Snapshot {
+                at: Instant::now(),
+                bytes_sent: 0,
+                bytes_received: 0,
+                frames_sent: 0,
+                frames_decoded: 0,
+            })),
             _connected: connected,
         })
     }

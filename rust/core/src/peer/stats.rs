@@ -16,7 +16,7 @@ pub enum CandidateType {
 }
 
 /// One look at a call's media. Rates are over the time since the previous `stats()` call
-/// on the same conversation (or since the call started).
+/// on the same conversation, or since the call's media began for the first one.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallStats {
     pub sent_width: u32,
