@@ -1,11 +1,12 @@
 //! The HTTP surface: the WebSocket endpoint, a health check, and in development mode a
-//! token vending endpoint. Later pages (a web client at `/`) are added to `router`.
+//! token vending endpoint, and the web client: a page at `/` and its module at `/duet.js`
+//! (both from `web/`, embedded in the binary).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,14 +16,22 @@ use crate::connection;
 use crate::server::Shared;
 use crate::token;
 
+/// The web client's page, which imports `./duet.js`.
+const INDEX_HTML: &str = include_str!("../../../web/index.html");
+/// The web client: a dependency-free ES module speaking the Duet protocol.
+const DUET_JS: &str = include_str!("../../../web/duet.js");
+
 /// How long a development token lives unless `ttl` says otherwise.
 pub const DEV_TOKEN_TTL_SECS: u64 = 24 * 3600;
 /// The longest `ttl` a development token may ask for (a week).
 pub const DEV_TOKEN_MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    let mut router =
-        Router::new().route("/ws", get(upgrade)).route("/healthz", get(|| async { "ok" }));
+    let mut router = Router::new()
+        .route("/ws", get(upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/", get(index_html))
+        .route("/duet.js", get(duet_js));
     if shared.dev_mode {
         router = router.route("/dev/token", get(dev_token));
     }
@@ -34,6 +43,14 @@ async fn upgrade(ws: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Res
     ws.max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| connection::run(socket, shared))
+}
+
+async fn index_html() -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX_HTML).into_response()
+}
+
+async fn duet_js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], DUET_JS).into_response()
 }
 
 /// `GET /dev/token?uid=alice[&ttl=SECS]`: what an app's backend does in production.
