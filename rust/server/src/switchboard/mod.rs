@@ -619,24 +619,14 @@ impl Switchboard {
     fn replace(&mut self, now: Instant, device: &DeviceKey, previous: &str, out: &mut Sends) {
         let Some(call) = self.calls.get(previous) else { return };
         let replaced = Some(closed(previous, CloseReason::Replaced));
-        match (call.part(device), call.is_ringing()) {
-            (Part::Caller, true) => self.end(
-                now,
-                previous,
-                replaced,
-                Some(closed(previous, CloseReason::Cancelled)),
-                None,
-                out,
-            ),
-            (Part::Caller, false) => self.end(
-                now,
-                previous,
-                replaced,
-                Some(closed(previous, CloseReason::Hangup)),
-                None,
-                out,
-            ),
-            (Part::Accepted, _) => self.end(
+        match call.part(device) {
+            Part::Caller => {
+                // The callee hears what a hang-up by the caller would have told it.
+                let reason =
+                    if call.is_ringing() { CloseReason::Cancelled } else { CloseReason::Hangup };
+                self.end(now, previous, replaced, Some(closed(previous, reason)), None, out)
+            }
+            Part::Accepted => self.end(
                 now,
                 previous,
                 Some(closed(previous, CloseReason::Hangup)),
