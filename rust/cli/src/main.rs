@@ -1,7 +1,6 @@
 //! `duet`: run a server, mint tokens, and place or answer calls from a shell.
 
 mod bridge;
-mod dev_token;
 mod report;
 mod session;
 
@@ -275,6 +274,11 @@ impl ClientArgs {
         if let Some(secret) = &self.secret {
             return Ok(duet_server::token::mint(secret, &self.uid, Duration::from_secs(3600)));
         }
-        dev_token::fetch(&self.server, &self.uid).await
+        duet_core::fetch_development_token(&self.server, &self.uid).await.map_err(|e| match e {
+            duet_core::ConnectError::Refused { message, .. } => {
+                format!("{message}; pass --token, or --secret for a server started with one")
+            }
+            e => e.to_string(),
+        })
     }
 }

@@ -17,7 +17,7 @@ use crate::events::EventQueue;
 use crate::lifecycle::{ActionError, ConvId, ConversationState, Event, Lifecycle, Output};
 use crate::media::LocalStream;
 use crate::peer::{CallMedia, CallStats, MediaConfig, MediaError, MediaEvent, MediaParams};
-use crate::signaling::ServerInfo;
+use crate::signaling::{ConnectionState, ServerInfo};
 use crate::sync::lock;
 
 /// Remote signals kept for a call whose media does not exist yet (a ringing callee hears the
@@ -47,6 +47,13 @@ pub trait VideoCallDelegate: Send + Sync {
         conversation: Arc<Conversation>,
         data: Option<String>,
     );
+
+    /// The signaling connection went down, came back, or was refused. Ongoing calls'
+    /// media does not depend on it, but nothing can be signaled while it is down. The
+    /// state after `VideoCall::connect` returns is `Connected`, unannounced.
+    fn did_change_connection_state(&self, state: ConnectionState) {
+        let _ = state;
+    }
 }
 
 /// What `call` takes besides the callee and the stream, as in the Web seed.
@@ -74,6 +81,7 @@ pub(crate) struct Client {
     pub(crate) device_id: String,
     pub(crate) url: String,
     pub(crate) info: Mutex<ServerInfo>,
+    connection_state: Mutex<ConnectionState>,
     me: Weak<Client>,
 }
 
@@ -136,6 +144,7 @@ impl Client {
             device_id,
             url,
             info: Mutex::new(info),
+            connection_state: Mutex::new(ConnectionState::Connected),
             me: me.clone(),
         })
     }
@@ -237,6 +246,18 @@ impl Client {
             drop(m);
             self.wake.notify_one();
         }
+    }
+
+    /// Tells the delegate about a new connection state; repeats are not news.
+    pub(crate) fn set_connection_state(&self, state: ConnectionState) {
+        let mut current = lock(&self.connection_state);
+        if *current == state {
+            return;
+        }
+        *current = state.clone();
+        drop(current);
+        let delegate = Arc::clone(&self.delegate);
+        self.events.push(move || delegate.did_change_connection_state(state));
     }
 
     fn conversation(&self, conv: ConvId) -> Option<Arc<Conversation>> {

@@ -17,7 +17,7 @@ use crate::backoff::Backoff;
 use crate::client::Client;
 use crate::lifecycle::{Output, Welcome};
 use crate::peer::MediaEvent;
-use crate::signaling::{handshake, ConnectError, ServerInfo, Socket};
+use crate::signaling::{handshake, ConnectError, ConnectionState, ServerInfo, Socket};
 use crate::sync::lock;
 
 #[derive(Debug, Clone)]
@@ -104,6 +104,7 @@ pub(crate) async fn run(
         }
         if conn.is_none() && attempt.is_none() && retry_at.is_none() {
             lock(&client.machine).on_disconnected(Instant::now());
+            client.set_connection_state(ConnectionState::Reconnecting);
             retry_at = Some(tokio::time::Instant::now() + backoff.next_delay());
         }
         let deadline = lock(&client.machine).poll_timeout();
@@ -169,11 +170,15 @@ pub(crate) async fn run(
                         keepalive = keepalive_interval(info.keepalive);
                         lock(&client.machine).on_connected(Instant::now(), &welcome_of(&info));
                         *lock(&client.info) = info;
+                        client.set_connection_state(ConnectionState::Connected);
                     }
                     Err(e) => {
                         // A refused token stays refused until the app gives a new one
                         // (`VideoCall::update_token`); retrying slowly lets it.
                         tracing::warn!("reconnect failed: {e}");
+                        if let ConnectError::Refused { code, message } = e {
+                            client.set_connection_state(ConnectionState::Refused { code, message });
+                        }
                         retry_at = Some(tokio::time::Instant::now() + backoff.next_delay());
                     }
                 }

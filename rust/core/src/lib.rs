@@ -12,6 +12,7 @@
 mod backoff;
 mod client;
 mod conversation;
+mod dev_token;
 mod driver;
 mod events;
 pub mod lifecycle;
@@ -24,14 +25,15 @@ mod video_call;
 
 pub use client::{CallOptions, VideoCallDelegate};
 pub use conversation::{Conversation, ConversationDelegate};
+pub use dev_token::fetch_development_token;
 pub use driver::ReconnectPolicy;
 pub use duet_media::{CodecError, EncodedVideo, VideoDecoder, VideoEncoder, VideoEncoderConfig};
-pub use duet_protocol::{CallStatus, IceTransportPolicy};
+pub use duet_protocol::{CallStatus, ErrorCode, IceTransportPolicy};
 pub use lifecycle::{ActionError, CallError, ConversationState, EndReason};
 pub use media::{
     AudioFrame, AudioSink, CaptureError, LocalStream, RemoteStream, Rotation, StreamConstraints,
     VideoConstraints, VideoFrame, VideoSink,
 };
 pub use peer::{CallStats, CandidateType, MediaConfig, SoftwareVideoCodecs, VideoCodecs};
-pub use signaling::{websocket_url, ConnectError};
+pub use signaling::{websocket_url, ConnectError, ConnectionState};
 pub use video_call::{ClientConfig, VideoCall};

@@ -32,6 +32,21 @@ impl ConnectError {
     }
 }
 
+/// Whether the client's signaling connection is up, as `VideoCallDelegate` hears it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionState {
+    Connected,
+    /// The connection was lost and the client is retrying, with backoff. Calls survive a
+    /// loss shorter than the server's grace period (20 s by default).
+    Reconnecting,
+    /// The server refused a reconnect, e.g. because the token expired. Retries go on,
+    /// slowly, but only a new token (`VideoCall::update_token`) can make one succeed.
+    Refused {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
 /// What the server told us in `welcome`.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {

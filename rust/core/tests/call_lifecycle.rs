@@ -217,10 +217,35 @@ async fn bad_arguments_fail_at_the_call_site() {
 }
 
 #[tokio::test]
+async fn a_development_token_signs_in_and_bad_asks_get_clear_errors() {
+    let dev = server(quick_config()).await;
+    let token = fetch_development_token(&dev.http_url(), "alice").await.unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let delegate = Arc::new(Recorder::new(tx));
+    let video = VideoCall::connect(ClientConfig::new(dev.ws_url(), token), delegate).await.unwrap();
+    assert_eq!(video.uid(), "alice");
+
+    let err = fetch_development_token(&dev.http_url(), "").await.unwrap_err();
+    assert!(
+        matches!(err, ConnectError::Refused { code: ErrorCode::InvalidRequest, .. }),
+        "{err:?}"
+    );
+
+    let production = server(ServerConfig { secret: Some("s3cret".into()), ..quick_config() }).await;
+    let err = fetch_development_token(&production.http_url(), "alice").await.unwrap_err();
+    assert!(matches!(err, ConnectError::Refused { code: ErrorCode::Unauthorized, .. }), "{err:?}");
+
+    let err = fetch_development_token("http://127.0.0.1:1", "alice").await.unwrap_err();
+    assert!(matches!(err, ConnectError::Unreachable(_)), "{err:?}");
+    let err = fetch_development_token("ftp://x", "alice").await.unwrap_err();
+    assert!(matches!(err, ConnectError::InvalidUrl { .. }), "{err:?}");
+}
+
+#[tokio::test]
 async fn forged_and_expired_tokens_are_refused_at_connect() {
     let srv = server(quick_config()).await;
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let delegate = Arc::new(Recorder(tx));
+    let delegate = Arc::new(Recorder::new(tx));
 
     let forged = duet_server::token::mint("not-the-secret", "alice", Duration::from_secs(60));
     let err = VideoCall::connect(ClientConfig::new(srv.http_url(), forged), delegate.clone())
@@ -375,6 +400,38 @@ async fn a_caller_lost_while_ringing_stops_the_callee_ringing() {
     let (inc, _) = bob.called().await;
     proxy.block();
     bob.closed(&inc, EndReason::Cancelled).await;
+}
+
+#[tokio::test]
+async fn the_delegate_hears_the_connection_drop_return_and_be_refused() {
+    use ConnectionState::*;
+    let srv = server(quick_config()).await;
+    let addr = srv.local_addr();
+    let proxy = Proxy::start(addr).await;
+    let alice = Peer::connect(&proxy.url(), srv.secret(), "alice").await;
+    let states = || alice.recorder.connection_states();
+
+    proxy.block();
+    eventually("alice hears she is reconnecting", || states() == [Reconnecting]).await;
+    proxy.heal();
+    eventually("alice hears she is back", || states() == [Reconnecting, Connected]).await;
+
+    // A server with another secret refuses her token, as one would an expired token.
+    srv.shutdown().await;
+    let srv =
+        server(ServerConfig { listen: addr, secret: Some("another".into()), ..quick_config() })
+            .await;
+    eventually("alice hears the refusal", || states().len() == 4).await;
+    assert_eq!(states()[2], Reconnecting);
+    assert!(
+        matches!(&states()[3], Refused { code: ErrorCode::Unauthorized, .. }),
+        "{:?}",
+        states()
+    );
+    alice.video.update_token(duet_server::token::mint(srv.secret(), "alice", PATIENCE));
+    eventually("a new token lets her back", || states().len() == 5).await;
+    assert_eq!(states()[4], Connected);
+    assert!(alice.video.is_connected());
 }
 
 #[tokio::test]

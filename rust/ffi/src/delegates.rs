@@ -15,7 +15,7 @@ use duet_core as core;
 use crate::conversation::Conversation;
 use crate::errors::CallError;
 use crate::frame::VideoFrame;
-use crate::records::{AudioFrame, CallStatus};
+use crate::records::{AudioFrame, CallStatus, ConnectionState};
 use crate::streams::RemoteStream;
 
 /// Hears about incoming calls, on the VideoCall's event thread (never the main thread).
@@ -29,6 +29,12 @@ pub trait VideoCallDelegate: Send + Sync {
         conversation: Arc<Conversation>,
         data: Option<String>,
     );
+
+    /// The signaling connection went down (`Reconnecting`), came back (`Connected`), or a
+    /// reconnect was refused (`Refused`: e.g. the token expired; give a new one with
+    /// `VideoCall.update_token`). A call in progress survives a loss shorter than the
+    /// server's grace period (20 s by default). Not called for the initial connect.
+    fn did_change_connection_state(&self, state: ConnectionState);
 }
 
 /// What happens to a conversation. Called on the VideoCall's event thread, in order. Events
@@ -75,6 +81,10 @@ impl core::VideoCallDelegate for VideoCallDelegateAdapter {
         data: Option<String>,
     ) {
         self.0.did_receive_call_with_conversation(Conversation::new(conversation), data);
+    }
+
+    fn did_change_connection_state(&self, state: core::ConnectionState) {
+        self.0.did_change_connection_state(state.into());
     }
 }
 

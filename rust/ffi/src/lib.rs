@@ -29,11 +29,12 @@ pub use errors::{ActionError, CallError, CaptureError, ConnectError, ServerError
 pub use frame::VideoFrame;
 pub use logging::init_logging;
 pub use records::{
-    AudioFrame, CallOptions, CallStats, CallStatus, CandidateType, ClientConfig, ConversationState,
-    EndReason, IceTransportPolicy, Rotation, StreamConstraints, VideoConstraints, VideoSize,
+    AudioFrame, CallOptions, CallStats, CallStatus, CandidateType, ClientConfig, ConnectionState,
+    ConversationState, EndReason, IceTransportPolicy, Rotation, StreamConstraints,
+    VideoConstraints, VideoSize,
 };
 pub use streams::{LocalStream, RemoteStream};
-pub use video_call::VideoCall;
+pub use video_call::{fetch_development_token, VideoCall};
 
 // The namespace names the generated files (`duet.kt`) and the C symbols (`uniffi_duet_*`).
 uniffi::setup_scaffolding!("duet");

@@ -5,6 +5,8 @@
 
 use duet_core as core;
 
+use crate::errors::ServerErrorCode;
+
 /// How to reach the server and who this client is.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct ClientConfig {
@@ -89,6 +91,32 @@ impl From<core::CallStatus> for CallStatus {
             core::CallStatus::Rejected => CallStatus::Rejected,
             core::CallStatus::Busy => CallStatus::Busy,
             core::CallStatus::Timeout => CallStatus::Timeout,
+        }
+    }
+}
+
+/// Whether the client's signaling connection is up, as `VideoCallDelegate` hears it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum ConnectionState {
+    Connected,
+    /// Lost; retrying with backoff.
+    Reconnecting,
+    /// The server refused a reconnect (e.g. `TokenExpired`). Retries go on slowly, but only
+    /// `VideoCall.update_token` can make one succeed.
+    Refused {
+        code: ServerErrorCode,
+        reason: String,
+    },
+}
+
+impl From<core::ConnectionState> for ConnectionState {
+    fn from(s: core::ConnectionState) -> Self {
+        match s {
+            core::ConnectionState::Connected => ConnectionState::Connected,
+            core::ConnectionState::Reconnecting => ConnectionState::Reconnecting,
+            core::ConnectionState::Refused { code, message } => {
+                ConnectionState::Refused { code: code.into(), reason: message }
+            }
         }
     }
 }

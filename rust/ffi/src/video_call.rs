@@ -11,6 +11,19 @@ use crate::records::{CallOptions, ClientConfig};
 use crate::runtime;
 use crate::streams::LocalStream;
 
+/// Asks a development server (`duet serve` without a secret) for a token for `uid`, so
+/// that a sample app needs no backend. A production server refuses (`Refused`): there,
+/// tokens come from the app's own backend.
+#[uniffi::export]
+pub async fn fetch_development_token(
+    server_url: String,
+    uid: String,
+) -> Result<String, ConnectError> {
+    runtime::run(async move { core::fetch_development_token(&server_url, &uid).await })
+        .await
+        .map_err(Into::into)
+}
+
 /// A connected client: calls are made from it and arrive at it. Dropping it hangs up its
 /// call and closes its connection.
 #[derive(uniffi::Object)]

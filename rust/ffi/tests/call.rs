@@ -44,6 +44,8 @@ impl VideoCallDelegate for Recorder {
         }
         let _ = self.events.send(Ev::Called(conversation, data));
     }
+
+    fn did_change_connection_state(&self, _: ConnectionState) {}
 }
 
 impl ConversationDelegate for Recorder {

@@ -2244,6 +2244,14 @@ public protocol VideoCallDelegate: AnyObject, Sendable {
      */
     func didReceiveCallWithConversation(conversation: Conversation, data: String?) 
     
+    /**
+     * The signaling connection went down (`Reconnecting`), came back (`Connected`), or a
+     * reconnect was refused (`Refused`: e.g. the token expired; give a new one with
+     * `VideoCall.update_token`). A call in progress survives a loss shorter than the
+     * server's grace period (20 s by default). Not called for the initial connect.
+     */
+    func didChangeConnectionState(state: ConnectionState) 
+    
 }
 /**
  * Hears about incoming calls, on the VideoCall's event thread (never the main thread).
@@ -2316,6 +2324,21 @@ open func didReceiveCallWithConversation(conversation: Conversation, data: Strin
 }
 }
     
+    /**
+     * The signaling connection went down (`Reconnecting`), came back (`Connected`), or a
+     * reconnect was refused (`Refused`: e.g. the token expired; give a new one with
+     * `VideoCall.update_token`). A call in progress survives a loss shorter than the
+     * server's grace period (20 s by default). Not called for the initial connect.
+     */
+open func didChangeConnectionState(state: ConnectionState)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_videocalldelegate_did_change_connection_state(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeConnectionState_lower(state),uniffiCallStatus
+    )
+}
+}
+    
 
     
 }
@@ -2359,6 +2382,30 @@ fileprivate struct UniffiCallbackInterfaceVideoCallDelegate {
                 return uniffiObj.didReceiveCallWithConversation(
                      conversation: try FfiConverterTypeConversation_lift(conversation),
                      data: try FfiConverterOptionString.lift(data)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        didChangeConnectionState: { (
+            uniffiHandle: UInt64,
+            state: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeVideoCallDelegate.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didChangeConnectionState(
+                     state: try FfiConverterTypeConnectionState_lift(state)
                 )
             }
 
@@ -4186,6 +4233,93 @@ public func FfiConverterTypeConnectError_lower(_ value: ConnectError) -> RustBuf
 
 
 /**
+ * Whether the client's signaling connection is up, as `VideoCallDelegate` hears it.
+ */
+
+public enum ConnectionState: Equatable, Hashable {
+    
+    case connected
+    /**
+     * Lost; retrying with backoff.
+     */
+    case reconnecting
+    /**
+     * The server refused a reconnect (e.g. `TokenExpired`). Retries go on slowly, but only
+     * `VideoCall.update_token` can make one succeed.
+     */
+    case refused(code: ServerErrorCode, reason: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ConnectionState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConnectionState: FfiConverterRustBuffer {
+    typealias SwiftType = ConnectionState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConnectionState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .connected
+        
+        case 2: return .reconnecting
+        
+        case 3: return .refused(code: try FfiConverterTypeServerErrorCode.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ConnectionState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .connected:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .reconnecting:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .refused(code,reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterTypeServerErrorCode.write(code, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConnectionState_lift(_ buf: RustBuffer) throws -> ConnectionState {
+    return try FfiConverterTypeConnectionState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConnectionState_lower(_ value: ConnectionState) -> RustBuffer {
+    return FfiConverterTypeConnectionState.lower(value)
+}
+
+
+
+/**
  * Where a conversation stands.
  */
 
@@ -5121,6 +5255,25 @@ public func initLogging(level: String)  {try! rustCall() {
     )
 }
 }
+/**
+ * Asks a development server (`duet serve` without a secret) for a token for `uid`, so
+ * that a sample app needs no backend. A production server refuses (`Refused`): there,
+ * tokens come from the app's own backend.
+ */
+public func fetchDevelopmentToken(serverUrl: String, uid: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_duet_ffi_fn_func_fetch_development_token(FfiConverterString.lower(serverUrl),FfiConverterString.lower(uid)
+                )
+            },
+            pollFunc: ffi_duet_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_duet_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_duet_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeConnectError_lift
+        )
+}
 
 private enum InitializationResult {
     case ok
@@ -5138,6 +5291,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_duet_ffi_checksum_func_init_logging() != 22155) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_func_fetch_development_token() != 21931) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_conversation_accept() != 51739) {
@@ -5186,6 +5342,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation() != 15557) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_videocalldelegate_did_change_connection_state() != 697) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_videosink_on_video_frame() != 21514) {

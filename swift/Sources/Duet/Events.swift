@@ -54,22 +54,41 @@ private final class EventRelay: ConversationDelegate, @unchecked Sendable {
 }
 
 extension VideoCall {
-    /// Connects, handing incoming calls to `onCall(conversation, data)` on the VideoCall's
-    /// event thread. Keep the conversation to answer it: one nobody holds is declined.
+    /// Connects, handing incoming calls to `onCall(conversation, data)` and connection
+    /// changes to `onConnectionState`, on the VideoCall's event thread. Keep the
+    /// conversation to answer it: one nobody holds is declined.
     public static func connect(
         config: ClientConfig,
+        onConnectionState: (@Sendable (ConnectionState) -> Void)? = nil,
         onCall: @escaping @Sendable (Conversation, String?) -> Void
     ) async throws -> VideoCall {
-        try await connect(config: config, delegate: IncomingCallRelay(onCall))
+        try await connect(
+            config: config,
+            delegate: IncomingCallRelay(onCall, onConnectionState: onConnectionState))
     }
+}
+
+extension VideoCallDelegate {
+    /// Connection changes are optional news: a delegate that only answers calls need not
+    /// implement this.
+    public func didChangeConnectionState(state: ConnectionState) {}
 }
 
 private final class IncomingCallRelay: VideoCallDelegate, @unchecked Sendable {
     private let onCall: @Sendable (Conversation, String?) -> Void
+    private let onConnectionState: (@Sendable (ConnectionState) -> Void)?
 
-    init(_ onCall: @escaping @Sendable (Conversation, String?) -> Void) { self.onCall = onCall }
+    init(
+        _ onCall: @escaping @Sendable (Conversation, String?) -> Void,
+        onConnectionState: (@Sendable (ConnectionState) -> Void)?
+    ) {
+        self.onCall = onCall
+        self.onConnectionState = onConnectionState
+    }
 
     func didReceiveCallWithConversation(conversation: Conversation, data: String?) {
         onCall(conversation, data)
     }
+
+    func didChangeConnectionState(state: ConnectionState) { onConnectionState?(state) }
 }

@@ -18,6 +18,24 @@ final class ErrorTests: DuetTestCase {
         }
     }
 
+    func testADevelopmentTokenSignsInAndALostServerIsHeard() async throws {
+        let token = try await fetchDevelopmentToken(serverUrl: server.url, uid: "alice")
+        let delegate = IncomingCalls()
+        let config = ClientConfig(serverUrl: server.url, token: token, bindAddresses: ["127.0.0.1:0"])
+        let video = try await VideoCall.connect(config: config, delegate: delegate)
+        XCTAssertEqual(video.uid(), "alice")
+        server.stop()
+        try await eventually("the delegate hears the connection go") {
+            delegate.connectionStates.value.first == .reconnecting
+        }
+        do {
+            _ = try await fetchDevelopmentToken(serverUrl: server.url, uid: "alice")
+            XCTFail("a stopped server gave a token")
+        } catch let error as ConnectError {
+            guard case .Unreachable = error else { return XCTFail("expected Unreachable, got \(error)") }
+        }
+    }
+
     func testAnUnreachableServerFailsAtConnect() async throws {
         server.stop()
         let config = try server.config(for: "alice")

@@ -148,6 +148,11 @@ final class Inbox<Event>: @unchecked Sendable {
 /// with its data.
 final class IncomingCalls: VideoCallDelegate, @unchecked Sendable {
     let inbox = Inbox<(conversation: Conversation, data: String?)>()
+    let connectionStates = Locked<[ConnectionState]>([])
+
+    func didChangeConnectionState(state: ConnectionState) {
+        connectionStates.mutate { $0.append(state) }
+    }
 
     func didReceiveCallWithConversation(conversation: Conversation, data: String?) {
         inbox.post((conversation, data))

@@ -5,7 +5,7 @@
 
 pub mod proxy;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use duet_core::*;
@@ -39,26 +39,44 @@ pub enum Ev {
     Closed,
 }
 
-pub struct Recorder(pub UnboundedSender<Ev>);
+/// Connection states go to a list of their own: most tests wait for call events and
+/// would trip over them.
+pub struct Recorder {
+    events: UnboundedSender<Ev>,
+    pub connection_states: Mutex<Vec<ConnectionState>>,
+}
+
+impl Recorder {
+    pub fn new(events: UnboundedSender<Ev>) -> Recorder {
+        Recorder { events, connection_states: Mutex::new(Vec::new()) }
+    }
+
+    pub fn connection_states(&self) -> Vec<ConnectionState> {
+        self.connection_states.lock().unwrap().clone()
+    }
+}
 
 impl VideoCallDelegate for Recorder {
     fn did_receive_call_with_conversation(&self, c: Arc<Conversation>, data: Option<String>) {
-        let _ = self.0.send(Ev::Called(c, data));
+        let _ = self.events.send(Ev::Called(c, data));
+    }
+    fn did_change_connection_state(&self, state: ConnectionState) {
+        self.connection_states.lock().unwrap().push(state);
     }
 }
 
 impl ConversationDelegate for Recorder {
     fn did_receive_response(&self, s: CallStatus) {
-        let _ = self.0.send(Ev::Response(s));
+        let _ = self.events.send(Ev::Response(s));
     }
     fn did_receive_stream(&self, _: Arc<RemoteStream>) {
-        let _ = self.0.send(Ev::Stream);
+        let _ = self.events.send(Ev::Stream);
     }
     fn did_fail_with_error(&self, e: CallError) {
-        let _ = self.0.send(Ev::Failed(e));
+        let _ = self.events.send(Ev::Failed(e));
     }
     fn did_close(&self) {
-        let _ = self.0.send(Ev::Closed);
+        let _ = self.events.send(Ev::Closed);
     }
 }
 
@@ -87,7 +105,7 @@ impl Peer {
         media: MediaConfig,
     ) -> Peer {
         let (tx, events) = unbounded_channel();
-        let recorder = Arc::new(Recorder(tx));
+        let recorder = Arc::new(Recorder::new(tx));
         let mut config =
             ClientConfig::new(url, duet_server::token::mint(secret, uid, Duration::from_secs(600)));
         config.device_id = device_id.map(str::to_owned);

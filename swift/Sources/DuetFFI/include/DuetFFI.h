@@ -285,6 +285,13 @@ typedef void (*UniffiCallbackInterfaceVideoCallDelegateMethod0)(uint64_t, uint64
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CALL_DELEGATE_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CALL_DELEGATE_METHOD1
+typedef void (*UniffiCallbackInterfaceVideoCallDelegateMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_SINK_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_SINK_METHOD0
 typedef void (*UniffiCallbackInterfaceVideoSinkMethod0)(uint64_t, uint64_t, void* _Nonnull, 
@@ -319,6 +326,7 @@ typedef struct UniffiVTableCallbackInterfaceVideoCallDelegate {
     UniffiCallbackInterfaceFree _Nonnull uniffiFree;
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceVideoCallDelegateMethod0 _Nonnull didReceiveCallWithConversation;
+    UniffiCallbackInterfaceVideoCallDelegateMethod1 _Nonnull didChangeConnectionState;
 } UniffiVTableCallbackInterfaceVideoCallDelegate;
 
 #endif
@@ -464,6 +472,11 @@ void uniffi_duet_ffi_fn_init_callback_vtable_videocalldelegate(const UniffiVTabl
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALLDELEGATE_DID_RECEIVE_CALL_WITH_CONVERSATION
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALLDELEGATE_DID_RECEIVE_CALL_WITH_CONVERSATION
 void uniffi_duet_ffi_fn_method_videocalldelegate_did_receive_call_with_conversation(uint64_t ptr, uint64_t conversation, RustBuffer data, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALLDELEGATE_DID_CHANGE_CONNECTION_STATE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALLDELEGATE_DID_CHANGE_CONNECTION_STATE
+void uniffi_duet_ffi_fn_method_videocalldelegate_did_change_connection_state(uint64_t ptr, RustBuffer state, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOSINK
@@ -719,6 +732,11 @@ void uniffi_duet_ffi_fn_method_videocall_update_token(uint64_t ptr, RustBuffer t
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_INIT_LOGGING
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_INIT_LOGGING
 void uniffi_duet_ffi_fn_func_init_logging(RustBuffer level, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_FETCH_DEVELOPMENT_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_FETCH_DEVELOPMENT_TOKEN
+uint64_t uniffi_duet_ffi_fn_func_fetch_development_token(RustBuffer server_url, RustBuffer uid
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_DUET_FFI_RUSTBUFFER_ALLOC
@@ -987,6 +1005,12 @@ uint16_t uniffi_duet_ffi_checksum_func_init_logging(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_FETCH_DEVELOPMENT_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_FETCH_DEVELOPMENT_TOKEN
+uint16_t uniffi_duet_ffi_checksum_func_fetch_development_token(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_CONVERSATION_ACCEPT
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_CONVERSATION_ACCEPT
 uint16_t uniffi_duet_ffi_checksum_method_conversation_accept(void
@@ -1080,6 +1104,12 @@ uint16_t uniffi_duet_ffi_checksum_method_conversationdelegate_did_close(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_RECEIVE_CALL_WITH_CONVERSATION
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_RECEIVE_CALL_WITH_CONVERSATION
 uint16_t uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_CHANGE_CONNECTION_STATE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_CHANGE_CONNECTION_STATE
+uint16_t uniffi_duet_ffi_checksum_method_videocalldelegate_did_change_connection_state(void
     
 );
 #endif

@@ -675,6 +675,9 @@ internal interface UniffiCallbackInterfaceConversationDelegateMethod3 : com.sun.
 internal interface UniffiCallbackInterfaceVideoCallDelegateMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`conversation`: Long,`data`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceVideoCallDelegateMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`state`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceVideoSinkMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`frame`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -725,22 +728,25 @@ internal open class UniffiVTableCallbackInterfaceConversationDelegate(
     }
 
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "didReceiveCallWithConversation")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "didReceiveCallWithConversation", "didChangeConnectionState")
 internal open class UniffiVTableCallbackInterfaceVideoCallDelegate(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
     @JvmField internal var `didReceiveCallWithConversation`: UniffiCallbackInterfaceVideoCallDelegateMethod0? = null,
+    @JvmField internal var `didChangeConnectionState`: UniffiCallbackInterfaceVideoCallDelegateMethod1? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
         `uniffiClone`: UniffiCallbackInterfaceClone? = null,
         `didReceiveCallWithConversation`: UniffiCallbackInterfaceVideoCallDelegateMethod0? = null,
-    ): UniffiVTableCallbackInterfaceVideoCallDelegate(`uniffiFree`,`uniffiClone`,`didReceiveCallWithConversation`,), Structure.ByValue
+        `didChangeConnectionState`: UniffiCallbackInterfaceVideoCallDelegateMethod1? = null,
+    ): UniffiVTableCallbackInterfaceVideoCallDelegate(`uniffiFree`,`uniffiClone`,`didReceiveCallWithConversation`,`didChangeConnectionState`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceVideoCallDelegate) {
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `didReceiveCallWithConversation` = other.`didReceiveCallWithConversation`
+        `didChangeConnectionState` = other.`didChangeConnectionState`
     }
 
 }
@@ -790,6 +796,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_duet_ffi_checksum_func_init_logging(
     ): Int
+    external fun uniffi_duet_ffi_checksum_func_fetch_development_token(
+    ): Int
     external fun uniffi_duet_ffi_checksum_method_conversation_accept(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_conversation_call_id(
@@ -821,6 +829,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_duet_ffi_checksum_method_conversationdelegate_did_close(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_videocalldelegate_did_change_connection_state(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videosink_on_video_frame(
     ): Int
@@ -978,6 +988,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_duet_ffi_fn_method_videocalldelegate_did_receive_call_with_conversation(`ptr`: Long,`conversation`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_duet_ffi_fn_method_videocalldelegate_did_change_connection_state(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_duet_ffi_fn_clone_videosink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_duet_ffi_fn_free_videosink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1080,6 +1092,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_duet_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_duet_ffi_fn_func_fetch_development_token(`serverUrl`: RustBuffer.ByValue,`uid`: RustBuffer.ByValue,
+    ): Long
     external fun ffi_duet_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_duet_ffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1202,6 +1216,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_func_init_logging() and 0xFFFF) != 22155) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_duet_ffi_checksum_func_fetch_development_token() and 0xFFFF) != 21931) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_duet_ffi_checksum_method_conversation_accept() and 0xFFFF) != 51739) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1248,6 +1265,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation() and 0xFFFF) != 15557) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_videocalldelegate_did_change_connection_state() and 0xFFFF) != 697) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_videosink_on_video_frame() and 0xFFFF) != 21514) {
@@ -4366,6 +4386,14 @@ public interface VideoCallDelegate {
      */
     fun `didReceiveCallWithConversation`(`conversation`: Conversation, `data`: kotlin.String?)
     
+    /**
+     * The signaling connection went down (`Reconnecting`), came back (`Connected`), or a
+     * reconnect was refused (`Refused`: e.g. the token expired; give a new one with
+     * `VideoCall.update_token`). A call in progress survives a loss shorter than the
+     * server's grace period (20 s by default). Not called for the initial connect.
+     */
+    fun `didChangeConnectionState`(`state`: ConnectionState)
+    
     companion object
 }
 
@@ -4493,6 +4521,25 @@ open class VideoCallDelegateImpl: Disposable, AutoCloseable, VideoCallDelegate
     
 
     
+    /**
+     * The signaling connection went down (`Reconnecting`), came back (`Connected`), or a
+     * reconnect was refused (`Refused`: e.g. the token expired; give a new one with
+     * `VideoCall.update_token`). A call in progress survives a loss shorter than the
+     * server's grace period (20 s by default). Not called for the initial connect.
+     */override fun `didChangeConnectionState`(`state`: ConnectionState)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_videocalldelegate_did_change_connection_state(
+        it,
+        
+        FfiConverterTypeConnectionState.lower(`state`),_status)
+}
+    }
+    
+    
+
+    
 
     
 
@@ -4523,6 +4570,18 @@ internal object uniffiCallbackInterfaceVideoCallDelegate {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
+    internal object `didChangeConnectionState`: UniffiCallbackInterfaceVideoCallDelegateMethod1 {
+        override fun callback(`uniffiHandle`: Long,`state`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeVideoCallDelegate.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`didChangeConnectionState`(
+                    FfiConverterTypeConnectionState.lift(`state`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
 
     internal object uniffiFree: UniffiCallbackInterfaceFree {
         override fun callback(handle: Long) {
@@ -4540,6 +4599,7 @@ internal object uniffiCallbackInterfaceVideoCallDelegate {
         uniffiFree,
         uniffiClone,
         `didReceiveCallWithConversation`,
+        `didChangeConnectionState`,
     )
 
     // Registers the foreign callback with the Rust side.
@@ -6481,6 +6541,107 @@ public object FfiConverterTypeConnectError : FfiConverterRustBuffer<ConnectExcep
 
 
 /**
+ * Whether the client's signaling connection is up, as `VideoCallDelegate` hears it.
+ */
+sealed class ConnectionState {
+    
+    object Connected : ConnectionState()
+    
+    
+    /**
+     * Lost; retrying with backoff.
+     */
+    object Reconnecting : ConnectionState()
+    
+    
+    /**
+     * The server refused a reconnect (e.g. `TokenExpired`). Retries go on slowly, but only
+     * `VideoCall.update_token` can make one succeed.
+     */
+    data class Refused(
+        val `code`: dev.duet.ServerErrorCode, 
+        val `reason`: kotlin.String) : ConnectionState()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConnectionState : FfiConverterRustBuffer<ConnectionState>{
+    override fun read(buf: ByteBuffer): ConnectionState {
+        return when(buf.getInt()) {
+            1 -> ConnectionState.Connected
+            2 -> ConnectionState.Reconnecting
+            3 -> ConnectionState.Refused(
+                FfiConverterTypeServerErrorCode.read(buf),
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ConnectionState): ULong = when(value) {
+        is ConnectionState.Connected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is ConnectionState.Reconnecting -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is ConnectionState.Refused -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeServerErrorCode.allocationSize(value.`code`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: ConnectionState, buf: ByteBuffer) {
+        when(value) {
+            is ConnectionState.Connected -> {
+                buf.putInt(1)
+                Unit
+            }
+            is ConnectionState.Reconnecting -> {
+                buf.putInt(2)
+                Unit
+            }
+            is ConnectionState.Refused -> {
+                buf.putInt(3)
+                FfiConverterTypeServerErrorCode.write(value.`code`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * Where a conversation stands.
  */
 
@@ -7147,5 +7308,27 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 }
     
     
+
+        /**
+         * Asks a development server (`duet serve` without a secret) for a token for `uid`, so
+         * that a sample app needs no backend. A production server refuses (`Refused`): there,
+         * tokens come from the app's own backend.
+         */
+    @Throws(ConnectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+     suspend fun `fetchDevelopmentToken`(`serverUrl`: kotlin.String, `uid`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        UniffiLib.uniffi_duet_ffi_fn_func_fetch_development_token(
+        FfiConverterString.lower(`serverUrl`),
+        FfiConverterString.lower(`uid`),),
+        { future, callback, continuation -> UniffiLib.ffi_duet_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_duet_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_duet_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        ConnectException.ErrorHandler,
+    )
+    }
 
 

@@ -257,6 +257,22 @@ class ConversationTest {
     }
 
     @Test
+    fun developmentTokenSignsInAndALostServerIsHeard() = runBlocking {
+        val server = DuetServer.start()
+        val token = fetchDevelopmentToken(server.url, "alice")
+        val delegate = RecordingVideoCallDelegate()
+        VideoCall.connect(server.config("alice").copy(token = token), delegate).use { alice ->
+            assertEquals("alice", alice.uid())
+            server.close()
+            eventually("the delegate hears the connection go", lastSeen = { delegate.connectionStates }) {
+                delegate.connectionStates.firstOrNull() == ConnectionState.Reconnecting
+            }
+        }
+        val e = runCatching { fetchDevelopmentToken(server.url, "alice") }.exceptionOrNull()
+        assertTrue("expected ConnectException.Unreachable, got $e", e is ConnectException.Unreachable)
+    }
+
+    @Test
     fun forgedTokenIsAConnectException() = runBlocking {
         DuetServer.start().use { server ->
             val real = server.token("mallory")

@@ -142,9 +142,14 @@ class Incoming(val conversation: Conversation, val data: String?)
 /** A video-call delegate that records incoming calls. */
 class RecordingVideoCallDelegate : VideoCallDelegate {
     private val channel = Channel<Incoming>(Channel.UNLIMITED)
+    val connectionStates = CopyOnWriteArrayList<ConnectionState>()
 
     override fun didReceiveCallWithConversation(conversation: Conversation, data: String?) {
         channel.trySend(Incoming(conversation, data))
+    }
+
+    override fun didChangeConnectionState(state: ConnectionState) {
+        connectionStates.add(state)
     }
 
     suspend fun next(timeoutMs: Long = 10_000): Incoming = try {
