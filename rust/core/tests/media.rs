@@ -11,6 +11,10 @@ use duet_core::*;
 use duet_media::{tone_strength, PatternVerifier};
 use support::*;
 
+/// Counting the process's sockets, tasks and threads needs the process to itself: the
+/// other tests hold this shared, the counting test alone.
+static PROCESS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Checks every decoded frame against the synthetic camera's pattern.
 #[derive(Default)]
 struct Verifier(PatternVerifier);
@@ -68,6 +72,7 @@ async fn connected_with_media(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_and_audio_flow_both_ways_and_verify() {
+    let _shared = PROCESS.read().await;
     let srv = server(quick_config()).await;
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
@@ -106,8 +111,43 @@ async fn video_and_audio_flow_both_ways_and_verify() {
     bob.closed(&inc, EndReason::Hangup).await;
 }
 
+/// A caller that sends only one kind of media still receives both from a full callee.
+async fn a_one_sided_caller_receives_both(sends: StreamConstraints) {
+    let srv = server(quick_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    let out =
+        alice.video.call("bob", LocalStream::synthetic(sends), CallOptions::default()).unwrap();
+    out.set_delegate(alice.recorder.clone());
+    let (inc, _) = bob.called().await;
+    inc.accept(small_stream()).unwrap();
+    alice.response(CallStatus::Accepted).await;
+    let (alice_sees, alice_hears) = watch_stream(&mut alice, &out).await;
+    eventually("alice sees and hears bob", || {
+        alice_sees.verified() >= 5 && alice_hears.0.lock().unwrap().len() >= 4800
+    })
+    .await;
+    bob.stream().await;
+    out.close();
+    bob.closed(&inc, EndReason::Hangup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_without_a_camera_still_sees_the_callee() {
+    let _shared = PROCESS.read().await;
+    a_one_sided_caller_receives_both(StreamConstraints { audio: true, video: None }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_without_a_microphone_still_hears_the_callee() {
+    let _shared = PROCESS.read().await;
+    let video = small_stream().constraints().video.clone();
+    a_one_sided_caller_receives_both(StreamConstraints { audio: false, video }).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mute_stops_the_frames_and_unmute_restarts_them() {
+    let _shared = PROCESS.read().await;
     let srv = server(quick_config()).await;
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
@@ -138,6 +178,7 @@ async fn mute_stops_the_frames_and_unmute_restarts_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_call_releases_its_sockets_tasks_and_threads() {
+    let _alone = PROCESS.write().await;
     let srv = server(quick_config()).await;
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
@@ -167,6 +208,7 @@ fn os_threads() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_only_call_goes_through_the_embedded_turn_server() {
+    let _shared = PROCESS.read().await;
     let srv = server(quick_config()).await;
     assert!(srv.turn_addr().is_some(), "the server embeds TURN by default");
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
@@ -235,6 +277,7 @@ impl VideoCodecs for CountingCodecs {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_codec_replaces_openh264() {
+    let _shared = PROCESS.read().await;
     let srv = server(quick_config()).await;
     let codecs = Arc::new(CountingCodecs::default());
     let media = MediaConfig { video_codecs: codecs.clone(), ..MediaConfig::loopback() };

@@ -28,6 +28,7 @@ use webrtc::peer_connection::{
     RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, RTCStatsReportEntry,
     StatsSelector,
 };
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 pub use codecs::{SoftwareVideoCodecs, VideoCodecs};
 pub use stats::{CallStats, CandidateType};
@@ -244,6 +245,20 @@ impl CallMedia {
 
     /// Creates and applies the offer; returns its SDP for the invite.
     pub(crate) async fn offer(&self) -> Result<String, MediaError> {
+        // An offer has m-lines only for what it sends: a caller without a camera or a
+        // microphone must still ask for the callee's, or it never gets them.
+        let unsent = [
+            (self.video.is_none(), RtpCodecKind::Video),
+            (self.audio.is_none(), RtpCodecKind::Audio),
+        ];
+        for (_, kind) in unsent.into_iter().filter(|(missing, _)| *missing) {
+            let receive_only = RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                streams: Vec::new(),
+                send_encodings: Vec::new(),
+            };
+            self.pc.add_transceiver_from_kind(kind, Some(receive_only)).await?;
+        }
         let offer = self.pc.create_offer(None).await?;
         self.pc.set_local_description(offer.clone()).await?;
         Ok(offer.sdp)
