@@ -11,6 +11,8 @@ import AVFoundation
 /// silence when the network is late.
 ///
 /// The app asks for microphone permission (`NSMicrophoneUsageDescription`) before `start()`.
+/// A stream made without audio (`StreamConstraints.audio == false`, e.g. the user refused
+/// the microphone) only plays: the microphone is never opened.
 public final class AudioSession {
     public enum Failure: Error {
         case noVoiceProcessingUnit
@@ -18,6 +20,12 @@ public final class AudioSession {
     }
 
     public let localStream: LocalStream
+
+    /// The loudspeaker (true, the default) or the receiver at the ear. True sends the sound
+    /// to the loudspeaker even with a headset connected; false lets a headset take it.
+    public var isSpeakerOn: Bool = true {
+        didSet { if isActive { applySpeaker() } }
+    }
 
     /// What the speaker plays: set it in `didReceiveStream`; `nil` plays silence.
     public var remoteStream: RemoteStream? {
@@ -33,6 +41,9 @@ public final class AudioSession {
     private var _remoteStream: RemoteStream?
     private var unit: AudioUnit?
     private var interruptions: NSObjectProtocol?
+    private var isActive = false
+    /// Whether the microphone is captured: only when the stream carries audio.
+    private let captures: Bool
 
     // Used only on the I/O thread once started.
     private let scratch = UnsafeMutablePointer<Int16>.allocate(capacity: AudioSession.maxSlice)
@@ -41,6 +52,7 @@ public final class AudioSession {
 
     public init(localStream: LocalStream) {
         self.localStream = localStream
+        self.captures = localStream.constraints().audio
         pending.reserveCapacity(Self.maxSlice + Self.frameSamples)
     }
 
@@ -53,10 +65,14 @@ public final class AudioSession {
     /// Activates the audio session for a voice chat and starts capture and playout.
     public func start() throws {
         let session = AVAudioSession.sharedInstance()
-        try session.setCategory(.playAndRecord, mode: .voiceChat, options: [.allowBluetooth, .defaultToSpeaker])
+        // No .defaultToSpeaker: the route follows `isSpeakerOn` (an override, so that it
+        // can change during the call).
+        try session.setCategory(.playAndRecord, mode: .voiceChat, options: [.allowBluetooth])
         try session.setPreferredSampleRate(Self.sampleRate)
         try session.setPreferredIOBufferDuration(0.01)
         try session.setActive(true)
+        isActive = true
+        applySpeaker()
 
         if unit == nil { unit = try makeUnit() }
         guard let unit else { return }
@@ -72,6 +88,7 @@ public final class AudioSession {
                       let unit = self?.unit
                 else { return }
                 try? AVAudioSession.sharedInstance().setActive(true)
+                self?.applySpeaker()
                 AudioOutputUnitStart(unit)
             }
         }
@@ -86,7 +103,12 @@ public final class AudioSession {
         }
         guard let unit else { return }
         AudioOutputUnitStop(unit)
+        isActive = false
         try? AVAudioSession.sharedInstance().setActive(false, options: .notifyOthersOnDeactivation)
+    }
+
+    private func applySpeaker() {
+        try? AVAudioSession.sharedInstance().overrideOutputAudioPort(isSpeakerOn ? .speaker : .none)
     }
 
     // MARK: - The audio unit
@@ -108,7 +130,8 @@ public final class AudioSession {
         // Bus 1 is the microphone, bus 0 the speaker.
         let input: AudioUnitElement = 1, output: AudioUnitElement = 0
         var on: UInt32 = 1
-        try set(unit, kAudioOutputUnitProperty_EnableIO, kAudioUnitScope_Input, input, &on)
+        var capture: UInt32 = captures ? 1 : 0
+        try set(unit, kAudioOutputUnitProperty_EnableIO, kAudioUnitScope_Input, input, &capture)
         try set(unit, kAudioOutputUnitProperty_EnableIO, kAudioUnitScope_Output, output, &on)
 
         var format = AudioStreamBasicDescription(
@@ -123,12 +146,16 @@ public final class AudioSession {
             mReserved: 0)
         // What the unit hands us from the microphone, and what we hand it for the speaker;
         // it converts from and to the hardware's format.
-        try set(unit, kAudioUnitProperty_StreamFormat, kAudioUnitScope_Output, input, &format)
+        if captures {
+            try set(unit, kAudioUnitProperty_StreamFormat, kAudioUnitScope_Output, input, &format)
+        }
         try set(unit, kAudioUnitProperty_StreamFormat, kAudioUnitScope_Input, output, &format)
 
         let me = Unmanaged.passUnretained(self).toOpaque()
-        var capture = AURenderCallbackStruct(inputProc: captureCallback, inputProcRefCon: me)
-        try set(unit, kAudioOutputUnitProperty_SetInputCallback, kAudioUnitScope_Global, input, &capture)
+        if captures {
+            var callback = AURenderCallbackStruct(inputProc: captureCallback, inputProcRefCon: me)
+            try set(unit, kAudioOutputUnitProperty_SetInputCallback, kAudioUnitScope_Global, input, &callback)
+        }
         var playout = AURenderCallbackStruct(inputProc: playoutCallback, inputProcRefCon: me)
         try set(unit, kAudioUnitProperty_SetRenderCallback, kAudioUnitScope_Input, output, &playout)
 
