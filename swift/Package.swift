@@ -31,6 +31,8 @@ let package = Package(
     platforms: [.iOS(.v13), .macOS(.v10_15)],
     products: [
         .library(name: "Duet", targets: ["Duet"]),
+        // A real `duet serve` for tests (macOS and Linux): Duet's, the sample app's, yours.
+        .library(name: "DuetTestSupport", targets: ["DuetTestSupport"]),
     ],
     targets: [
         ffi,
@@ -52,7 +54,9 @@ let package = Package(
                 .linkedFramework("Security", .when(platforms: [.iOS, .macOS])),
             ]
         ),
-        .testTarget(name: "DuetTests", dependencies: ["Duet"], path: "Tests/DuetTests"),
+        .target(name: "DuetTestSupport", dependencies: ["Duet"], path: "Sources/DuetTestSupport"),
+        .testTarget(
+            name: "DuetTests", dependencies: ["Duet", "DuetTestSupport"], path: "Tests/DuetTests"),
     ],
     swiftLanguageVersions: [.v5]
 )

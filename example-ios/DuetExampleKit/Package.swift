@@ -24,7 +24,11 @@ let package = Package(
             name: "DuetExampleKit",
             dependencies: [.product(name: "Duet", package: "swift")]
         ),
-        .testTarget(name: "DuetExampleKitTests", dependencies: ["DuetExampleKit"]),
+        .testTarget(
+            name: "DuetExampleKitTests",
+            dependencies: [
+                "DuetExampleKit", .product(name: "DuetTestSupport", package: "swift"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

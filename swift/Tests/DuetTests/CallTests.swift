@@ -2,6 +2,7 @@
 // responses, streams, close) and what each side hears, in order.
 
 import Duet
+import DuetTestSupport
 import Foundation
 import XCTest
 

@@ -2,117 +2,12 @@
 // clients, and delegates that record what they hear so a test can wait for it.
 
 import Duet
+import DuetTestSupport
 import Foundation
 import XCTest
 
 /// Seconds a test waits for one event before it fails.
 let eventTimeout: TimeInterval = 10
-
-enum Paths {
-    /// The repository: this file is swift/Tests/DuetTests/TestSupport.swift.
-    static let repo = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
-    /// The `duet` binary: `DUET_CLI` (scripts/test-swift sets it), else cargo's default.
-    static var cli: String {
-        ProcessInfo.processInfo.environment["DUET_CLI"]
-            ?? repo.appendingPathComponent("target/debug/duet").path
-    }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// `duet serve` on loopback, on ports the system picks, with the development secret.
-final class TestServer {
-    let url: String
-    private let process = Process()
-
-    init(ringTimeoutSeconds: Int = 1) throws {
-        process.executableURL = URL(fileURLWithPath: Paths.cli)
-        process.arguments = [
-            "serve", "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0",
-            "--ring-timeout", String(ringTimeoutSeconds),
-        ]
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-
-        // The first line is "duet-server listening on http://127.0.0.1:PORT".
-        let reader = stdout.fileHandleForReading
-        let firstLine = try Self.readLine(reader, within: eventTimeout)
-        guard let at = firstLine.range(of: "listening on ") else {
-            process.terminate()
-            throw TestFailure("duet serve said \(firstLine.debugDescription), not where it listens")
-        }
-        url = String(firstLine[at.upperBound...]).trimmingCharacters(in: .whitespaces)
-        // Keep reading the rest, so the server never blocks on a full pipe.
-        Thread.detachNewThread {
-            while !reader.availableData.isEmpty {}
-        }
-    }
-
-    /// A token for `uid` from `duet token`, signed with `secret`, by default the development
-    /// secret the server uses when started without `--secret`.
-    func token(for uid: String, secret: String? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Paths.cli)
-        process.arguments = ["token", "--uid", uid] + (secret.map { ["--secret", $0] } ?? [])
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard process.terminationStatus == 0, !token.isEmpty else {
-            throw TestFailure("duet token --uid \(uid) failed (\(process.terminationStatus))")
-        }
-        return token
-    }
-
-    func config(for uid: String) throws -> ClientConfig {
-        ClientConfig(serverUrl: url, token: try token(for: uid), deviceId: nil, bindAddresses: ["127.0.0.1:0"])
-    }
-
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
-
-    deinit { stop() }
-
-    private static func readLine(_ handle: FileHandle, within seconds: TimeInterval) throws -> String {
-        let done = DispatchSemaphore(value: 0)
-        let line = Locked(Data())
-        Thread.detachNewThread {
-            while true {
-                let byte = handle.readData(ofLength: 1)
-                if byte.isEmpty || byte == Data([0x0A]) { break }
-                line.mutate { $0.append(byte) }
-            }
-            done.signal()
-        }
-        guard done.wait(timeout: .now() + seconds) == .success else {
-            throw TestFailure("duet serve printed no line within \(seconds) s")
-        }
-        return String(decoding: line.value, as: UTF8.self)
-    }
-}
-
-/// A value behind a lock.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _value: Value
-    init(_ value: Value) { _value = value }
-    var value: Value { lock.lock(); defer { lock.unlock() }; return _value }
-    func mutate<R>(_ body: (inout Value) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&_value) }
-}
 
 /// Events in arrival order; a test takes them one at a time, waiting for each.
 final class Inbox<Event>: @unchecked Sendable {

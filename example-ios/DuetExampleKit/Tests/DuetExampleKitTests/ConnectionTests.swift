@@ -2,6 +2,7 @@
 // refuses on the way back asks the user to sign in again, which fixes it in place.
 
 import Duet
+import DuetTestSupport
 import DuetExampleKit
 import Foundation
 import XCTest
@@ -25,7 +26,7 @@ final class ConnectionTests: ModelTestCase, @unchecked Sendable {
     func testAnExpiredTokenOnReconnectAsksToSignInAgainAndThatReconnects() async throws {
         // Tokens that expire in a second, until the test says otherwise.
         let ttl = Locked(1)
-        let alice = model("alice", tokens: { _, uid in try TestServer.token(for: uid, ttl: ttl.value) })
+        let alice = model("alice", tokens: { _, uid in try DuetCLI.token(for: uid, ttl: ttl.value) })
         await alice.signIn()
         XCTAssertEqual(alice.screen, .home)
 

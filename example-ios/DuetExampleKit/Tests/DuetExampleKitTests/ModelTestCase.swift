@@ -2,6 +2,7 @@
 // for the model to reach a state.
 
 import Duet
+import DuetTestSupport
 import DuetExampleKit
 import Foundation
 import XCTest

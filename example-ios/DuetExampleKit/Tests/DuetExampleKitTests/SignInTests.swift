@@ -2,6 +2,7 @@
 // the user is told when it does not work.
 
 import Duet
+import DuetTestSupport
 import DuetExampleKit
 import XCTest
 
