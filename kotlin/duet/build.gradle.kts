@@ -47,7 +47,8 @@ android {
             (findProperty("duet.jniLibsDir") as String?) ?: "src/main/jniLibs",
         )
     }
-    sourceSets["test"].java.srcDirs("src/test/kotlin")
+    // src/testSupport: a real `duet serve` for tests, shared with the example app's tests.
+    sourceSets["test"].java.srcDirs("src/test/kotlin", "src/testSupport/kotlin")
 
     compileOptions {
         sourceCompatibility = JavaVersion.VERSION_17

@@ -3,6 +3,8 @@ package dev.duet.android
 import android.annotation.SuppressLint
 import android.content.Context
 import android.graphics.ImageFormat
+import android.graphics.Matrix
+import android.graphics.SurfaceTexture
 import android.hardware.camera2.CameraAccessException
 import android.hardware.camera2.CameraCaptureSession
 import android.hardware.camera2.CameraCharacteristics
@@ -18,6 +20,7 @@ import android.util.Range
 import android.util.Size
 import android.view.Display
 import android.view.Surface
+import android.view.TextureView
 import dev.duet.LocalStream
 
 /**
@@ -29,6 +32,7 @@ import dev.duet.LocalStream
  * ```kotlin
  * val camera = CameraCapturer(context, localStream, CameraCapturer.Facing.FRONT)
  * camera.start()          // after the CAMERA permission is granted
+ * camera.setPreview(textureView)   // what the camera sees, on this screen
  * camera.switchCamera()   // front <-> back
  * camera.stop()
  * ```
@@ -70,8 +74,18 @@ class CameraCapturer(
     private var device: CameraDevice? = null
     private var session: CameraCaptureSession? = null
     private var reader: ImageReader? = null
-    private var sensorOrientation = 0
+    @Volatile private var sensorOrientation = 0 // also read on the main thread, by fitPreview
     private var loggedLayout = false
+    private var fpsRange: Range<Int>? = null
+    private var sessionAttempt = 0
+    private var previewTexture: SurfaceTexture? = null
+    private var previewSurface: Surface? = null
+
+    /** The size the camera delivers; read on the main thread to fit the preview. */
+    @Volatile private var captureSize: Size? = null
+
+    // Set on the main thread; read on [thread] too.
+    @Volatile private var previewView: TextureView? = null
 
     /**
      * Opens the camera and starts pushing frames. Call it once the app holds the CAMERA
@@ -94,16 +108,115 @@ class CameraCapturer(
         }
     }
 
+    /**
+     * Shows what the camera sees in [view] (null: nowhere), upright, cropped to fill the view,
+     * mirrored for the front camera as the platform does for camera previews. The camera
+     * draws into the view's texture as a second output of its capture session, so the
+     * preview costs no copy or conversion; setting it restarts the session, a brief gap in
+     * the frames sent. Takes over the view's [TextureView.SurfaceTextureListener]. Call on
+     * the main thread.
+     */
+    fun setPreview(view: TextureView?) {
+        if (view === previewView) return
+        previewView = view
+        if (view == null) {
+            handler.post { usePreview(null) }
+            return
+        }
+        view.surfaceTextureListener = PreviewListener(view)
+        val texture = view.surfaceTexture
+        if (view.isAvailable && texture != null) {
+            handler.post { usePreview(texture) }
+            fitPreview(view)
+        }
+    }
+
     /** Stops capture and ends the capturer's thread; the capturer cannot be used again. */
     fun release() {
-        handler.post { running = false; closeCamera(); thread.quitSafely() }
+        handler.post {
+            running = false
+            closeCamera()
+            previewSurface?.release()
+            previewSurface = null
+            previewTexture = null
+            thread.quitSafely()
+        }
+    }
+
+    // One per view, so that a view that was replaced and later loses its texture does not
+    // take the preview away from the view that replaced it.
+    private inner class PreviewListener(private val view: TextureView) : TextureView.SurfaceTextureListener {
+        override fun onSurfaceTextureAvailable(texture: SurfaceTexture, width: Int, height: Int) {
+            if (previewView !== view) return
+            handler.post { usePreview(texture) }
+            fitPreview(view)
+        }
+
+        override fun onSurfaceTextureSizeChanged(texture: SurfaceTexture, width: Int, height: Int) {
+            if (previewView === view) fitPreview(view)
+        }
+
+        override fun onSurfaceTextureDestroyed(texture: SurfaceTexture): Boolean {
+            // Released on the camera thread once the session no longer draws into it:
+            // releasing it here, first, would abandon a surface the camera still writes to.
+            // After release() the thread is gone, and so is the camera: the view releases it.
+            val posted = handler.post {
+                if (previewTexture === texture) usePreview(null)
+                texture.release()
+            }
+            return !posted
+        }
+
+        override fun onSurfaceTextureUpdated(texture: SurfaceTexture) {}
+    }
+
+    /** On [thread]: draws the preview into [texture] from now on, restarting the session. */
+    private fun usePreview(texture: SurfaceTexture?) {
+        if (texture === previewTexture) return
+        previewTexture = texture
+        val camera = device ?: return // not open yet: onOpened starts the session with it
+        val imageReader = reader ?: return
+        session?.close()
+        session = null
+        startSession(camera, imageReader, fpsRange)
+    }
+
+    /**
+     * On the main thread: the view's transform that makes the camera's picture fill it. The
+     * texture arrives upright for the device's natural orientation (the camera service
+     * rotates and mirrors preview buffers) and stretched to the view; undo the stretch,
+     * turn it against the display's rotation, then scale it to cover the view.
+     */
+    private fun fitPreview(view: TextureView) {
+        val size = captureSize ?: return
+        val viewW = view.width.toFloat()
+        val viewH = view.height.toFloat()
+        if (viewW == 0f || viewH == 0f) return
+        val sideways = sensorOrientation % 180 == 90
+        val contentW = (if (sideways) size.height else size.width).toFloat()
+        val contentH = (if (sideways) size.width else size.height).toFloat()
+        val displayDegrees = when (view.display?.rotation ?: Surface.ROTATION_0) {
+            Surface.ROTATION_90 -> 90
+            Surface.ROTATION_180 -> 180
+            Surface.ROTATION_270 -> 270
+            else -> 0
+        }
+        val shownW = if (displayDegrees % 180 == 90) contentH else contentW
+        val shownH = if (displayDegrees % 180 == 90) contentW else contentH
+        val scale = maxOf(viewW / shownW, viewH / shownH)
+        val cx = viewW / 2
+        val cy = viewH / 2
+        view.setTransform(Matrix().apply {
+            postScale(contentW / viewW, contentH / viewH, cx, cy)
+            postRotate(-displayDegrees.toFloat(), cx, cy)
+            postScale(scale, scale, cx, cy)
+        })
     }
 
     @SuppressLint("MissingPermission") // start() asks its caller for it; refused, it is reported.
     private fun open() {
         val id: String
         val size: Size
-        val fpsRange: Range<Int>?
         try {
             id = cameraId(facing) ?: return fail("no ${facing.name.lowercase()} camera")
             val characteristics = cameraManager.getCameraCharacteristics(id)
@@ -122,6 +235,9 @@ class CameraCapturer(
             return fail("cannot read the cameras: ${e.message}")
         }
 
+        captureSize = size
+        // Front and back cameras may differ in size and orientation: refit the preview.
+        previewView?.let { view -> view.post { if (previewView === view) fitPreview(view) } }
         val imageReader = ImageReader.newInstance(size.width, size.height, ImageFormat.YUV_420_888, 3)
         imageReader.setOnImageAvailableListener({ r -> onImage(r) }, handler)
         reader = imageReader
@@ -154,13 +270,23 @@ class CameraCapturer(
 
     @Suppress("DEPRECATION") // The List<Surface> form is the one API 24 has.
     private fun startSession(camera: CameraDevice, imageReader: ImageReader, fpsRange: Range<Int>?) {
+        val attempt = ++sessionAttempt
+        previewSurface?.release()
+        previewSurface = previewTexture?.let { texture ->
+            captureSize?.let { texture.setDefaultBufferSize(it.width, it.height) }
+            Surface(texture)
+        }
+        val preview = previewSurface
+        val outputs = listOfNotNull(imageReader.surface, preview)
         try {
-            camera.createCaptureSession(listOf(imageReader.surface), object : CameraCaptureSession.StateCallback() {
+            camera.createCaptureSession(outputs, object : CameraCaptureSession.StateCallback() {
                 override fun onConfigured(s: CameraCaptureSession) {
-                    if (device !== camera) { s.close(); return }
+                    // A newer attempt (the preview changed meanwhile) or a closed camera.
+                    if (device !== camera || attempt != sessionAttempt) { s.close(); return }
                     session = s
                     val request = camera.createCaptureRequest(CameraDevice.TEMPLATE_RECORD).apply {
                         addTarget(imageReader.surface)
+                        if (preview != null) addTarget(preview)
                         if (fpsRange != null) set(CaptureRequest.CONTROL_AE_TARGET_FPS_RANGE, fpsRange)
                     }
                     try {
@@ -173,7 +299,7 @@ class CameraCapturer(
                 }
 
                 override fun onConfigureFailed(s: CameraCaptureSession) {
-                    fail("capture session configuration failed")
+                    if (attempt == sessionAttempt) fail("capture session configuration failed")
                 }
             }, handler)
         } catch (e: CameraAccessException) {

@@ -166,13 +166,13 @@ class VideoRenderer @JvmOverloads constructor(
 
     override fun onSurfaceTextureDestroyed(texture: SurfaceTexture): Boolean {
         // Returning false: the texture is released here, on the render thread, after the
-        // last draw into it.
-        renderHandler.post {
+        // last draw into it. After release() that thread is gone: the view releases it.
+        val posted = renderHandler.post {
             surface?.release()
             surface = null
             texture.release()
         }
-        return false
+        return !posted
     }
 
     override fun onSurfaceTextureUpdated(texture: SurfaceTexture) {}
