@@ -7,6 +7,7 @@ use duet_protocol::ErrorCode;
 
 /// Why `VideoCall.connect` failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum ConnectError {
     /// The server URL (or the device id) is not usable.
     #[error("invalid server URL {url:?}: {reason}")]
@@ -42,6 +43,7 @@ impl From<core::ConnectError> for ConnectError {
 
 /// Returned at once by an action the app asked for (`call`, `accept`, `reject`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum ActionError {
     #[error("invalid argument: {reason}")]
     InvalidArgument { reason: String },
@@ -67,6 +69,7 @@ impl From<core::ActionError> for ActionError {
 
 /// Why `LocalStream` refused a pushed frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum CaptureError {
     /// The sizes, strides or plane lengths do not describe a valid picture.
     #[error("bad video frame: {reason}")]
@@ -88,6 +91,7 @@ impl From<core::CaptureError> for CaptureError {
 /// Something went wrong with a call under way; delivered to
 /// `ConversationDelegate.did_fail_with_error`. `did_close` follows when it ended the call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum CallError {
     #[error("{uid} has no device connected")]
     Unreachable { uid: String },

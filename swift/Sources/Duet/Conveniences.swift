@@ -100,3 +100,11 @@ extension VideoFrame {
         withUnsafeBytes { Data($0) }
     }
 }
+
+// The engine's own messages ("cannot reach the server: …") for `description` and
+// `localizedDescription`: the generated errors carry Rust's `Display` as `description`
+// but do not declare the conformance that makes Swift use it.
+extension ConnectError: CustomStringConvertible {}
+extension ActionError: CustomStringConvertible {}
+extension CaptureError: CustomStringConvertible {}
+extension CallError: CustomStringConvertible {}

@@ -3647,6 +3647,17 @@ enum ActionError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
 
     
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_actionerror_uniffi_trait_display(
+            FfiConverterTypeActionError_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
 
     
     public var errorDescription: String? {
@@ -3747,6 +3758,17 @@ enum CallError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
 
     
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_callerror_uniffi_trait_display(
+            FfiConverterTypeCallError_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
 
     
     public var errorDescription: String? {
@@ -4031,6 +4053,17 @@ enum CaptureError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
 
     
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_captureerror_uniffi_trait_display(
+            FfiConverterTypeCaptureError_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
 
     
     public var errorDescription: String? {
@@ -4132,6 +4165,17 @@ enum ConnectError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
 
     
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_connecterror_uniffi_trait_display(
+            FfiConverterTypeConnectError_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
 
     
     public var errorDescription: String? {

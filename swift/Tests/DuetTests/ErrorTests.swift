@@ -33,6 +33,8 @@ final class ErrorTests: DuetTestCase {
             XCTFail("a stopped server gave a token")
         } catch let error as ConnectError {
             guard case .Unreachable = error else { return XCTFail("expected Unreachable, got \(error)") }
+            // The engine's message, not a dump of the enum.
+            XCTAssertTrue(error.localizedDescription.hasPrefix("cannot reach the server"), error.localizedDescription)
         }
     }
 

@@ -1090,6 +1090,14 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_method_videocall_update_token(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_duet_ffi_fn_method_actionerror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_duet_ffi_fn_method_callerror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_duet_ffi_fn_method_captureerror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_duet_ffi_fn_method_connecterror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_duet_ffi_fn_func_fetch_development_token(`serverUrl`: RustBuffer.ByValue,`uid`: RustBuffer.ByValue,
@@ -5995,6 +6003,15 @@ sealed class ActionException: kotlin.Exception() {
 
     
 
+    // The local Rust `Display`/`Debug` implementation.
+    override fun toString(): String {
+        return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_actionerror_uniffi_trait_display(FfiConverterTypeActionError.lower(this),
+        _status)
+}
+    )
+    }
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<ActionException> {
         override fun lift(error_buf: RustBuffer.ByValue): ActionException = FfiConverterTypeActionError.lift(error_buf)
@@ -6110,6 +6127,15 @@ sealed class CallException: kotlin.Exception() {
 
     
 
+    // The local Rust `Display`/`Debug` implementation.
+    override fun toString(): String {
+        return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_callerror_uniffi_trait_display(FfiConverterTypeCallError.lower(this),
+        _status)
+}
+    )
+    }
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<CallException> {
         override fun lift(error_buf: RustBuffer.ByValue): CallException = FfiConverterTypeCallError.lift(error_buf)
@@ -6314,6 +6340,15 @@ sealed class CaptureException: kotlin.Exception() {
 
     
 
+    // The local Rust `Display`/`Debug` implementation.
+    override fun toString(): String {
+        return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_captureerror_uniffi_trait_display(FfiConverterTypeCaptureError.lower(this),
+        _status)
+}
+    )
+    }
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<CaptureException> {
         override fun lift(error_buf: RustBuffer.ByValue): CaptureException = FfiConverterTypeCaptureError.lift(error_buf)
@@ -6435,6 +6470,15 @@ sealed class ConnectException: kotlin.Exception() {
 
     
 
+    // The local Rust `Display`/`Debug` implementation.
+    override fun toString(): String {
+        return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_connecterror_uniffi_trait_display(FfiConverterTypeConnectError.lower(this),
+        _status)
+}
+    )
+    }
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<ConnectException> {
         override fun lift(error_buf: RustBuffer.ByValue): ConnectException = FfiConverterTypeConnectError.lift(error_buf)

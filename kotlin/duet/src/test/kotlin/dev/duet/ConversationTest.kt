@@ -270,6 +270,8 @@ class ConversationTest {
         }
         val e = runCatching { fetchDevelopmentToken(server.url, "alice") }.exceptionOrNull()
         assertTrue("expected ConnectException.Unreachable, got $e", e is ConnectException.Unreachable)
+        // toString() is the engine's message, not a dump of the fields.
+        assertTrue(e.toString(), e.toString().startsWith("cannot reach the server"))
     }
 
     @Test
