@@ -16,6 +16,11 @@ struct InCallView: View {
                 ProgressView("Connecting to \(remoteUid)…")
                     .tint(.white)
                     .foregroundStyle(.white)
+            } else if !model.isRemoteVideoOn {
+                // Not the last frame, frozen: the other side said its camera is off.
+                Color.black.ignoresSafeArea()
+                Label("\(remoteUid)'s camera is off", systemImage: "video.slash")
+                    .foregroundStyle(.white)
             }
             VStack {
                 HStack(alignment: .top) {

@@ -408,9 +408,14 @@ impl Client {
     /// What a call's media reports, in the driver's task.
     pub(crate) fn handle_media_event(&self, event: MediaEvent) {
         match event {
-            MediaEvent::Candidate(conv, signal) => {
-                // A candidate for a call that ended is of no use to anyone.
+            MediaEvent::LocalSignal(conv, signal) => {
+                // A signal for a call that ended is of no use to anyone.
                 let _ = lock(&self.machine).signal(conv, signal);
+            }
+            MediaEvent::RemoteSending(conv, sending) => {
+                if let Some(c) = self.conversation(conv) {
+                    c.post(ConvEvent::RemoteSending(sending), None);
+                }
             }
             MediaEvent::Stream(conv, remote) => {
                 if let Some(c) = self.conversation(conv) {

@@ -8,7 +8,7 @@ use duet_protocol::CallStatus;
 use crate::client::Client;
 use crate::events::EventQueue;
 use crate::lifecycle::{ActionError, CallError, ConvId, ConversationState, EndReason};
-use crate::media::{LocalStream, RemoteStream};
+use crate::media::{LocalStream, RemoteStream, Sending};
 use crate::sync::lock;
 
 /// What happens to a conversation, in the seeds' terms. Called on the VideoCall's event
@@ -24,6 +24,12 @@ pub trait ConversationDelegate: Send + Sync {
     /// The call ended other than by this side's own `close` or `reject`;
     /// `Conversation::close_reason` says why.
     fn did_close(&self);
+    /// The other party turned its camera or microphone off or on; also heard at the start
+    /// of a call whose other party sends only one of them. Until then, assume both. May
+    /// come before `did_receive_stream`; `RemoteStream::video_enabled` says the same.
+    fn did_change_remote_media(&self, video_enabled: bool, audio_enabled: bool) {
+        let _ = (video_enabled, audio_enabled);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +38,7 @@ pub(crate) enum ConvEvent {
     Stream(Arc<RemoteStream>),
     Failed(CallError),
     Closed,
+    RemoteSending(Sending),
 }
 
 #[derive(Default)]
@@ -212,6 +219,7 @@ fn dispatch(delegate: &dyn ConversationDelegate, event: ConvEvent) {
         ConvEvent::Stream(s) => delegate.did_receive_stream(s),
         ConvEvent::Failed(e) => delegate.did_fail_with_error(e),
         ConvEvent::Closed => delegate.did_close(),
+        ConvEvent::RemoteSending(s) => delegate.did_change_remote_media(s.video, s.audio),
     }
     if started.elapsed().as_millis() > 100 {
         tracing::warn!(

@@ -116,8 +116,10 @@ async fn a_one_sided_caller_receives_both(sends: StreamConstraints) {
     let srv = server(quick_config()).await;
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
-    let out =
-        alice.video.call("bob", LocalStream::synthetic(sends), CallOptions::default()).unwrap();
+    let out = alice
+        .video
+        .call("bob", LocalStream::synthetic(sends.clone()), CallOptions::default())
+        .unwrap();
     out.set_delegate(alice.recorder.clone());
     let (inc, _) = bob.called().await;
     inc.accept(small_stream()).unwrap();
@@ -128,6 +130,9 @@ async fn a_one_sided_caller_receives_both(sends: StreamConstraints) {
     })
     .await;
     bob.stream().await;
+    let sent = (sends.video.is_some(), sends.audio);
+    eventually("bob hears what alice sends", || bob.recorder.remote_media() == [sent]).await;
+    assert_eq!(inc.remote_stream().unwrap().video_enabled(), sent.0);
     out.close();
     bob.closed(&inc, EndReason::Hangup).await;
 }
@@ -159,8 +164,14 @@ async fn mute_stops_the_frames_and_unmute_restarts_them() {
     alice.response(CallStatus::Accepted).await;
     let (bob_sees, bob_hears) = watch_stream(&mut bob, &inc).await;
     eventually("frames flow", || bob_sees.verified() >= 5).await;
+    let at_bob = inc.remote_stream().unwrap();
+    assert!(at_bob.video_enabled() && at_bob.audio_enabled());
+    assert_eq!(bob.recorder.remote_media(), [], "nothing to say while both are sent");
 
     camera.set_video_enabled(false);
+    eventually("bob hears the camera went off", || bob.recorder.remote_media() == [(false, true)])
+        .await;
+    assert!(!at_bob.video_enabled() && at_bob.audio_enabled());
     camera.set_audio_enabled(false);
     tokio::time::sleep(Duration::from_millis(300)).await; // what was in flight lands
     let (frames, samples) = (bob_sees.frames(), bob_hears.0.lock().unwrap().len());
@@ -170,6 +181,11 @@ async fn mute_stops_the_frames_and_unmute_restarts_them() {
 
     camera.set_video_enabled(true);
     camera.set_audio_enabled(true);
+    eventually("bob hears both are back", || {
+        bob.recorder.remote_media().last() == Some(&(true, true))
+    })
+    .await;
+    assert!(at_bob.video_enabled() && at_bob.audio_enabled());
     eventually("video comes back", || bob_sees.frames() >= frames + 5).await;
     eventually("audio comes back", || bob_hears.0.lock().unwrap().len() > samples).await;
     assert_eq!(bob_sees.wrong(), 0);

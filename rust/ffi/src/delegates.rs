@@ -54,6 +54,10 @@ pub trait ConversationDelegate: Send + Sync {
     /// The call ended other than by this side's own `close` or `reject`;
     /// `Conversation.close_reason()` says why.
     fn did_close(&self);
+    /// The other party turned its camera or microphone off or on; also heard at the start
+    /// of a call whose other party sends only one of them. Until then, assume both. May
+    /// come before `did_receive_stream`; `RemoteStream.video_enabled()` says the same.
+    fn did_change_remote_media(&self, video_enabled: bool, audio_enabled: bool);
 }
 
 /// Receives decoded remote video, one frame at a time, on a media thread: a slow sink
@@ -105,6 +109,10 @@ impl core::ConversationDelegate for ConversationDelegateAdapter {
 
     fn did_close(&self) {
         self.0.did_close();
+    }
+
+    fn did_change_remote_media(&self, video_enabled: bool, audio_enabled: bool) {
+        self.0.did_change_remote_media(video_enabled, audio_enabled);
     }
 }
 

@@ -166,6 +166,17 @@ impl RemoteStream {
         self.inner.pull_audio(samples as usize)
     }
 
+    /// Whether the other party sends video now: false while its camera is off or when it
+    /// has none; show a placeholder rather than the last frame then.
+    pub fn video_enabled(&self) -> bool {
+        self.inner.video_enabled()
+    }
+
+    /// Whether the other party sends audio now: false while it is muted.
+    pub fn audio_enabled(&self) -> bool {
+        self.inner.audio_enabled()
+    }
+
     /// Video frames decoded so far.
     pub fn frames_decoded(&self) -> u64 {
         self.inner.frames_decoded()

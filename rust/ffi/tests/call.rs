@@ -61,6 +61,8 @@ impl ConversationDelegate for Recorder {
     fn did_close(&self) {
         let _ = self.events.send(Ev::Closed);
     }
+
+    fn did_change_remote_media(&self, _: bool, _: bool) {}
 }
 
 /// A renderer as the foreign side writes one: reads each frame's bytes at its address,

@@ -215,6 +215,13 @@ pub enum Signal {
         sdp_type: SdpType,
         sdp: String,
     },
+    /// What the sender is sending now: sent when it stops or starts sending a kind of
+    /// media during the call (camera off, mute), and at the start of a call that does not
+    /// send both. A receiver that has heard none assumes both.
+    Media {
+        video: bool,
+        audio: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

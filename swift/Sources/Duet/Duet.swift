@@ -1150,6 +1150,13 @@ public protocol ConversationDelegate: AnyObject, Sendable {
      */
     func didClose() 
     
+    /**
+     * The other party turned its camera or microphone off or on; also heard at the start
+     * of a call whose other party sends only one of them. Until then, assume both. May
+     * come before `did_receive_stream`; `RemoteStream.video_enabled()` says the same.
+     */
+    func didChangeRemoteMedia(videoEnabled: Bool, audioEnabled: Bool) 
+    
 }
 /**
  * What happens to a conversation. Called on the VideoCall's event thread, in order. Events
@@ -1256,6 +1263,21 @@ open func didClose()  {try! rustCall() {
         uniffiCallStatus in
     uniffi_duet_ffi_fn_method_conversationdelegate_did_close(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The other party turned its camera or microphone off or on; also heard at the start
+     * of a call whose other party sends only one of them. Until then, assume both. May
+     * come before `did_receive_stream`; `RemoteStream.video_enabled()` says the same.
+     */
+open func didChangeRemoteMedia(videoEnabled: Bool, audioEnabled: Bool)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_conversationdelegate_did_change_remote_media(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(videoEnabled),
+        FfiConverterBool.lower(audioEnabled),uniffiCallStatus
     )
 }
 }
@@ -1371,6 +1393,32 @@ fileprivate struct UniffiCallbackInterfaceConversationDelegate {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
                 return uniffiObj.didClose(
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        didChangeRemoteMedia: { (
+            uniffiHandle: UInt64,
+            videoEnabled: Int8,
+            audioEnabled: Int8,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeConversationDelegate.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didChangeRemoteMedia(
+                     videoEnabled: try FfiConverterBool.lift(videoEnabled),
+                     audioEnabled: try FfiConverterBool.lift(audioEnabled)
                 )
             }
 
@@ -1757,6 +1805,11 @@ public func FfiConverterTypeLocalStream_lower(_ value: LocalStream) -> UInt64 {
 public protocol RemoteStreamProtocol: AnyObject, Sendable {
     
     /**
+     * Whether the other party sends audio now: false while it is muted.
+     */
+    func audioEnabled()  -> Bool
+    
+    /**
      * 10 ms audio frames decoded so far.
      */
     func audioFramesDecoded()  -> UInt64
@@ -1786,6 +1839,12 @@ public protocol RemoteStreamProtocol: AnyObject, Sendable {
      * Where decoded video goes; `None` stops it.
      */
     func setVideoSink(sink: VideoSink?) 
+    
+    /**
+     * Whether the other party sends video now: false while its camera is off or when it
+     * has none; show a placeholder rather than the last frame then.
+     */
+    func videoEnabled()  -> Bool
     
     /**
      * The size of the latest decoded frame.
@@ -1848,6 +1907,18 @@ open class RemoteStream: RemoteStreamProtocol, @unchecked Sendable {
 
     
 
+    
+    /**
+     * Whether the other party sends audio now: false while it is muted.
+     */
+open func audioEnabled() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_remotestream_audio_enabled(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
     
     /**
      * 10 ms audio frames decoded so far.
@@ -1921,6 +1992,19 @@ open func setVideoSink(sink: VideoSink?)  {try! rustCall() {
         FfiConverterOptionTypeVideoSink.lower(sink),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Whether the other party sends video now: false while its camera is off or when it
+     * has none; show a placeholder rather than the last frame then.
+     */
+open func videoEnabled() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_remotestream_video_enabled(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -5385,6 +5469,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_method_conversationdelegate_did_close() != 48264) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_remote_media() != 56233) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation() != 15557) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5460,6 +5547,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_method_localstream_video_enabled() != 43549) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_duet_ffi_checksum_method_remotestream_audio_enabled() != 58294) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_duet_ffi_checksum_method_remotestream_audio_frames_decoded() != 33255) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5476,6 +5566,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_remotestream_set_video_sink() != 3039) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_remotestream_video_enabled() != 20421) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_remotestream_video_size() != 28421) {

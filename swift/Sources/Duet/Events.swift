@@ -12,6 +12,9 @@ public enum ConversationEvent: Sendable {
     case stream(RemoteStream)
     /// Something went wrong; `.closed` follows when it ended the call.
     case failed(CallError)
+    /// The other party turned its camera or microphone off or on (also heard at the start
+    /// of a call whose other party sends only one of them; until then, assume both).
+    case remoteMedia(videoEnabled: Bool, audioEnabled: Bool)
     /// The call ended other than by this side's own `close()` or `reject()`, for `reason`.
     case closed(reason: EndReason?)
 }
@@ -51,6 +54,14 @@ private final class EventRelay: ConversationDelegate, @unchecked Sendable {
     func didReceiveStream(stream: RemoteStream) { handler(.stream(stream)) }
     func didFailWithError(error: CallError) { handler(.failed(error)) }
     func didClose() { handler(.closed(reason: conversation?.closeReason())) }
+    func didChangeRemoteMedia(videoEnabled: Bool, audioEnabled: Bool) {
+        handler(.remoteMedia(videoEnabled: videoEnabled, audioEnabled: audioEnabled))
+    }
+}
+
+extension ConversationDelegate {
+    /// Optional news: a delegate that does not show "camera off" need not implement this.
+    public func didChangeRemoteMedia(videoEnabled: Bool, audioEnabled: Bool) {}
 }
 
 extension VideoCall {

@@ -219,6 +219,7 @@ final class CallTests: DuetTestCase {
                 case .response(let status): heard.append("response \(status)")
                 case .stream: heard.append("stream")
                 case .failed(let error): heard.append("failed \(error)")
+                case .remoteMedia(let video, let audio): heard.append("remote media \(video) \(audio)")
                 case .closed(let reason): heard.append("closed \(reason.map { "\($0)" } ?? "nil")")
                 }
             }

@@ -147,7 +147,10 @@ extension CallModel {
             break
         case .stream(let remote):
             remoteStream = remote
+            isRemoteVideoOn = remote.videoEnabled()
             media.play(remote)
+        case .remoteMedia(let videoEnabled, _):
+            isRemoteVideoOn = videoEnabled
         case .failed(let error):
             callError = error
             // An error that ended the call goes in its summary; one that did not, here.
@@ -198,6 +201,7 @@ extension CallModel {
         conversation = nil
         callError = nil
         remoteStream = nil
+        isRemoteVideoOn = true
         stats = nil
         stopMedia()
     }

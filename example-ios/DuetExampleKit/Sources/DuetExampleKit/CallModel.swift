@@ -50,6 +50,8 @@ public final class CallModel {
     public internal(set) var localStream: LocalStream?
     /// The other side's media, once it arrives: give its video to a `VideoView`.
     public internal(set) var remoteStream: RemoteStream?
+    /// Whether the other side's camera is on (the SDK says when it goes off or on).
+    public internal(set) var isRemoteVideoOn = true
     public internal(set) var isMuted = false
     public internal(set) var isCameraOff = false
     public internal(set) var isSpeakerOn = true

@@ -34,8 +34,10 @@ final class MediaAccessTests: ModelTestCase, @unchecked Sendable {
         try await eventually("both have media") { alice.remoteStream != nil && bob.remoteStream != nil }
         try await eventually("bob's stats") { bob.statsLine != nil }
         XCTAssertTrue(bob.statsLine?.hasPrefix("no video") == true, bob.statsLine ?? "")
-        // Sending no video, alice still receives bob's.
+        // Sending no video, alice still receives bob's; bob knows she has no camera.
         try await eventually("alice sees bob") { alice.statsLine?.hasPrefix("320×240") == true }
+        try await eventually("bob shows alice's camera is off") { !bob.isRemoteVideoOn }
+        XCTAssertTrue(alice.isRemoteVideoOn)
 
         // The camera buttons do nothing without the camera.
         alice.toggleCamera()
@@ -58,11 +60,14 @@ final class MediaAccessTests: ModelTestCase, @unchecked Sendable {
         await bob.accept()
         try await eventually("bob gets alice's video") { bob.statsLine?.hasPrefix("320×240") == true }
 
+        XCTAssertTrue(bob.isRemoteVideoOn)
         alice.toggleCamera()
         XCTAssertTrue(alice.isCameraOff)
         XCTAssertEqual(alice.localStream?.videoEnabled(), false)
+        try await eventually("bob shows alice's camera is off") { !bob.isRemoteVideoOn }
         alice.toggleCamera()
         XCTAssertEqual(alice.localStream?.videoEnabled(), true)
+        try await eventually("bob shows alice's camera again") { bob.isRemoteVideoOn }
         await signOutAll()
     }
 

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use duet_media::{AudioFrame, FrameError, Rotation, VideoFrame, SAMPLES_PER_10MS};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::sync::lock;
 
@@ -48,12 +48,26 @@ impl Default for StreamConstraints {
     }
 }
 
+/// Which kinds of media a stream sends now: what it captures, less what is muted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sending {
+    pub video: bool,
+    pub audio: bool,
+}
+
+impl Sending {
+    /// What a receiver assumes of a peer that has not said otherwise.
+    pub const BOTH: Sending = Sending { video: true, audio: true };
+}
+
 /// This side's camera and microphone, given to `call` and `accept`. The platform pushes
 /// frames in (`push_*`); every call that carries the stream takes them from there.
 pub struct LocalStream {
     constraints: StreamConstraints,
     audio_enabled: AtomicBool,
     video_enabled: AtomicBool,
+    /// The two flags above as one value that calls watch, to tell their peers.
+    sending: watch::Sender<Sending>,
     // Broadcast, because the stream outlives calls and may feed a new one while an old one
     // winds down. A video receiver that lags skips to the newest frame, which is what a
     // real-time encoder wants; audio has room for half a second.
@@ -76,6 +90,11 @@ impl LocalStream {
         Arc::new(LocalStream {
             audio_enabled: AtomicBool::new(constraints.audio),
             video_enabled: AtomicBool::new(constraints.video.is_some()),
+            sending: watch::channel(Sending {
+                video: constraints.video.is_some(),
+                audio: constraints.audio,
+            })
+            .0,
             constraints,
             video: broadcast::channel(2).0,
             audio: broadcast::channel(50).0,
@@ -186,15 +205,24 @@ impl LocalStream {
 
     /// Mutes or unmutes video without renegotiation: frames stop and restart.
     pub fn set_video_enabled(&self, on: bool) {
-        self.video_enabled.store(on && self.constraints.video.is_some(), Ordering::Relaxed);
+        let on = on && self.constraints.video.is_some();
+        self.video_enabled.store(on, Ordering::Relaxed);
         if !on {
             // What the camera saw before the mute is not to be sent after it.
             *lock(&self.latest_video) = None;
         }
+        self.sending.send_if_modified(|s| std::mem::replace(&mut s.video, on) != on);
     }
 
+    /// Mutes or unmutes audio without renegotiation.
     pub fn set_audio_enabled(&self, on: bool) {
-        self.audio_enabled.store(on && self.constraints.audio, Ordering::Relaxed);
+        let on = on && self.constraints.audio;
+        self.audio_enabled.store(on, Ordering::Relaxed);
+        self.sending.send_if_modified(|s| std::mem::replace(&mut s.audio, on) != on);
+    }
+
+    pub(crate) fn watch_sending(&self) -> watch::Receiver<Sending> {
+        self.sending.subscribe()
     }
 
     pub fn video_enabled(&self) -> bool {

@@ -7,5 +7,6 @@ mod remote;
 mod synthetic;
 
 pub use duet_media::{AudioFrame, Rotation, VideoFrame};
+pub(crate) use local::Sending;
 pub use local::{CaptureError, LocalStream, StreamConstraints, VideoConstraints};
 pub use remote::{AudioSink, RemoteStream, VideoSink};

@@ -8,6 +8,8 @@ use duet_media::{AudioFrame, VideoFrame, SAMPLE_RATE};
 
 use crate::sync::lock;
 
+use super::local::Sending;
+
 /// Receives decoded remote video. Called on a media thread, one frame at a time: a slow
 /// sink delays the frames behind it, so hand heavy work (rendering) to another thread. The
 /// frame is shared, not copied: a sink may keep it as long as it likes.
@@ -34,6 +36,8 @@ pub struct RemoteStream {
     frames_decoded: AtomicU64,
     audio_frames_decoded: AtomicU64,
     last_size: Mutex<Option<(u32, u32)>>,
+    /// What the peer says it sends (`Sending::BOTH` until it says otherwise).
+    sending: Mutex<Sending>,
 }
 
 impl std::fmt::Debug for RemoteStream {
@@ -52,7 +56,24 @@ impl RemoteStream {
             frames_decoded: AtomicU64::new(0),
             audio_frames_decoded: AtomicU64::new(0),
             last_size: Mutex::new(None),
+            sending: Mutex::new(Sending::BOTH),
         })
+    }
+
+    /// Whether the peer sends video now: false while its camera is off, or when it has
+    /// none. Show a placeholder rather than the last frame then.
+    pub fn video_enabled(&self) -> bool {
+        lock(&self.sending).video
+    }
+
+    /// Whether the peer sends audio now: false while it is muted, or has no microphone.
+    pub fn audio_enabled(&self) -> bool {
+        lock(&self.sending).audio
+    }
+
+    /// Records what the peer says it sends; true if that is news.
+    pub(crate) fn set_sending(&self, now: Sending) -> bool {
+        std::mem::replace(&mut *lock(&self.sending), now) != now
     }
 
     /// The call this stream belongs to.

@@ -34,7 +34,7 @@ pub use codecs::{SoftwareVideoCodecs, VideoCodecs};
 pub use stats::{CallStats, CandidateType};
 
 use crate::lifecycle::ConvId;
-use crate::media::{LocalStream, RemoteStream};
+use crate::media::{LocalStream, RemoteStream, Sending};
 use crate::sync::lock;
 use crate::task::TaskHandle;
 use rate::RateControl;
@@ -75,8 +75,10 @@ impl MediaConfig {
 /// What a call's media tells the engine.
 #[derive(Debug)]
 pub(crate) enum MediaEvent {
-    /// A local ICE candidate for the peer.
-    Candidate(ConvId, Signal),
+    /// A signal for the peer: a local ICE candidate, or what this side sends.
+    LocalSignal(ConvId, Signal),
+    /// The peer changed what it sends (camera off, mute).
+    RemoteSending(ConvId, Sending),
     /// The first remote track started.
     Stream(ConvId, Arc<RemoteStream>),
     /// The connection failed (ICE or DTLS).
@@ -84,6 +86,8 @@ pub(crate) enum MediaEvent {
 }
 
 pub(crate) struct CallMedia {
+    conv: ConvId,
+    events: mpsc::UnboundedSender<MediaEvent>,
     pc: Arc<dyn PeerConnection>,
     remote: Arc<RemoteStream>,
     video: Option<Arc<VideoSendState>>,
@@ -222,8 +226,16 @@ impl CallMedia {
                 }
             }
         }));
+        spawned.push(TaskHandle::spawn(tell_what_is_sent(
+            p.conv,
+            p.local.watch_sending(),
+            connected.clone(),
+            p.events.clone(),
+        )));
         lock(&tasks).extend(spawned);
         Ok(CallMedia {
+            conv: p.conv,
+            events: p.events.clone(),
             pc,
             remote,
             video,
@@ -295,6 +307,12 @@ impl CallMedia {
             Signal::EndOfCandidates => {}
             Signal::Description { .. } => {
                 tracing::debug!("renegotiation is not supported; ignored")
+            }
+            Signal::Media { video, audio } => {
+                if self.remote.set_sending(Sending { video, audio }) {
+                    let sending = MediaEvent::RemoteSending(self.conv, Sending { video, audio });
+                    let _ = self.events.send(sending);
+                }
             }
         }
     }
@@ -372,6 +390,34 @@ async fn control_rate(
     }
 }
 
+/// Tells the peer what this side sends whenever that changes, starting once media flows
+/// (the call is established then, so the signal has somewhere to go). Nothing is said while
+/// it is what a receiver assumes, both kinds.
+async fn tell_what_is_sent(
+    conv: ConvId,
+    mut sending: watch::Receiver<Sending>,
+    mut connected: watch::Receiver<bool>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+) {
+    if connected.wait_for(|c| *c).await.is_err() {
+        return;
+    }
+    let mut told = Sending::BOTH;
+    loop {
+        let now = *sending.borrow_and_update();
+        if now != told {
+            let signal = Signal::Media { video: now.video, audio: now.audio };
+            if events.send(MediaEvent::LocalSignal(conv, signal)).is_err() {
+                return;
+            }
+            told = now;
+        }
+        if sending.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 struct Handler {
     conv: ConvId,
     events: mpsc::UnboundedSender<MediaEvent>,
@@ -391,7 +437,7 @@ impl PeerConnectionEventHandler for Handler {
                 sdp_mid: init.sdp_mid,
                 sdp_mline_index: init.sdp_mline_index,
             };
-            let _ = self.events.send(MediaEvent::Candidate(self.conv, signal));
+            let _ = self.events.send(MediaEvent::LocalSignal(self.conv, signal));
         }
     }
 

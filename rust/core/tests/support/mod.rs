@@ -39,20 +39,30 @@ pub enum Ev {
     Closed,
 }
 
-/// Connection states go to a list of their own: most tests wait for call events and
-/// would trip over them.
+/// Connection states and the peer's media changes go to lists of their own: most tests
+/// wait for call events and would trip over them.
 pub struct Recorder {
     events: UnboundedSender<Ev>,
     pub connection_states: Mutex<Vec<ConnectionState>>,
+    /// (video, audio) as `did_change_remote_media` heard them.
+    pub remote_media: Mutex<Vec<(bool, bool)>>,
 }
 
 impl Recorder {
     pub fn new(events: UnboundedSender<Ev>) -> Recorder {
-        Recorder { events, connection_states: Mutex::new(Vec::new()) }
+        Recorder {
+            events,
+            connection_states: Mutex::new(Vec::new()),
+            remote_media: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn connection_states(&self) -> Vec<ConnectionState> {
         self.connection_states.lock().unwrap().clone()
+    }
+
+    pub fn remote_media(&self) -> Vec<(bool, bool)> {
+        self.remote_media.lock().unwrap().clone()
     }
 }
 
@@ -77,6 +87,9 @@ impl ConversationDelegate for Recorder {
     }
     fn did_close(&self) {
         let _ = self.events.send(Ev::Closed);
+    }
+    fn did_change_remote_media(&self, video: bool, audio: bool) {
+        self.remote_media.lock().unwrap().push((video, audio));
     }
 }
 

@@ -278,6 +278,13 @@ typedef void (*UniffiCallbackInterfaceConversationDelegateMethod3)(uint64_t, voi
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CONVERSATION_DELEGATE_METHOD4
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CONVERSATION_DELEGATE_METHOD4
+typedef void (*UniffiCallbackInterfaceConversationDelegateMethod4)(uint64_t, int8_t, int8_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CALL_DELEGATE_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CALL_DELEGATE_METHOD0
 typedef void (*UniffiCallbackInterfaceVideoCallDelegateMethod0)(uint64_t, uint64_t, RustBuffer, void* _Nonnull, 
@@ -317,6 +324,7 @@ typedef struct UniffiVTableCallbackInterfaceConversationDelegate {
     UniffiCallbackInterfaceConversationDelegateMethod1 _Nonnull didReceiveStream;
     UniffiCallbackInterfaceConversationDelegateMethod2 _Nonnull didFailWithError;
     UniffiCallbackInterfaceConversationDelegateMethod3 _Nonnull didClose;
+    UniffiCallbackInterfaceConversationDelegateMethod4 _Nonnull didChangeRemoteMedia;
 } UniffiVTableCallbackInterfaceConversationDelegate;
 
 #endif
@@ -452,6 +460,11 @@ void uniffi_duet_ffi_fn_method_conversationdelegate_did_fail_with_error(uint64_t
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_CONVERSATIONDELEGATE_DID_CLOSE
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_CONVERSATIONDELEGATE_DID_CLOSE
 void uniffi_duet_ffi_fn_method_conversationdelegate_did_close(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_REMOTE_MEDIA
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_REMOTE_MEDIA
+void uniffi_duet_ffi_fn_method_conversationdelegate_did_change_remote_media(uint64_t ptr, int8_t video_enabled, int8_t audio_enabled, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOCALLDELEGATE
@@ -649,6 +662,11 @@ uint64_t uniffi_duet_ffi_fn_clone_remotestream(uint64_t handle, RustCallStatus *
 void uniffi_duet_ffi_fn_free_remotestream(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_REMOTESTREAM_AUDIO_ENABLED
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_REMOTESTREAM_AUDIO_ENABLED
+int8_t uniffi_duet_ffi_fn_method_remotestream_audio_enabled(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_REMOTESTREAM_AUDIO_FRAMES_DECODED
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_REMOTESTREAM_AUDIO_FRAMES_DECODED
 uint64_t uniffi_duet_ffi_fn_method_remotestream_audio_frames_decoded(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -677,6 +695,11 @@ void uniffi_duet_ffi_fn_method_remotestream_set_audio_sink(uint64_t ptr, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_REMOTESTREAM_SET_VIDEO_SINK
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_REMOTESTREAM_SET_VIDEO_SINK
 void uniffi_duet_ffi_fn_method_remotestream_set_video_sink(uint64_t ptr, RustBuffer sink, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_REMOTESTREAM_VIDEO_ENABLED
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_REMOTESTREAM_VIDEO_ENABLED
+int8_t uniffi_duet_ffi_fn_method_remotestream_video_enabled(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_REMOTESTREAM_VIDEO_SIZE
@@ -1121,6 +1144,12 @@ uint16_t uniffi_duet_ffi_checksum_method_conversationdelegate_did_close(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_REMOTE_MEDIA
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_REMOTE_MEDIA
+uint16_t uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_remote_media(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_RECEIVE_CALL_WITH_CONVERSATION
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_RECEIVE_CALL_WITH_CONVERSATION
 uint16_t uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation(void
@@ -1271,6 +1300,12 @@ uint16_t uniffi_duet_ffi_checksum_method_localstream_video_enabled(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_REMOTESTREAM_AUDIO_ENABLED
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_REMOTESTREAM_AUDIO_ENABLED
+uint16_t uniffi_duet_ffi_checksum_method_remotestream_audio_enabled(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_REMOTESTREAM_AUDIO_FRAMES_DECODED
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_REMOTESTREAM_AUDIO_FRAMES_DECODED
 uint16_t uniffi_duet_ffi_checksum_method_remotestream_audio_frames_decoded(void
@@ -1304,6 +1339,12 @@ uint16_t uniffi_duet_ffi_checksum_method_remotestream_set_audio_sink(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_REMOTESTREAM_SET_VIDEO_SINK
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_REMOTESTREAM_SET_VIDEO_SINK
 uint16_t uniffi_duet_ffi_checksum_method_remotestream_set_video_sink(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_REMOTESTREAM_VIDEO_ENABLED
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_REMOTESTREAM_VIDEO_ENABLED
+uint16_t uniffi_duet_ffi_checksum_method_remotestream_video_enabled(void
     
 );
 #endif

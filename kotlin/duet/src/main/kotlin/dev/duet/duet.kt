@@ -672,6 +672,9 @@ internal interface UniffiCallbackInterfaceConversationDelegateMethod2 : com.sun.
 internal interface UniffiCallbackInterfaceConversationDelegateMethod3 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceConversationDelegateMethod4 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`videoEnabled`: Byte,`audioEnabled`: Byte,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceVideoCallDelegateMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`conversation`: Long,`data`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -700,7 +703,7 @@ internal open class UniffiVTableCallbackInterfaceAudioSink(
     }
 
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "didReceiveResponse", "didReceiveStream", "didFailWithError", "didClose")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "didReceiveResponse", "didReceiveStream", "didFailWithError", "didClose", "didChangeRemoteMedia")
 internal open class UniffiVTableCallbackInterfaceConversationDelegate(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
@@ -708,6 +711,7 @@ internal open class UniffiVTableCallbackInterfaceConversationDelegate(
     @JvmField internal var `didReceiveStream`: UniffiCallbackInterfaceConversationDelegateMethod1? = null,
     @JvmField internal var `didFailWithError`: UniffiCallbackInterfaceConversationDelegateMethod2? = null,
     @JvmField internal var `didClose`: UniffiCallbackInterfaceConversationDelegateMethod3? = null,
+    @JvmField internal var `didChangeRemoteMedia`: UniffiCallbackInterfaceConversationDelegateMethod4? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -716,7 +720,8 @@ internal open class UniffiVTableCallbackInterfaceConversationDelegate(
         `didReceiveStream`: UniffiCallbackInterfaceConversationDelegateMethod1? = null,
         `didFailWithError`: UniffiCallbackInterfaceConversationDelegateMethod2? = null,
         `didClose`: UniffiCallbackInterfaceConversationDelegateMethod3? = null,
-    ): UniffiVTableCallbackInterfaceConversationDelegate(`uniffiFree`,`uniffiClone`,`didReceiveResponse`,`didReceiveStream`,`didFailWithError`,`didClose`,), Structure.ByValue
+        `didChangeRemoteMedia`: UniffiCallbackInterfaceConversationDelegateMethod4? = null,
+    ): UniffiVTableCallbackInterfaceConversationDelegate(`uniffiFree`,`uniffiClone`,`didReceiveResponse`,`didReceiveStream`,`didFailWithError`,`didClose`,`didChangeRemoteMedia`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceConversationDelegate) {
         `uniffiFree` = other.`uniffiFree`
@@ -725,6 +730,7 @@ internal open class UniffiVTableCallbackInterfaceConversationDelegate(
         `didReceiveStream` = other.`didReceiveStream`
         `didFailWithError` = other.`didFailWithError`
         `didClose` = other.`didClose`
+        `didChangeRemoteMedia` = other.`didChangeRemoteMedia`
     }
 
 }
@@ -828,6 +834,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_duet_ffi_checksum_method_conversationdelegate_did_close(
     ): Int
+    external fun uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_remote_media(
+    ): Int
     external fun uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videocalldelegate_did_change_connection_state(
@@ -878,6 +886,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_duet_ffi_checksum_method_localstream_video_enabled(
     ): Int
+    external fun uniffi_duet_ffi_checksum_method_remotestream_audio_enabled(
+    ): Int
     external fun uniffi_duet_ffi_checksum_method_remotestream_audio_frames_decoded(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_remotestream_call_id(
@@ -889,6 +899,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_duet_ffi_checksum_method_remotestream_set_audio_sink(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_remotestream_set_video_sink(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_remotestream_video_enabled(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_remotestream_video_size(
     ): Int
@@ -980,6 +992,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_duet_ffi_fn_method_conversationdelegate_did_close(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_duet_ffi_fn_method_conversationdelegate_did_change_remote_media(`ptr`: Long,`videoEnabled`: Byte,`audioEnabled`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_duet_ffi_fn_clone_videocalldelegate(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_duet_ffi_fn_free_videocalldelegate(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1058,6 +1072,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_duet_ffi_fn_free_remotestream(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_duet_ffi_fn_method_remotestream_audio_enabled(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_duet_ffi_fn_method_remotestream_audio_frames_decoded(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_duet_ffi_fn_method_remotestream_call_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1070,6 +1086,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_duet_ffi_fn_method_remotestream_set_video_sink(`ptr`: Long,`sink`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_duet_ffi_fn_method_remotestream_video_enabled(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_duet_ffi_fn_method_remotestream_video_size(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_clone_videocall(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1272,6 +1290,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_method_conversationdelegate_did_close() and 0xFFFF) != 48264) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_remote_media() and 0xFFFF) != 56233) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation() and 0xFFFF) != 15557) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1347,6 +1368,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_method_localstream_video_enabled() and 0xFFFF) != 43549) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_duet_ffi_checksum_method_remotestream_audio_enabled() and 0xFFFF) != 58294) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_duet_ffi_checksum_method_remotestream_audio_frames_decoded() and 0xFFFF) != 33255) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1363,6 +1387,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_remotestream_set_video_sink() and 0xFFFF) != 3039) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_remotestream_video_enabled() and 0xFFFF) != 20421) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_remotestream_video_size() and 0xFFFF) != 28421) {
@@ -2725,6 +2752,13 @@ public interface ConversationDelegate {
      */
     fun `didClose`()
     
+    /**
+     * The other party turned its camera or microphone off or on; also heard at the start
+     * of a call whose other party sends only one of them. Until then, assume both. May
+     * come before `did_receive_stream`; `RemoteStream.video_enabled()` says the same.
+     */
+    fun `didChangeRemoteMedia`(`videoEnabled`: kotlin.Boolean, `audioEnabled`: kotlin.Boolean)
+    
     companion object
 }
 
@@ -2902,6 +2936,25 @@ open class ConversationDelegateImpl: Disposable, AutoCloseable, ConversationDele
     
 
     
+    /**
+     * The other party turned its camera or microphone off or on; also heard at the start
+     * of a call whose other party sends only one of them. Until then, assume both. May
+     * come before `did_receive_stream`; `RemoteStream.video_enabled()` says the same.
+     */override fun `didChangeRemoteMedia`(`videoEnabled`: kotlin.Boolean, `audioEnabled`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_conversationdelegate_did_change_remote_media(
+        it,
+        
+        FfiConverterBoolean.lower(`videoEnabled`),
+        FfiConverterBoolean.lower(`audioEnabled`),_status)
+}
+    }
+    
+    
+
+    
 
     
 
@@ -2966,6 +3019,19 @@ internal object uniffiCallbackInterfaceConversationDelegate {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
+    internal object `didChangeRemoteMedia`: UniffiCallbackInterfaceConversationDelegateMethod4 {
+        override fun callback(`uniffiHandle`: Long,`videoEnabled`: Byte,`audioEnabled`: Byte,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeConversationDelegate.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`didChangeRemoteMedia`(
+                    FfiConverterBoolean.lift(`videoEnabled`),
+                    FfiConverterBoolean.lift(`audioEnabled`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
 
     internal object uniffiFree: UniffiCallbackInterfaceFree {
         override fun callback(handle: Long) {
@@ -2986,6 +3052,7 @@ internal object uniffiCallbackInterfaceConversationDelegate {
         `didReceiveStream`,
         `didFailWithError`,
         `didClose`,
+        `didChangeRemoteMedia`,
     )
 
     // Registers the foreign callback with the Rust side.
@@ -3585,6 +3652,11 @@ public object FfiConverterTypeLocalStream: FfiConverter<LocalStream, Long> {
 public interface RemoteStreamInterface {
     
     /**
+     * Whether the other party sends audio now: false while it is muted.
+     */
+    fun `audioEnabled`(): kotlin.Boolean
+    
+    /**
      * 10 ms audio frames decoded so far.
      */
     fun `audioFramesDecoded`(): kotlin.ULong
@@ -3614,6 +3686,12 @@ public interface RemoteStreamInterface {
      * Where decoded video goes; `None` stops it.
      */
     fun `setVideoSink`(`sink`: VideoSink?)
+    
+    /**
+     * Whether the other party sends video now: false while its camera is off or when it
+     * has none; show a placeholder rather than the last frame then.
+     */
+    fun `videoEnabled`(): kotlin.Boolean
     
     /**
      * The size of the latest decoded frame.
@@ -3729,6 +3807,22 @@ open class RemoteStream: Disposable, AutoCloseable, RemoteStreamInterface
 
     
     /**
+     * Whether the other party sends audio now: false while it is muted.
+     */override fun `audioEnabled`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_remotestream_audio_enabled(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * 10 ms audio frames decoded so far.
      */override fun `audioFramesDecoded`(): kotlin.ULong {
             return FfiConverterULong.lift(
@@ -3823,6 +3917,23 @@ open class RemoteStream: Disposable, AutoCloseable, RemoteStreamInterface
 }
     }
     
+    
+
+    
+    /**
+     * Whether the other party sends video now: false while its camera is off or when it
+     * has none; show a placeholder rather than the last frame then.
+     */override fun `videoEnabled`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_remotestream_video_enabled(
+        it,
+        _status)
+}
+    }
+    )
+    }
     
 
     

@@ -72,6 +72,38 @@ class ConversationTest {
     }
 
     @Test
+    fun cameraOffAndOnIsHeardByThePeer() = runBlocking {
+        DuetServer.start().use { server ->
+            Client.connect(server, "alice").use { alice ->
+                Client.connect(server, "bob").use { bob ->
+                    val camera = syntheticStream()
+                    val aliceEvents = RecordingConversationDelegate()
+                    val outgoing = alice.videoCall.call("bob", camera, callOptions())
+                    outgoing.setDelegate(aliceEvents)
+                    val incoming = bob.delegate.next().conversation
+                    val bobEvents = RecordingConversationDelegate()
+                    incoming.setDelegate(bobEvents)
+                    incoming.accept(syntheticStream())
+                    val atBob = (bobEvents.next() as Event.Stream).stream
+                    assertTrue(atBob.videoEnabled())
+
+                    camera.setVideoEnabled(false)
+                    eventually("bob hears alice's camera is off", lastSeen = { bobEvents.remoteMedia }) {
+                        bobEvents.remoteMedia.toList() == listOf(false to true)
+                    }
+                    assertFalse(atBob.videoEnabled())
+                    camera.setVideoEnabled(true)
+                    eventually("bob hears it is on again", lastSeen = { bobEvents.remoteMedia }) {
+                        bobEvents.remoteMedia.lastOrNull() == (true to true)
+                    }
+                    assertTrue(atBob.videoEnabled())
+                    outgoing.hangUp()
+                }
+            }
+        }
+    }
+
+    @Test
     fun fullCall() = runBlocking {
         DuetServer.start().use { server ->
             Client.connect(server, "alice").use { alice ->

@@ -34,6 +34,12 @@ class RecordingConversationDelegate : ConversationDelegate {
     override fun didFailWithError(error: CallException) = record(Event.Failed(error))
     override fun didClose() = record(Event.Closed)
 
+    /** (video, audio) as [didChangeRemoteMedia] heard them, apart from [all]. */
+    val remoteMedia = CopyOnWriteArrayList<Pair<Boolean, Boolean>>()
+    override fun didChangeRemoteMedia(videoEnabled: Boolean, audioEnabled: Boolean) {
+        remoteMedia.add(videoEnabled to audioEnabled)
+    }
+
     /** The next event, waiting at most [timeoutMs]; errors are skipped unless [keepErrors]. */
     suspend fun next(timeoutMs: Long = 10_000, keepErrors: Boolean = false): Event = try {
         withTimeout(timeoutMs) {

@@ -64,12 +64,6 @@ class InCallScreen(
     private val statsJob = activity.scope.launch {
         session.stats.collect { s ->
             stats.text = s?.let(StatsText::format) ?: "waiting for stats…"
-            // No picture (an audio-only peer, or their camera is off): show who is on the
-            // line rather than a black screen or their last frame, frozen. Duet has no
-            // "remote video paused" event, so the frame rate says it.
-            val noVideo = s == null || s.receivedWidth == 0u || s.receivedFps < 1.0
-            who.visibility = if (noVideo) View.VISIBLE else View.GONE
-            remoteView.visibility = if (noVideo) View.INVISIBLE else View.VISIBLE
         }
     }
 
@@ -78,6 +72,11 @@ class InCallScreen(
     override fun update(state: Screen) {
         state as Screen.InCall
         who.text = state.remoteUid
+        // No picture (an audio-only peer, or their camera is off): show who is on the line
+        // rather than a black screen or their last frame, frozen.
+        val noVideo = state.remote == null || !state.remoteVideoOn
+        who.visibility = if (noVideo) View.VISIBLE else View.GONE
+        remoteView.visibility = if (noVideo) View.INVISIBLE else View.VISIBLE
         warning.say(state.warning)
         if (state.remote !== sinkOf) {
             sinkOf?.setVideoSink(null)

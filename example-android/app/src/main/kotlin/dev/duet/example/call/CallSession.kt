@@ -62,6 +62,8 @@ class CallSession(
     private var videoCall: VideoCall? = null
     private var conversation: Conversation? = null
     private var remote: RemoteStream? = null
+    /** What the other side last said of its camera (Duet's didChangeRemoteMedia). */
+    private var remoteVideoOn = true
     private var lastError: String? = null
     private var statsJob: Job? = null
     private var lastCallee = ""
@@ -182,6 +184,10 @@ class CallSession(
         override fun didClose() {
             scope.launch { if (c === conversation) onClose(c) }
         }
+
+        override fun didChangeRemoteMedia(videoEnabled: Boolean, audioEnabled: Boolean) {
+            scope.launch { if (c === conversation) onRemoteMedia(videoEnabled) }
+        }
     }
 
     private fun onIncoming(c: Conversation, data: String?) {
@@ -217,6 +223,11 @@ class CallSession(
         (screenFlow.value as? Screen.InCall)?.let { screenFlow.value = it.copy(remote = stream) }
     }
 
+    private fun onRemoteMedia(videoOn: Boolean) {
+        remoteVideoOn = videoOn
+        (screenFlow.value as? Screen.InCall)?.let { screenFlow.value = it.copy(remoteVideoOn = videoOn) }
+    }
+
     private fun onError(error: CallException) {
         lastError = Messages.callFailed(error)
         warn(lastError!!) // didClose follows if the error ended the call
@@ -238,12 +249,13 @@ class CallSession(
     private fun follow(c: Conversation) {
         conversation = c
         remote = null
+        remoteVideoOn = true
         lastError = null
         c.setDelegate(Events(c))
     }
 
     private fun enterCall(remoteUid: String) {
-        screenFlow.value = Screen.InCall(remoteUid, remote)
+        screenFlow.value = Screen.InCall(remoteUid, remote, remoteVideoOn = remoteVideoOn)
         val c = conversation ?: return
         statsJob?.cancel()
         statsJob = scope.launch {
@@ -270,6 +282,7 @@ class CallSession(
         conversation?.close()
         conversation = null
         remote = null
+        remoteVideoOn = true
         media.stop()
         if (videoCall != null) home(notice)
     }

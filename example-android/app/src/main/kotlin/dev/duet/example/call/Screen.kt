@@ -37,7 +37,13 @@ sealed interface Screen {
 
     /**
      * Talking to [remoteUid]. [remote] is the other side's media once it has arrived;
-     * [warning] is a problem that did not end the call (a camera error, a media hiccup).
+     * [warning] is a problem that did not end the call (a camera error, a media hiccup);
+     * [remoteVideoOn] is false while the other side's camera is off (or it has none).
      */
-    data class InCall(val remoteUid: String, val remote: RemoteStream? = null, val warning: String? = null) : Screen
+    data class InCall(
+        val remoteUid: String,
+        val remote: RemoteStream? = null,
+        val warning: String? = null,
+        val remoteVideoOn: Boolean = true,
+    ) : Screen
 }

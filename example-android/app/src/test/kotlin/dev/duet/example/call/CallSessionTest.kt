@@ -70,10 +70,12 @@ class CallSessionTest {
         val stats = withTimeout(10_000) { alice.stats.first { it != null && it.receivedWidth > 0u && it.receivedFps >= 1.0 } }!!
         assertTrue(StatsText.format(stats), StatsText.format(stats).startsWith("320×240"))
 
-        // Camera off on bob's side: alice's frame rate falls, which her screen takes as
-        // "no picture" (InCallScreen).
+        // Camera off on bob's side: Duet tells alice, whose screen shows "no picture"
+        // (InCallScreen) rather than bob's last frame; on again, the picture comes back.
         bobMedia.stream!!.setVideoEnabled(false)
-        withTimeout(10_000) { alice.stats.first { it != null && it.receivedFps < 1.0 } }
+        alice.awaitScreen<Screen.InCall> { !it.remoteVideoOn }
+        bobMedia.stream!!.setVideoEnabled(true)
+        alice.awaitScreen<Screen.InCall> { it.remoteVideoOn }
 
         alice.hangUp()
         assertNull(alice.awaitScreen<Screen.Home>().notice)
