@@ -485,6 +485,10 @@ export class Conversation extends Emitter {
     const pc = new RTCPeerConnection({
       iceServers: this._video.iceServers,
       iceTransportPolicy: this.policy,
+      // One transport for audio and video from the start: every Duet peer bundles, and the
+      // browser's default ('balanced') gathers candidates, and allocates TURN relays, for
+      // each media type until the answer says bundle: twice the candidates to signal.
+      bundlePolicy: 'max-bundle',
     });
     this.pc = pc;
     pc.onicecandidate = ev => {

@@ -7,8 +7,9 @@ use duet_core::{
     CallError, CallStatus, Conversation, ConversationDelegate, RemoteStream, VideoCallDelegate,
     VideoFrame, VideoSink,
 };
-use duet_media::PatternVerifier;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::video_check::VideoCheck;
 
 #[derive(Debug)]
 pub enum Happened {
@@ -25,17 +26,17 @@ pub struct Bridge {
     tx: UnboundedSender<Happened>,
 }
 
-/// The remote video "screen": verifies each frame against the synthetic pattern and says
-/// when the first one arrives.
+/// The remote video "screen": checks each frame (against the synthetic pattern when the
+/// peer is Duet's) and says when the first one arrives.
 pub struct Screen {
-    pub verifier: PatternVerifier,
+    pub video: VideoCheck,
     first: AtomicBool,
     tx: UnboundedSender<Happened>,
 }
 
 impl VideoSink for Screen {
     fn on_video_frame(&self, frame: Arc<VideoFrame>) {
-        self.verifier.check(&frame);
+        self.video.on_frame(&frame);
         if !self.first.swap(true, Ordering::Relaxed) {
             let _ = self.tx.send(Happened::FirstFrame);
         }
@@ -46,7 +47,7 @@ impl Bridge {
     pub fn new() -> (Arc<Bridge>, Arc<Screen>, UnboundedReceiver<Happened>) {
         let (tx, rx) = unbounded_channel();
         let screen = Arc::new(Screen {
-            verifier: PatternVerifier::default(),
+            video: VideoCheck::default(),
             first: AtomicBool::new(false),
             tx: tx.clone(),
         });

@@ -3,6 +3,7 @@
 mod bridge;
 mod report;
 mod session;
+mod video_check;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -1,13 +1,15 @@
 //! The calls the CLI places and answers: `duet call`, `duet answer` and `duet demo`. Each
-//! carries the synthetic camera and microphone, and verifies the frames it receives.
+//! carries the synthetic camera and microphone, and checks the frames it receives: against
+//! the pattern when the peer is Duet's, or that they decode and keep coming when it is not
+//! (a browser, an app with a real camera).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duet_core::{
-    CallOptions, CallStats, CallStatus, ClientConfig, Conversation, EndReason, IceTransportPolicy,
-    LocalStream, MediaConfig, StreamConstraints, VideoCall, VideoConstraints,
+    CallOptions, CallStats, CallStatus, CandidateType, ClientConfig, Conversation, EndReason,
+    IceTransportPolicy, LocalStream, MediaConfig, StreamConstraints, VideoCall, VideoConstraints,
 };
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -17,7 +19,7 @@ use crate::report::Reporter;
 use crate::ClientArgs;
 
 /// Exit status for a call that did not go as asked (rejected, busy, unanswered, failed, or
-/// no frame verified).
+/// its video failed its check).
 const NOT_AS_ASKED: u8 = 1;
 /// Exit status for a client that could not connect at all, or was used wrongly.
 const CANNOT_CONNECT: u8 = 2;
@@ -103,8 +105,8 @@ impl Outcome {
     fn side(&self, screen: &Screen) -> Value {
         json!({
             "frames_sent": self.last_stats.as_ref().map_or(0, |s| s.frames_sent),
-            "frames_received": screen.verifier.frames(),
-            "frames_verified": screen.verifier.verified(),
+            "frames_received": screen.video.frames(),
+            "frames_verified": screen.video.verified(),
         })
     }
 }
@@ -187,9 +189,37 @@ impl Client {
         }
     }
 
-    /// True if this side received and verified video.
+    /// True if this side received and verified Duet's pattern.
     fn saw_video(&self) -> bool {
-        self.screen.verifier.verified() > 0
+        self.screen.video.verified() > 0
+    }
+
+    /// The last line of `call` and `answer`: whether the call went as asked, which video
+    /// check applied, and what flowed.
+    fn summary(&self, ok: bool, outcome: Option<&Outcome>, end: Instant) {
+        let video = &self.screen.video;
+        let stats = outcome.and_then(|o| o.last_stats.as_ref());
+        let stat = |f: fn(&CallStats) -> u64| json!(stats.map(f));
+        self.report.event(
+            "summary",
+            &[
+                ("ok", json!(ok)),
+                ("check", json!((video.frames() > 0).then(|| video.check().as_str()))),
+                ("setup_ms", json!(outcome.and_then(|o| o.setup).map(ms))),
+                ("first_frame_ms", json!(outcome.and_then(|o| o.first_frame).map(ms))),
+                ("frames_sent", stat(|s| s.frames_sent)),
+                ("frames_received", json!(video.frames())),
+                ("frames_verified", json!(video.verified())),
+                ("frames_not_blank", json!(video.not_blank())),
+                ("longest_gap_ms", json!(video.longest_gap(end).map(ms))),
+                ("audio_packets_sent", stat(|s| s.audio_packets_sent)),
+                ("audio_frames_decoded", stat(|s| s.audio_frames_decoded)),
+                (
+                    "candidate",
+                    json!(stats.and_then(|s| s.local_candidate_type).map(candidate_name)),
+                ),
+            ],
+        );
     }
 }
 
@@ -203,9 +233,21 @@ fn stats_fields(s: &CallStats, screen: &Screen) -> Vec<(&'static str, Value)> {
         ("rtt_ms", json!(s.rtt_ms.map(round1))),
         ("lost", json!(s.packets_lost)),
         ("jitter_ms", json!(round1(s.jitter_ms))),
-        ("candidate", json!(s.local_candidate_type.map(|c| format!("{c:?}").to_lowercase()))),
-        ("frames_verified", json!(screen.verifier.verified())),
+        ("candidate", json!(s.local_candidate_type.map(candidate_name))),
+        ("frames_received", json!(screen.video.frames())),
+        ("frames_verified", json!(screen.video.verified())),
+        ("audio_packets_sent", json!(s.audio_packets_sent)),
+        ("audio_frames_decoded", json!(s.audio_frames_decoded)),
     ]
+}
+
+fn candidate_name(c: CandidateType) -> &'static str {
+    match c {
+        CandidateType::Host => "host",
+        CandidateType::ServerReflexive => "srflx",
+        CandidateType::PeerReflexive => "prflx",
+        CandidateType::Relay => "relay",
+    }
 }
 
 pub async fn call(
@@ -222,9 +264,16 @@ pub async fn call(
     };
     let policy = if relay { IceTransportPolicy::Relay } else { IceTransportPolicy::All };
     let outcome = place_call(&mut client, to, data, policy, stay).await;
+    let end = Instant::now();
     client.video.shutdown().await;
-    let accepted = outcome.is_some_and(|o| o.status == Some(CallStatus::Accepted));
-    if accepted && client.saw_video() {
+    let accepted = outcome.as_ref().is_some_and(|o| o.status == Some(CallStatus::Accepted));
+    let ok = accepted && client.screen.video.passed(end);
+    client.summary(ok, outcome.as_ref(), end);
+    exit_status(ok)
+}
+
+fn exit_status(as_asked: bool) -> ExitCode {
+    if as_asked {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(NOT_AS_ASKED)
@@ -261,18 +310,23 @@ pub async fn answer(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let ok = answer_one(&mut client, mode, stay).await.is_some();
+    let (ok, outcome) = answer_one(&mut client, mode, stay).await;
+    let end = Instant::now();
     client.video.shutdown().await;
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(NOT_AS_ASKED)
-    }
+    client.summary(ok, outcome.as_ref(), end);
+    exit_status(ok)
 }
 
-/// Waits for one call and treats it as asked; the outcome if that went as asked.
-async fn answer_one(client: &mut Client, mode: AnswerMode, stay: Duration) -> Option<Outcome> {
-    let (conv, data) = client.wait_for_call().await?;
+/// Waits for one call and treats it as asked: whether that went as asked, and how the call
+/// went if there was one.
+async fn answer_one(
+    client: &mut Client,
+    mode: AnswerMode,
+    stay: Duration,
+) -> (bool, Option<Outcome>) {
+    let Some((conv, data)) = client.wait_for_call().await else {
+        return (false, None);
+    };
     client.report.event("called", &[("from", json!(conv.remote_uid())), ("data", json!(data))]);
     conv.set_delegate(client.bridge.clone());
     match mode {
@@ -280,22 +334,22 @@ async fn answer_one(client: &mut Client, mode: AnswerMode, stay: Duration) -> Op
             let since = Instant::now();
             if let Err(e) = conv.accept(camera()) {
                 client.report.error(&e.to_string());
-                return None;
+                return (false, None);
             }
             let outcome = client.follow(&conv, stay, since).await;
-            client.saw_video().then_some(outcome)
+            (client.screen.video.passed(Instant::now()), Some(outcome))
         }
         AnswerMode::Reject => match conv.reject() {
             Ok(()) => {
                 client.report.event("closed", &[("reason", json!(EndReason::Local.as_str()))]);
-                Some(Outcome::default())
+                (true, None)
             }
             Err(e) => {
                 client.report.error(&e.to_string());
-                None
+                (false, None)
             }
         },
-        AnswerMode::Ignore => Some(client.follow(&conv, stay, Instant::now()).await),
+        AnswerMode::Ignore => (true, Some(client.follow(&conv, stay, Instant::now()).await)),
     }
 }
 
@@ -324,7 +378,7 @@ pub async fn demo(report: &Reporter, stay: Duration) -> ExitCode {
 
     // Bob answers whatever comes for as long as it lasts; alice decides when it ends.
     let bob_side = async {
-        let outcome = answer_one(&mut bob, AnswerMode::Accept, stay * 10).await;
+        let (_, outcome) = answer_one(&mut bob, AnswerMode::Accept, stay * 10).await;
         (outcome, bob)
     };
     let alice_side = async {

@@ -177,12 +177,25 @@ fn call_and_answer_between_two_processes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(names(&events(&out)), ["connected", "response", "stream", "first_frame", "closed"]);
+    let ev = events(&out);
+    assert_eq!(names(&ev), ["connected", "response", "stream", "first_frame", "closed", "summary"]);
     let (code, rest) = bob.rest();
     assert_eq!(code, 0);
-    assert_eq!(names(&rest), ["called", "stream", "first_frame", "closed"]);
+    assert_eq!(names(&rest), ["called", "stream", "first_frame", "closed", "summary"]);
     assert_eq!(rest[0]["data"], "hi");
-    assert_eq!(rest.last().unwrap()["reason"], "hangup");
+    assert_eq!(event(&rest, "closed")["reason"], "hangup");
+    // Two Duet peers: each checks the other's frames against the pattern.
+    for summary in [event(&ev, "summary"), event(&rest, "summary")] {
+        assert_eq!(summary["ok"], true, "{summary}");
+        assert_eq!(summary["check"], "pattern", "{summary}");
+        assert!(summary["frames_verified"].as_u64().unwrap() > 0, "{summary}");
+        assert!(summary["audio_packets_sent"].as_u64().unwrap() > 0, "{summary}");
+        assert!(summary["audio_frames_decoded"].as_u64().unwrap() > 0, "{summary}");
+    }
+}
+
+fn event<'a>(events: &'a [Value], name: &str) -> &'a Value {
+    events.iter().find(|e| e["event"] == name).unwrap_or_else(|| panic!("no {name} in {events:?}"))
 }
 
 #[test]
@@ -198,8 +211,9 @@ fn a_rejected_call_exits_non_zero() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let ev = events(&out);
-    assert_eq!(names(&ev), ["connected", "response", "closed"]);
+    assert_eq!(names(&ev), ["connected", "response", "closed", "summary"]);
     assert_eq!(ev[1]["status"], "rejected");
+    assert_eq!(ev[3]["ok"], false);
     assert_eq!(bob.rest().0, 0);
 }
 
@@ -218,7 +232,7 @@ fn an_ignored_call_times_out() {
     assert_eq!(events(&out)[1]["status"], "timeout");
     let (code, rest) = bob.rest();
     assert_eq!(code, 0);
-    assert_eq!(rest.last().unwrap()["reason"], "timeout");
+    assert_eq!(event(&rest, "closed")["reason"], "timeout");
 }
 
 #[test]
