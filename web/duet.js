@@ -7,7 +7,23 @@
 //   conversation.on('response', status => …);        // 'ACCEPTED' | 'REJECTED' | 'BUSY' | 'TIMEOUT'
 //   conversation.on('stream_received', stream => …);
 //   conversation.on('closed', reason => …);          // 'hangup', 'cancelled', 'timeout', …
+//   conversation.setMediaEnabled({ video: false });  // camera off (audio: false mutes)
+//   conversation.on('remote_media', ({ video, audio }) => …); // the other side's, also
+//                                                    // in conversation.remoteMedia
 //   video.on('called', incoming => incoming.accept(localStream) /* or incoming.reject() */);
+//
+// Camera and microphone: `setMediaEnabled` turns this side's tracks off and on during a
+// call and tells the other party (the protocol's `media` signal); so does a call whose
+// local stream lacks a kind or has it disabled, once its media connects. 'remote_media'
+// says what the other party sends; until it says otherwise, assume both, and show
+// "camera off" rather than a frozen picture when `video` is false.
+//
+// Sending: messages leave in order, paced by the rate limit the server states in
+// `welcome.limits` (the server's token bucket, with part of its burst kept in reserve for
+// messages that reach the server bunched), so the server never drops one
+// (`rate_limited`); while the connection is down they wait for the next one. A
+// `rate_limited` error (which would mean a message was lost anyway) reaches the call's
+// 'error', or the Video's when the call is gone.
 //
 // One call at a time: `call` ends the previous call, and an incoming call that arrives while
 // this device is in a call is declined as busy. A final response (REJECTED, BUSY, TIMEOUT) is
@@ -18,6 +34,13 @@ const PROTOCOL_VERSION = 1;
 const HELLO_TIMEOUT_MS = 10000;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
+/// The server's rate limit when a `welcome` states none (docs/protocol.md, Limits).
+const DEFAULT_LIMITS = { messages_per_second: 20, message_burst: 60 };
+/// How much later than sent the server may read a message (a busy server, a slow network).
+/// The server's bucket counts arrivals: messages sent at the rate limit but delayed unevenly
+/// arrive bunched, up to this much of the refill rate above the burst. The bucket here
+/// keeps that much of its burst in reserve, so that they still fit.
+const ARRIVAL_JITTER_MS = 500;
 /// Errors after which reconnecting with the same token cannot help.
 const FATAL_CODES = new Set(['unsupported_version', 'unauthorized', 'token_expired', 'replaced']);
 
@@ -49,6 +72,38 @@ class Emitter {
   }
 }
 
+/// The server's per-connection rate limit (`welcome.limits`), kept on this side too, as
+/// rust/protocol's TokenBucket: a message the server would drop (`rate_limited`) waits here
+/// instead. Refills continuously; holds at most `burst` tokens, and starts full.
+class TokenBucket {
+  constructor(perSecond, burst, now) {
+    this.perSecond = perSecond;
+    this.capacity = Math.max(1, burst);
+    this.tokens = this.capacity;
+    this.updated = now;
+  }
+
+  tryTake(now) {
+    this._refill(now);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /// Milliseconds until `tryTake` would succeed: zero if it would now.
+  msUntilToken(now) {
+    this._refill(now);
+    if (this.tokens >= 1 || !(this.perSecond > 0)) return 0;
+    return (1 - this.tokens) * 1000 / this.perSecond;
+  }
+
+  _refill(now) {
+    const elapsed = Math.max(0, now - this.updated);
+    this.tokens = Math.min(this.capacity, this.tokens + elapsed * this.perSecond / 1000);
+    this.updated = Math.max(this.updated, now);
+  }
+}
+
 /// `http://host:port` (or `ws://…`, or `…/ws`) to the WebSocket endpoint.
 export function websocketUrl(serverUrl) {
   const base = typeof location !== 'undefined' ? location.href : undefined;
@@ -59,6 +114,16 @@ export function websocketUrl(serverUrl) {
   url.search = '';
   url.hash = '';
   return url.toString();
+}
+
+/// A full bucket for a new connection, less the token its `hello` took, and less the
+/// reserve for arrival jitter.
+function newBucket(limits) {
+  const { messages_per_second: perSecond, message_burst: burst } = { ...DEFAULT_LIMITS, ...limits };
+  const reserve = Math.min(burst - 1, perSecond * ARRIVAL_JITTER_MS / 1000);
+  const bucket = new TokenBucket(perSecond, burst - reserve, performance.now());
+  bucket.tryTake(performance.now());
+  return bucket;
 }
 
 function randomId() {
@@ -164,7 +229,10 @@ export class Video extends Emitter {
     this._closed = false;
     this._conversation = null;     // the one call this device is in (or is placing/ringing)
     this._calls = new Map();       // call id -> Conversation (current and ringing incoming)
-    this._queue = [];              // messages sent while disconnected, flushed after welcome
+    this._queue = [];              // messages not sent yet, in order: waiting for the
+                                   // connection (flushed after welcome) or for the rate limit
+    this._bucket = null;           // this connection's rate limit, from its welcome
+    this._pumpTimer = null;        // the next send the rate limit allows
     this._pingTimer = null;
     this._pongTimer = null;
     this._nonce = 0;
@@ -197,12 +265,12 @@ export class Video extends Emitter {
   /// The conversation this device is in, if any.
   get conversation() { return this._conversation; }
 
-  /// Hangs up any call and closes the connection for good.
+  /// Hangs up any call and closes the connection for good, once the hang-ups are sent.
   disconnect() {
     for (const conv of [...this._calls.values()]) conv.close();
     this._closed = true;
     this._stopKeepalive();
-    if (this._ws) this._ws.close(1000);
+    this._pump();
   }
 
   // ---- connection ----
@@ -255,14 +323,16 @@ export class Video extends Emitter {
     this.uid = msg.uid;
     this._backoff = BACKOFF_MIN_MS;
     this._startKeepalive(msg.keepalive_ms || 15000);
-    const queued = this._queue;
-    this._queue = [];
-    for (const m of queued) this._send(m);
+    this._bucket = newBucket(msg.limits);
+    this._pump();
   }
 
   _onDisconnected(ev) {
     this._stopKeepalive();
+    this._stopPump();
     this._ws = null;
+    // A keepalive belongs to the connection that sent it; the rest waits for the next one.
+    this._queue = this._queue.filter(m => m.type !== 'ping');
     if (this._closed) return;
     this._emit('disconnected', ev.code);
     this._reconnect();
@@ -329,12 +399,39 @@ export class Video extends Emitter {
     this._pingTimer = this._pongTimer = null;
   }
 
+  /// Queues `msg` and sends what the connection and its rate limit allow now, in order.
   _send(msg) {
-    if (this._ws && this._ws.readyState === WebSocket.OPEN && this.welcome) {
-      this._ws.send(JSON.stringify(msg));
-    } else if (!this._closed && msg.type !== 'ping') {
-      this._queue.push(msg);
+    if (this._closed) return;
+    if (msg.type === 'ping' && !this._canSend()) return;
+    this._queue.push(msg);
+    this._pump();
+  }
+
+  /// Is the connection up, with its `welcome` (and so its rate limit) received?
+  _canSend() {
+    return !!this._bucket && !!this._ws && this._ws.readyState === WebSocket.OPEN;
+  }
+
+  /// Sends queued messages while the rate limit has tokens; when it runs dry, comes back
+  /// once it has one. After `disconnect`, closes the socket when the queue is empty.
+  _pump() {
+    if (this._pumpTimer) return;
+    while (this._queue.length && this._canSend()) {
+      const wait = this._bucket.msUntilToken(performance.now());
+      if (wait > 0) {
+        this._pumpTimer = setTimeout(() => { this._pumpTimer = null; this._pump(); }, Math.ceil(wait));
+        return;
+      }
+      this._bucket.tryTake(performance.now());
+      this._ws.send(JSON.stringify(this._queue.shift()));
     }
+    if (this._closed && this._ws && (!this._queue.length || !this._canSend())) this._ws.close(1000);
+  }
+
+  _stopPump() {
+    clearTimeout(this._pumpTimer);
+    this._pumpTimer = null;
+    this._bucket = null;
   }
 
   _adopt(conv) {
@@ -370,9 +467,9 @@ export class Video extends Emitter {
         const err = new DuetError(msg.code, msg.message, msg.call_id);
         const conv = msg.call_id && this._calls.get(msg.call_id);
         if (conv) conv._emit('error', err);
-        else if (!msg.call_id) this._emit('error', err);
-        // Errors about calls this device already dropped are expected (e.g. a candidate
-        // that crossed a hang-up) and ignored.
+        else if (!msg.call_id || msg.code === 'rate_limited') this._emit('error', err);
+        // Other errors about calls this device already dropped are expected (e.g. a
+        // candidate that crossed a hang-up) and ignored; a dropped message never is.
         return;
       }
       default: {
@@ -419,8 +516,25 @@ export class Video extends Emitter {
   }
 }
 
-/// One call. Events: 'response' (status), 'stream_received' (MediaStream), 'closed'
-/// (reason), 'error' (Error), 'state' (state).
+/// Both kinds: what a peer is assumed to send until its `media` signal says otherwise.
+const BOTH_MEDIA = Object.freeze({ video: true, audio: true });
+
+function sameMedia(a, b) {
+  return a.video === b.video && a.audio === b.audio;
+}
+
+/// What `stream` sends: a kind counts if the stream has a track of it that is enabled.
+function mediaOf(stream) {
+  const on = tracks => tracks.some(t => t.enabled && t.readyState !== 'ended');
+  return {
+    video: !!stream && on(stream.getVideoTracks()),
+    audio: !!stream && on(stream.getAudioTracks()),
+  };
+}
+
+/// One call. Events: 'response' (status), 'stream_received' (MediaStream), 'remote_media'
+/// ({video, audio}), 'closed' (reason), 'error' (Error), 'state' (state),
+/// 'connection_state' (the peer connection's).
 export class Conversation extends Emitter {
   constructor(video, { callId, role, remoteUid, data, policy, remoteOffer }) {
     super();
@@ -434,7 +548,11 @@ export class Conversation extends Emitter {
     this.state = 'ringing';
     this.localStream = null;
     this.remoteStream = null;
+    /// What the other party says it sends ('remote_media'); both until it says otherwise.
+    this.remoteMedia = { ...BOTH_MEDIA };
     this.pc = null;
+    this._toldMedia = BOTH_MEDIA;   // what the other party was told this side sends
+    this._mediaConnected = false;   // media signals wait for the peer connection
     this._remoteOffer = remoteOffer || null;
     this._localSdp = null;
     this._canSignal = false;        // local candidates wait until invite/accept is sent
@@ -469,6 +587,22 @@ export class Conversation extends Emitter {
     } else {
       this.close();
     }
+  }
+
+  /// What this side sends now: `{video, audio}`, from the local stream's enabled tracks.
+  get localMedia() { return mediaOf(this.localStream); }
+
+  /// Turns this side's camera (`video`) or microphone (`audio`) off (false) or on (true)
+  /// during the call, leaving a kind not given as it is. It disables the local stream's
+  /// tracks rather than removing them, so turning back on needs no renegotiation, and tells
+  /// the other party ('remote_media' there). The tracks are the caller's: a stream shared
+  /// with a preview shows the change too.
+  setMediaEnabled({ video, audio } = {}) {
+    const stream = this.localStream;
+    if (stream && video !== undefined) for (const t of stream.getVideoTracks()) t.enabled = !!video;
+    if (stream && audio !== undefined) for (const t of stream.getAudioTracks()) t.enabled = !!audio;
+    this._tellMedia();
+    return this.localMedia;
   }
 
   /// Cancels, declines or hangs up. Emits nothing here; the other party gets 'closed'.
@@ -517,6 +651,7 @@ export class Conversation extends Emitter {
     pc.onconnectionstatechange = () => {
       if (this.pc !== pc) return;
       this._emit('connection_state', pc.connectionState);
+      if (pc.connectionState === 'connected') this._onMediaConnected();
       if (pc.connectionState === 'failed') {
         this._emit('error', new Error('the peer connection failed'));
       }
@@ -584,6 +719,9 @@ export class Conversation extends Emitter {
     this._remoteOffer = into.sdp || null;
     this._outbox = [];
     this._inbox = [];
+    this.remoteMedia = { ...BOTH_MEDIA };
+    this._toldMedia = BOTH_MEDIA;
+    this._mediaConnected = false;
     this._video._conversation = this;
     await this._answer(this._remoteOffer, this.localStream);
   }
@@ -638,7 +776,8 @@ export class Conversation extends Emitter {
         this._emit('ringing');
         return;
       case 'signal':
-        this._applySignal(msg.signal);
+        if (msg.signal?.kind === 'media') this._onRemoteMedia(msg.signal);
+        else this._applySignal(msg.signal);
         return;
       case 'closed':
         this._end(msg.reason, true);
@@ -675,6 +814,32 @@ export class Conversation extends Emitter {
     // rejected | busy | timeout: the call is over.
     this._emit('response', status);
     this._end(msg.status, true);
+  }
+
+  /// The other party's camera or microphone went off or on (or it said at the start of the
+  /// call that it sends less than both). Needs no peer connection: it may come first.
+  _onRemoteMedia(signal) {
+    const now = { video: signal.video !== false, audio: signal.audio !== false };
+    if (sameMedia(now, this.remoteMedia)) return;
+    this.remoteMedia = now;
+    this._emit('remote_media', { ...now });
+  }
+
+  /// The call is established: the other party can now hear what this side sends, if that
+  /// is not the both it assumes (a stream without a camera, a microphone muted before).
+  _onMediaConnected() {
+    if (this._mediaConnected) return;
+    this._mediaConnected = true;
+    this._tellMedia();
+  }
+
+  /// Sends `media` when what this side sends differs from what the other party was told.
+  _tellMedia() {
+    if (!this._mediaConnected || this.state === 'closed') return;
+    const now = this.localMedia;
+    if (sameMedia(now, this._toldMedia)) return;
+    this._toldMedia = now;
+    this._signal({ kind: 'media', video: now.video, audio: now.audio });
   }
 
   _setState(state) {

@@ -20,6 +20,11 @@ pub enum Happened {
     Closed,
     /// The first remote video frame decoded.
     FirstFrame,
+    /// What the peer says it sends now: its camera or microphone went off or on.
+    RemoteMedia {
+        video: bool,
+        audio: bool,
+    },
 }
 
 pub struct Bridge {
@@ -81,5 +86,8 @@ impl ConversationDelegate for Bridge {
     }
     fn did_close(&self) {
         self.send(Happened::Closed);
+    }
+    fn did_change_remote_media(&self, video_enabled: bool, audio_enabled: bool) {
+        self.send(Happened::RemoteMedia { video: video_enabled, audio: audio_enabled });
     }
 }

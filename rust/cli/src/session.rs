@@ -147,6 +147,12 @@ impl Client {
                         outcome.first_frame = Some(since.elapsed());
                         self.report.event("first_frame", &[("ms", json!(ms(since.elapsed())))]);
                     }
+                    Some(Happened::RemoteMedia { video, audio }) => {
+                        self.report.event(
+                            "remote_media",
+                            &[("video", json!(video)), ("audio", json!(audio))],
+                        );
+                    }
                     Some(Happened::Failed(e)) => self.report.error(&e.to_string()),
                     Some(Happened::Closed) | None => {
                         let reason = conv.close_reason().unwrap_or(EndReason::Failed);
