@@ -36,6 +36,31 @@ struct Client {
     screen: Arc<Screen>,
     events: UnboundedReceiver<Happened>,
     report: Reporter,
+    interrupted: Interrupt,
+}
+
+/// Ctrl-C, heard once for the whole process. A `ctrl_c()` future made afresh in each turn of
+/// a loop hears only signals that come while it is being polled: one that lands while the
+/// loop is busy elsewhere (awaiting stats) would be lost, and the call would go on.
+#[derive(Clone)]
+struct Interrupt(tokio::sync::watch::Receiver<bool>);
+
+impl Interrupt {
+    fn listen() -> Interrupt {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+        Interrupt(rx)
+    }
+
+    async fn heard(&mut self) {
+        if self.0.wait_for(|&heard| heard).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// The synthetic camera (320x240 at 30 fps) and microphone every CLI call carries.
@@ -71,7 +96,7 @@ async fn connect(server_url: &str, token: String, report: Reporter) -> Result<Cl
                 "connected",
                 &[("as", json!(video.uid())), ("device", json!(video.device_id()))],
             );
-            Ok(Client { video, bridge, screen, events, report })
+            Ok(Client { video, bridge, screen, events, report, interrupted: Interrupt::listen() })
         }
         Err(e) => {
             report.error(&e.to_string());
@@ -169,7 +194,7 @@ impl Client {
                     }
                 }
                 _ = hang_up => return self.hang_up(conv, outcome).await,
-                _ = tokio::signal::ctrl_c() => return self.hang_up(conv, outcome).await,
+                _ = self.interrupted.heard() => return self.hang_up(conv, outcome).await,
             }
         }
     }
@@ -190,7 +215,7 @@ impl Client {
                     Happened::Called(conv, data) => return Some((conv, data)),
                     _ => continue,
                 },
-                _ = tokio::signal::ctrl_c() => return None,
+                _ = self.interrupted.heard() => return None,
             }
         }
     }

@@ -194,6 +194,38 @@ fn call_and_answer_between_two_processes() {
     }
 }
 
+#[test]
+fn ctrl_c_hangs_up_a_call_and_exits() {
+    let (_server, url) = serve(&[]);
+    let bob = Running::start(duet().args(["answer", "--server", &url, "--uid", "bob", "--json"]));
+    bob.line_containing("\"connected\"");
+    let mut alice = Running::start(duet().args([
+        "call",
+        "--server",
+        &url,
+        "--uid",
+        "alice",
+        "--to",
+        "bob",
+        "--seconds",
+        "60",
+        "--json",
+    ]));
+    // Stats are polled every second: the signal comes while the call's loop is busy.
+    alice.line_containing("\"stats\"");
+    let pid = alice.child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while alice.child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "duet call did not exit on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, rest) = alice.rest();
+    assert_eq!(code, 0, "{rest:?}");
+    assert_eq!(event(&rest, "closed")["reason"], "local");
+    assert_eq!(event(&bob.rest().1, "closed")["reason"], "hangup");
+}
+
 fn event<'a>(events: &'a [Value], name: &str) -> &'a Value {
     events.iter().find(|e| e["event"] == name).unwrap_or_else(|| panic!("no {name} in {events:?}"))
 }

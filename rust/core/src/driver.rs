@@ -50,7 +50,7 @@ struct Connection {
 impl Connection {
     fn new(ws: Socket, limits: &Limits) -> Self {
         let now = Instant::now();
-        let mut pace = TokenBucket::new(limits.messages_per_second, limits.message_burst, now);
+        let mut pace = TokenBucket::for_sender(limits, now);
         pace.try_take(now); // the hello
         Connection { ws, awaiting_pong: false, nonce: 0, pace }
     }

@@ -87,6 +87,14 @@ impl TokenBucket {
         TokenBucket { capacity, per_second: u128::from(per_second), tokens: capacity, updated: now }
     }
 
+    /// The bucket a client paces its sends with under the server's `limits`: the server
+    /// counts messages as they arrive, and messages sent at the allowed rate can arrive
+    /// bunched (scheduling, TCP), so half a second of refill is kept out of the burst.
+    pub fn for_sender(limits: &Limits, now: Instant) -> Self {
+        let reserve = (limits.messages_per_second / 2).min(limits.message_burst.saturating_sub(1));
+        TokenBucket::new(limits.messages_per_second, limits.message_burst - reserve, now)
+    }
+
     pub fn try_take(&mut self, now: Instant) -> bool {
         self.refill(now);
         if self.tokens >= UNIT {
@@ -120,6 +128,17 @@ impl TokenBucket {
 #[cfg(test)]
 mod bucket_tests {
     use super::*;
+
+    #[test]
+    fn a_sender_keeps_half_a_second_of_refill_out_of_the_burst() {
+        let t0 = Instant::now();
+        let limits = Limits { messages_per_second: 20, message_burst: 60, ..Limits::default() };
+        let mut b = TokenBucket::for_sender(&limits, t0);
+        assert_eq!((0..100).filter(|_| b.try_take(t0)).count(), 50);
+        let tiny = Limits { messages_per_second: 20, message_burst: 1, ..Limits::default() };
+        let mut b = TokenBucket::for_sender(&tiny, t0);
+        assert!(b.try_take(t0), "a burst of one is kept whole");
+    }
 
     #[test]
     fn the_wait_for_a_token_is_what_the_rate_implies() {
