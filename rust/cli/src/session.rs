@@ -247,7 +247,7 @@ impl Client {
                 ("audio_frames_decoded", stat(|s| s.audio_frames_decoded)),
                 (
                     "candidate",
-                    json!(stats.and_then(|s| s.local_candidate_type).map(candidate_name)),
+                    json!(stats.and_then(|s| s.local_candidate_type).map(CandidateType::as_str)),
                 ),
             ],
         );
@@ -264,21 +264,12 @@ fn stats_fields(s: &CallStats, screen: &Screen) -> Vec<(&'static str, Value)> {
         ("rtt_ms", json!(s.rtt_ms.map(round1))),
         ("lost", json!(s.packets_lost)),
         ("jitter_ms", json!(round1(s.jitter_ms))),
-        ("candidate", json!(s.local_candidate_type.map(candidate_name))),
+        ("candidate", json!(s.local_candidate_type.map(CandidateType::as_str))),
         ("frames_received", json!(screen.video.frames())),
         ("frames_verified", json!(screen.video.verified())),
         ("audio_packets_sent", json!(s.audio_packets_sent)),
         ("audio_frames_decoded", json!(s.audio_frames_decoded)),
     ]
-}
-
-fn candidate_name(c: CandidateType) -> &'static str {
-    match c {
-        CandidateType::Host => "host",
-        CandidateType::ServerReflexive => "srflx",
-        CandidateType::PeerReflexive => "prflx",
-        CandidateType::Relay => "relay",
-    }
 }
 
 pub async fn call(

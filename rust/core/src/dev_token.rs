@@ -26,18 +26,12 @@ pub async fn fetch_development_token(server_url: &str, uid: &str) -> Result<Stri
         "GET /dev/token?uid={} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
         percent_encode(uid)
     );
+    let unreachable = |e: std::io::Error| ConnectError::Unreachable(format!("{host}: {e}"));
     let io = async {
-        let mut s = TcpStream::connect(&host)
-            .await
-            .map_err(|e| ConnectError::Unreachable(format!("{host}: {e}")))?;
-        s.write_all(request.as_bytes())
-            .await
-            .map_err(|e| ConnectError::Unreachable(format!("{host}: {e}")))?;
+        let mut s = TcpStream::connect(&host).await.map_err(unreachable)?;
+        s.write_all(request.as_bytes()).await.map_err(unreachable)?;
         let mut buf = Vec::new();
-        s.take(MAX_ANSWER_BYTES)
-            .read_to_end(&mut buf)
-            .await
-            .map_err(|e| ConnectError::Unreachable(format!("{host}: {e}")))?;
+        s.take(MAX_ANSWER_BYTES).read_to_end(&mut buf).await.map_err(unreachable)?;
         Ok::<_, ConnectError>(String::from_utf8_lossy(&buf).into_owned())
     };
     let response = tokio::time::timeout(ANSWER_TIMEOUT, io)

@@ -1,6 +1,5 @@
 //! `LocalStream`: where the platform's camera and microphone push their frames.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use duet_media::{AudioFrame, FrameError, Rotation, VideoFrame, SAMPLES_PER_10MS};
@@ -64,9 +63,8 @@ impl Sending {
 /// frames in (`push_*`); every call that carries the stream takes them from there.
 pub struct LocalStream {
     constraints: StreamConstraints,
-    audio_enabled: AtomicBool,
-    video_enabled: AtomicBool,
-    /// The two flags above as one value that calls watch, to tell their peers.
+    /// What is muted, as one value: the push methods read it, and calls watch it to tell
+    /// their peers.
     sending: watch::Sender<Sending>,
     // Broadcast, because the stream outlives calls and may feed a new one while an old one
     // winds down. A video receiver that lags skips to the newest frame, which is what a
@@ -88,8 +86,6 @@ impl std::fmt::Debug for LocalStream {
 impl LocalStream {
     pub fn new(constraints: StreamConstraints) -> Arc<LocalStream> {
         Arc::new(LocalStream {
-            audio_enabled: AtomicBool::new(constraints.audio),
-            video_enabled: AtomicBool::new(constraints.video.is_some()),
             sending: watch::channel(Sending {
                 video: constraints.video.is_some(),
                 audio: constraints.audio,
@@ -206,18 +202,16 @@ impl LocalStream {
     /// Mutes or unmutes video without renegotiation: frames stop and restart.
     pub fn set_video_enabled(&self, on: bool) {
         let on = on && self.constraints.video.is_some();
-        self.video_enabled.store(on, Ordering::Relaxed);
+        self.sending.send_if_modified(|s| std::mem::replace(&mut s.video, on) != on);
         if !on {
             // What the camera saw before the mute is not to be sent after it.
             *lock(&self.latest_video) = None;
         }
-        self.sending.send_if_modified(|s| std::mem::replace(&mut s.video, on) != on);
     }
 
     /// Mutes or unmutes audio without renegotiation.
     pub fn set_audio_enabled(&self, on: bool) {
         let on = on && self.constraints.audio;
-        self.audio_enabled.store(on, Ordering::Relaxed);
         self.sending.send_if_modified(|s| std::mem::replace(&mut s.audio, on) != on);
     }
 
@@ -226,11 +220,11 @@ impl LocalStream {
     }
 
     pub fn video_enabled(&self) -> bool {
-        self.video_enabled.load(Ordering::Relaxed)
+        self.sending.borrow().video
     }
 
     pub fn audio_enabled(&self) -> bool {
-        self.audio_enabled.load(Ordering::Relaxed)
+        self.sending.borrow().audio
     }
 
     pub(crate) fn subscribe_video(&self) -> broadcast::Receiver<Arc<VideoFrame>> {

@@ -309,9 +309,9 @@ impl CallMedia {
                 tracing::debug!("renegotiation is not supported; ignored")
             }
             Signal::Media { video, audio } => {
-                if self.remote.set_sending(Sending { video, audio }) {
-                    let sending = MediaEvent::RemoteSending(self.conv, Sending { video, audio });
-                    let _ = self.events.send(sending);
+                let sending = Sending { video, audio };
+                if self.remote.set_sending(sending) {
+                    let _ = self.events.send(MediaEvent::RemoteSending(self.conv, sending));
                 }
             }
         }

@@ -15,6 +15,18 @@ pub enum CandidateType {
     Relay,
 }
 
+impl CandidateType {
+    /// The name ICE gives it (RFC 8445), as logs and the CLI's JSON show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateType::Host => "host",
+            CandidateType::ServerReflexive => "srflx",
+            CandidateType::PeerReflexive => "prflx",
+            CandidateType::Relay => "relay",
+        }
+    }
+}
+
 /// One look at a call's media. Rates are over the time since the previous `stats()` call
 /// on the same conversation, or since the call's media began for the first one.
 #[derive(Debug, Clone, Default, PartialEq)]
