@@ -116,11 +116,7 @@ async fn a_one_sided_caller_receives_both(sends: StreamConstraints) {
     let srv = server(quick_config()).await;
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
-    let out = alice
-        .video
-        .call("bob", LocalStream::synthetic(sends.clone()), CallOptions::default())
-        .unwrap();
-    out.set_delegate(alice.recorder.clone());
+    let out = alice.call_with("bob", LocalStream::synthetic(sends.clone()), CallOptions::default());
     let (inc, _) = bob.called().await;
     inc.accept(small_stream()).unwrap();
     alice.response(CallStatus::Accepted).await;
@@ -157,8 +153,7 @@ async fn mute_stops_the_frames_and_unmute_restarts_them() {
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
     let camera = small_stream();
-    let out = alice.video.call("bob", camera.clone(), CallOptions::default()).unwrap();
-    out.set_delegate(alice.recorder.clone());
+    let out = alice.call_with("bob", camera.clone(), CallOptions::default());
     let (inc, _) = bob.called().await;
     inc.accept(small_stream()).unwrap();
     alice.response(CallStatus::Accepted).await;
@@ -231,8 +226,7 @@ async fn a_relay_only_call_goes_through_the_embedded_turn_server() {
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
     let relay =
         CallOptions { ice_transport_policy: IceTransportPolicy::Relay, ..Default::default() };
-    let out = alice.video.call("bob", small_stream(), relay).unwrap();
-    out.set_delegate(alice.recorder.clone());
+    let out = alice.call_with("bob", small_stream(), relay);
     let (inc, _) = bob.called().await;
     inc.accept(small_stream()).unwrap();
     alice.response(CallStatus::Accepted).await;

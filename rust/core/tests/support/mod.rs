@@ -132,7 +132,17 @@ impl Peer {
 
     pub fn call(&self, to: &str, data: Option<&str>) -> Arc<Conversation> {
         let options = CallOptions { data: data.map(str::to_owned), ..Default::default() };
-        let c = self.video.call(to, small_stream(), options).expect("call starts");
+        self.call_with(to, small_stream(), options)
+    }
+
+    /// A call with this stream and these options, its events recorded like `call`'s.
+    pub fn call_with(
+        &self,
+        to: &str,
+        stream: Arc<LocalStream>,
+        options: CallOptions,
+    ) -> Arc<Conversation> {
+        let c = self.video.call(to, stream, options).expect("call starts");
         c.set_delegate(self.recorder.clone());
         c
     }

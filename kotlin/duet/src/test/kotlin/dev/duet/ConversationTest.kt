@@ -57,9 +57,12 @@ class ConversationTest {
         val aliceRemote: RemoteStream, val bobRemote: RemoteStream,
     )
 
-    private suspend fun connectedCall(alice: Client, bob: Client, data: String? = null): Call {
+    /** [camera]: what Alice sends. */
+    private suspend fun connectedCall(
+        alice: Client, bob: Client, data: String? = null, camera: LocalStream = syntheticStream(),
+    ): Call {
         val aliceEvents = RecordingConversationDelegate()
-        val outgoing = alice.videoCall.call(bob.uid, syntheticStream(), callOptions(data))
+        val outgoing = alice.videoCall.call(bob.uid, camera, callOptions(data))
         outgoing.setDelegate(aliceEvents)
         val incoming = bob.delegate.next()
         val bobEvents = RecordingConversationDelegate()
@@ -77,14 +80,9 @@ class ConversationTest {
             Client.connect(server, "alice").use { alice ->
                 Client.connect(server, "bob").use { bob ->
                     val camera = syntheticStream()
-                    val aliceEvents = RecordingConversationDelegate()
-                    val outgoing = alice.videoCall.call("bob", camera, callOptions())
-                    outgoing.setDelegate(aliceEvents)
-                    val incoming = bob.delegate.next().conversation
-                    val bobEvents = RecordingConversationDelegate()
-                    incoming.setDelegate(bobEvents)
-                    incoming.accept(syntheticStream())
-                    val atBob = (bobEvents.next() as Event.Stream).stream
+                    val call = connectedCall(alice, bob, camera = camera)
+                    val atBob = call.bobRemote
+                    val bobEvents = call.bobEvents
                     assertTrue(atBob.videoEnabled())
 
                     camera.setVideoEnabled(false)
@@ -97,7 +95,7 @@ class ConversationTest {
                         bobEvents.remoteMedia.lastOrNull() == (true to true)
                     }
                     assertTrue(atBob.videoEnabled())
-                    outgoing.hangUp()
+                    call.outgoing.hangUp()
                 }
             }
         }
