@@ -31,6 +31,9 @@ let package = Package(
     platforms: [.iOS(.v13), .macOS(.v10_15)],
     products: [
         .library(name: "Duet", targets: ["Duet"]),
+        // For iOS apps: VoIP pushes (PushKit) and the system call screen (CallKit). Its
+        // logic is platform-free and tested on Linux; the CallKit adapter builds on iOS only.
+        .library(name: "DuetCallKit", targets: ["DuetCallKit"]),
         // A real `duet serve` for tests (macOS and Linux): Duet's, the sample app's, yours.
         .library(name: "DuetTestSupport", targets: ["DuetTestSupport"]),
     ],
@@ -54,9 +57,21 @@ let package = Package(
                 .linkedFramework("Security", .when(platforms: [.iOS, .macOS])),
             ]
         ),
+        .target(
+            name: "DuetCallKit",
+            dependencies: ["Duet"],
+            path: "Sources/DuetCallKit",
+            linkerSettings: [
+                .linkedFramework("CallKit", .when(platforms: [.iOS])),
+                .linkedFramework("PushKit", .when(platforms: [.iOS])),
+            ]
+        ),
         .target(name: "DuetTestSupport", dependencies: ["Duet"], path: "Sources/DuetTestSupport"),
         .testTarget(
             name: "DuetTests", dependencies: ["Duet", "DuetTestSupport"], path: "Tests/DuetTests"),
+        .testTarget(
+            name: "DuetCallKitTests", dependencies: ["DuetCallKit", "DuetTestSupport"],
+            path: "Tests/DuetCallKitTests"),
     ],
     swiftLanguageVersions: [.v5]
 )

@@ -11,6 +11,15 @@
 //   conversation.on('remote_media', ({ video, audio }) => …); // the other side's, also
 //                                                    // in conversation.remoteMedia
 //   video.on('called', incoming => incoming.accept(localStream) /* or incoming.reject() */);
+//   conversation.on('media_state', state => …);      // 'reconnecting' | 'peer_reconnecting' | 'connected'
+//   conversation.on('network_quality', ({ local, remote }) => …); // 0 (nothing) to 5 (excellent)
+//   video.networkChanged();                          // the page saw the network change
+//
+// Network changes: a call restarts ICE (protocol.md, ICE restart) when its media connection
+// goes disconnected or failed, when the signaling connection comes back during the call, and
+// when the page calls `networkChanged()` (say, on the window's 'online' event). 'media_state'
+// says so; a call that stays down for `mediaTimeoutMs` (30 s) ends with 'error'
+// 'network_lost' and 'closed' 'network_lost', which is not a hang-up.
 //
 // Camera and microphone: `setMediaEnabled` turns this side's tracks off and on during a
 // call and tells the other party (the protocol's `media` signal); so does a call whose
@@ -27,13 +36,33 @@
 //
 // One call at a time: `call` ends the previous call, and an incoming call that arrives while
 // this device is in a call is declined as busy. A final response (REJECTED, BUSY, TIMEOUT) is
-// followed by 'closed' with the status in lower case, so 'closed' always marks the end of a
-// conversation ended by the other side or the server. `close()` itself emits nothing.
+// followed by 'closed' with the status in lower case, and an error that ends the call by
+// 'closed' 'failed' (or 'unreachable', 'connection_lost'), so 'closed' always marks the end
+// of a conversation ended by the other side, the server or a failure. `close()` itself
+// emits nothing.
+//
+// Errors: every error duet.js reports is a DuetError with a `kind` to switch on (the native
+// SDK's CallError, ActionError and ConnectError cases, in snake_case); the message is for
+// people. See DuetError below for the kinds and the fields each carries.
 
 const PROTOCOL_VERSION = 1;
 const HELLO_TIMEOUT_MS = 10000;
+/// How long past the server's `grace_ms` a lost connection may take to come back before this
+/// side gives its calls up (the native engine's margin).
+const GRACE_MARGIN_MS = 3000;
+/// The close code of a draining server (protocol.md, Draining).
+const CLOSE_DRAINING = 1012;
 const BACKOFF_MIN_MS = 100;
+// During a call: a ping every second, and the connection given up once a ping is
+// unanswered and the server has been silent this long (docs/protocol.md, Keepalive).
+const CALL_PING_MS = 1000;
+const CALL_SILENCE_MS = 4000;
 const BACKOFF_MAX_MS = 5000;
+/// How long a call's media may stay down, ICE restarts and all, before the call ends
+/// ('network_lost'); the native engine's `ReconnectPolicy::media_timeout`.
+const MEDIA_TIMEOUT_MS = 30000;
+/// How often the network quality levels are worked out (the native engine's period).
+const QUALITY_PERIOD_MS = 2000;
 /// The server's rate limit when a `welcome` states none (docs/protocol.md, Limits).
 const DEFAULT_LIMITS = { messages_per_second: 20, message_burst: 60 };
 /// How much later than sent the server may read a message (a busy server, a slow network).
@@ -44,14 +73,146 @@ const ARRIVAL_JITTER_MS = 500;
 /// Errors after which reconnecting with the same token cannot help.
 const FATAL_CODES = new Set(['unsupported_version', 'unauthorized', 'token_expired', 'replaced']);
 
-/// A protocol error: `code` as in the protocol's error table.
+/// The longest uid the server takes, in UTF-8 bytes (rust/protocol's MAX_UID_BYTES).
+const MAX_UID_BYTES = 128;
+
+/// Every error duet.js reports: switch on `kind`, never on the message. `callId` is set when
+/// the error concerns one call. The subclass says where it comes from:
+///
+/// CallError, a conversation's 'error' event ('closed' follows when it ended the call):
+///   'unreachable'             the callee has no device connected (`uid`); 'closed' 'unreachable'
+///   'connection_lost'         the server stayed unreachable past its grace period, or refused to
+///                             take this device back; 'closed' 'connection_lost'
+///   'server'                  the server refused a message about the call (`code`, as in
+///                             docs/protocol.md's error table); the Video's 'error' when it
+///                             names no call (or is `rate_limited` for a call already gone)
+///   'ice_failed'              no network path to the other party was found while the call was
+///                             set up (iceConnectionState 'failed'); 'closed' 'failed'
+///   'network_lost'            the media connection went down mid-call and ICE restarts did not
+///                             bring it back within `mediaTimeoutMs`; 'closed' 'network_lost'
+///   'dtls_failed'             a path was found but the encrypted session (DTLS-SRTP) failed
+///                             (connectionState 'failed' while ICE did not); 'closed' 'failed'
+///   'no_codec'                the two sides have no codec in common for `media` ('audio' or
+///                             'video'); the call goes on with the other kind, and ends
+///                             ('closed' 'failed') only when neither is left
+///   'bad_remote_description'  the other party's offer or answer could not be used; 'closed' 'failed'
+///   'media_setup'             the peer connection could not be set up otherwise; 'closed' 'failed'
+///
+/// ActionError, thrown by `call()` or rejecting the promise `accept()` returns:
+///   'invalid_argument'        `argument`: 'uid' (empty, over 128 bytes, a control character),
+///                             'calling_yourself' or 'data_too_long' (over `limits.max_data_bytes`)
+///   'invalid_state'           `state`: 'not_the_callee' (accepting a call this side placed),
+///                             'already_accepted'
+///   'closed'                  `endReason`: why the call ended ('cancelled', 'local', …), or null
+///                             when the Video is disconnected
+///
+/// ConnectError, rejecting `connect()` (and the Video's 'error' when a reconnect is refused):
+///   'unreachable'             no WebSocket to the server, or it closed before `welcome`
+///   'refused'                 the server said no (`code`: 'unauthorized', 'token_expired', …)
+///   'timeout'                 no `welcome` within 10 s
 export class DuetError extends Error {
-  constructor(code, message, callId) {
-    super(message ? `${code}: ${message}` : code);
+  constructor(kind, message, fields = {}) {
+    super(message || kind);
     this.name = 'DuetError';
-    this.code = code;
-    this.callId = callId;
+    this.kind = kind;
+    this.callId = fields.callId ?? null;
+    Object.assign(this, fields);
   }
+}
+
+export class CallError extends DuetError {
+  constructor(kind, message, fields) { super(kind, message, fields); this.name = 'CallError'; }
+}
+
+export class ActionError extends DuetError {
+  constructor(kind, message, fields) { super(kind, message, fields); this.name = 'ActionError'; }
+}
+
+export class ConnectError extends DuetError {
+  constructor(kind, message, fields) { super(kind, message, fields); this.name = 'ConnectError'; }
+}
+
+/// A server `error` message as a CallError 'server' (or, before `welcome`, a ConnectError
+/// 'refused'), keeping its code.
+function serverError(msg, Kind = CallError) {
+  const kind = Kind === ConnectError ? 'refused' : 'server';
+  const text = msg.message ? `${msg.code}: ${msg.message}` : msg.code;
+  return new Kind(kind, text, { code: msg.code, callId: msg.call_id ?? null });
+}
+
+/// Why `call(remoteUid, …, {data})` cannot go out, as the server would see it: an ActionError
+/// 'invalid_argument', or null.
+function invalidCall(remoteUid, ownUid, data, limits) {
+  const invalid = (argument, message) => new ActionError('invalid_argument', message, { argument });
+  if (typeof remoteUid !== 'string' || remoteUid === '') return invalid('uid', 'uid is empty');
+  if (new TextEncoder().encode(remoteUid).length > MAX_UID_BYTES) {
+    return invalid('uid', `uid is longer than ${MAX_UID_BYTES} bytes`);
+  }
+  // Unicode's control characters (Cc), as the server's check.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(remoteUid)) return invalid('uid', 'uid contains a control character');
+  if (remoteUid === ownUid) return invalid('calling_yourself', 'cannot call yourself');
+  const maxData = limits?.max_data_bytes ?? 8192;
+  if (data != null && new TextEncoder().encode(String(data)).length > maxData) {
+    return invalid('data_too_long', `data is longer than ${maxData} bytes`);
+  }
+  return null;
+}
+
+/// Which transport of a failed peer connection failed: ICE (no path: 'ice_failed') or, with
+/// a path, DTLS ('dtls_failed'); null while neither has.
+export function transportFailure(pc) {
+  if (pc.iceConnectionState === 'failed') return 'ice_failed';
+  const dtls = [...pc.getSenders(), ...pc.getReceivers()].map(x => x.transport).find(Boolean);
+  if (dtls?.state === 'failed' || pc.connectionState === 'failed') return 'dtls_failed';
+  return null;
+}
+
+/// The media kinds an SDP answer turned down: an m= section with port 0 that is not merely
+/// bundled into another (`a=bundle-only`) has no codec in common.
+function rejectedKinds(sdp) {
+  return (sdp || '').split(/\r?\n(?=m=)/).slice(1)
+    .filter(section => /^m=(audio|video) 0 /.test(section) && !/\na=bundle-only/.test(section))
+    .map(section => section.slice(2, 7));
+}
+
+/// The network quality level for a path with `loss` (0 to 1), `rttMs` and `jitterMs`: 5
+/// excellent to 1 barely usable, from the E-model's simplified R factor and mean opinion
+/// score, as the native engine works it out (rust/core/src/peer/quality.rs).
+export function qualityLevel(loss, rttMs, jitterMs) {
+  const latency = rttMs / 2 + 2 * jitterMs + 10;
+  let r = latency < 160 ? 93.2 - latency / 40 : 93.2 - (latency - 120) / 10;
+  r -= 2.5 * Math.min(Math.max(loss, 0), 1) * 100;
+  r = Math.min(Math.max(r, 0), 100);
+  const mos = 1 + 0.035 * r + 0.000007 * r * (r - 60) * (100 - r);
+  if (mos >= 4.2) return 5;
+  if (mos >= 4.0) return 4;
+  if (mos >= 3.6) return 3;
+  if (mos >= 3.1) return 2;
+  return 1;
+}
+
+/// Both sides' levels from a stats report and the counters of the look before: this side's
+/// from what it received since (0 when nothing came), the other party's from its receiver
+/// reports (remote-inbound-rtp), or this side's when it sent none yet.
+function qualityOf(report, before) {
+  let received = 0, lost = 0, jitter = 0, rtt = 0, remote = null;
+  report.forEach(s => {
+    if (s.type === 'inbound-rtp') {
+      received += s.packetsReceived || 0;
+      lost += Math.max(s.packetsLost || 0, 0);
+      jitter = Math.max(jitter, (s.jitter || 0) * 1000);
+    } else if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+      rtt = Math.max(rtt, (s.currentRoundTripTime || 0) * 1000);
+    } else if (s.type === 'remote-inbound-rtp') {
+      const r = { loss: s.fractionLost || 0, jitter: (s.jitter || 0) * 1000 };
+      remote = remote ? { loss: Math.max(remote.loss, r.loss), jitter: Math.max(remote.jitter, r.jitter) } : r;
+    }
+  });
+  const got = Math.max(received - before.received, 0);
+  const gone = Math.max(lost - before.lost, 0);
+  const local = got === 0 ? 0 : qualityLevel(gone / (got + gone), rtt, jitter);
+  const far = remote ? qualityLevel(remote.loss, rtt, remote.jitter) : local;
+  return { levels: { local, remote: far }, counts: { received, lost } };
 }
 
 class Emitter {
@@ -215,7 +376,7 @@ export async function connect(serverUrl, token, options = {}) {
   return video;
 }
 
-/// One signed-in device. Events: 'called' (Conversation), 'error' (Error), 'disconnected',
+/// One signed-in device. Events: 'called' (Conversation), 'error' (DuetError), 'disconnected',
 /// 'reconnected'.
 export class Video extends Emitter {
   constructor(serverUrl, token, options = {}) {
@@ -234,16 +395,39 @@ export class Video extends Emitter {
     this._bucket = null;           // this connection's rate limit, from its welcome
     this._pumpTimer = null;        // the next send the rate limit allows
     this._pingTimer = null;
-    this._pongTimer = null;
+    this._keepaliveMs = 0;         // the server's keepalive_ms, from its welcome
+    this._pingPeriod = 0;          // the period _pingTimer runs at now
+    this._awaitingPong = false;
+    this._lastHeard = 0;           // when the server was last heard from (Date.now())
+    this._graceTimer = null;       // ends the calls when the connection stays lost too long
     this._nonce = 0;
     this._backoff = BACKOFF_MIN_MS;
+    /// How long a call's media may stay down before the call ends ('network_lost').
+    this.mediaTimeoutMs = options.mediaTimeoutMs ?? MEDIA_TIMEOUT_MS;
+  }
+
+  /// The device's network changed (an interface came or went, a new address): every call
+  /// under way is reconnecting, and the signaling connection, bound to the old network and
+  /// likely dead, is replaced at once rather than after the keepalive notices (about 5 s);
+  /// its welcome restarts ICE on every call, as the native engine does.
+  networkChanged() {
+    for (const conv of [...this._calls.values()]) conv._markDown();
+    if (this._ws) {
+      this._backoff = BACKOFF_MIN_MS;
+      try { this._ws.close(); } catch (_) { /* closing already */ }
+    }
   }
 
   get iceServers() { return this.welcome?.ice_servers || []; }
 
-  /// Places a call; ends the call this device is in, if any (the seed's rule).
+  /// Places a call; ends the call this device is in, if any (the seed's rule). Throws an
+  /// ActionError: 'invalid_argument' (a bad uid, calling yourself, data over the limit) or
+  /// 'closed' once `disconnect()`ed.
   call(remoteUid, localStream, options = {}) {
     if (typeof options === 'string') options = { data: options };
+    if (this._closed) throw new ActionError('closed', 'this device is disconnected', { endReason: null });
+    const invalid = invalidCall(remoteUid, this.uid, options.data, this.welcome?.limits);
+    if (invalid) throw invalid;
     for (const conv of [...this._calls.values()]) {
       // A call ringing here from the uid we now call is left to the server's glare rule: it
       // merges the two calls and tells us to answer that one.
@@ -269,6 +453,8 @@ export class Video extends Emitter {
   disconnect() {
     for (const conv of [...this._calls.values()]) conv.close();
     this._closed = true;
+    clearTimeout(this._graceTimer);
+    this._graceTimer = null;
     this._stopKeepalive();
     this._pump();
   }
@@ -280,7 +466,8 @@ export class Video extends Emitter {
       let settled = false;
       const ws = new WebSocket(this.url);
       this._ws = ws;
-      const timer = setTimeout(() => fail(new DuetError('hello_required', 'no welcome in time')), HELLO_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => fail(new ConnectError('timeout', `no welcome within ${HELLO_TIMEOUT_MS / 1000} s`)), HELLO_TIMEOUT_MS);
       const fail = err => {
         if (settled) return;
         settled = true;
@@ -295,6 +482,8 @@ export class Video extends Emitter {
         ws.send(JSON.stringify(hello));
       };
       ws.onmessage = ev => {
+        this._lastHeard = Date.now();
+        this._awaitingPong = false;
         let msg;
         try { msg = JSON.parse(ev.data); } catch (_) { return; }
         if (!settled) {
@@ -304,27 +493,33 @@ export class Video extends Emitter {
             this._onWelcome(msg);
             resolve(this);
           } else if (msg.type === 'error') {
-            fail(new DuetError(msg.code, msg.message));
+            fail(serverError(msg, ConnectError));
           }
           return;
         }
         this._onMessage(msg);
       };
-      ws.onerror = () => fail(new Error(`cannot connect to ${this.url}`));
+      ws.onerror = () => fail(new ConnectError('unreachable', `cannot connect to ${this.url}`));
       ws.onclose = ev => {
-        if (!settled) { fail(new Error(`connection closed (${ev.code}) before welcome`)); return; }
+        if (!settled) { fail(new ConnectError('unreachable', `connection closed (${ev.code}) before welcome`)); return; }
         if (this._ws === ws) this._onDisconnected(ev);
       };
     });
   }
 
   _onWelcome(msg) {
+    clearTimeout(this._graceTimer);
+    this._graceTimer = null;
+    const again = this.welcome !== null;
     this.welcome = msg;
     this.uid = msg.uid;
     this._backoff = BACKOFF_MIN_MS;
     this._startKeepalive(msg.keepalive_ms || 15000);
     this._bucket = newBucket(msg.limits);
     this._pump();
+    // Signaling came back: what took it down has likely taken the media path too, and a
+    // restart offer sent over the old connection may be lost (protocol.md, ICE restart).
+    if (again) for (const conv of [...this._calls.values()]) conv._linkBack();
   }
 
   _onDisconnected(ev) {
@@ -335,7 +530,25 @@ export class Video extends Emitter {
     this._queue = this._queue.filter(m => m.type !== 'ping');
     if (this._closed) return;
     this._emit('disconnected', ev.code);
+    // 1012: the server is draining (a restart); not a failure. Reconnect at once, the
+    // backoff started over, and restate the calls to the next server (protocol.md, Draining).
+    if (ev.code === CLOSE_DRAINING) this._backoff = BACKOFF_MIN_MS;
+    // The server keeps this device's calls for `grace_ms`; past that (and a margin for the
+    // reconnect under way), they are gone, as the native engine decides too.
+    if (!this._graceTimer) {
+      const graceMs = (this.welcome?.grace_ms ?? 20000) + GRACE_MARGIN_MS;
+      this._graceTimer = setTimeout(() => { this._graceTimer = null; this._loseCalls(); }, graceMs);
+    }
     this._reconnect();
+  }
+
+  /// The connection is lost for good, for the calls: each hears 'error' connection_lost, then
+  /// 'closed' 'connection_lost'.
+  _loseCalls() {
+    for (const conv of [...this._calls.values()]) {
+      conv._emit('error', new CallError('connection_lost', 'the connection to the server was lost', { callId: conv.callId }));
+      conv._end('connection_lost', true);
+    }
   }
 
   _reconnect() {
@@ -346,10 +559,12 @@ export class Video extends Emitter {
       this._open().then(
         () => this._emit('reconnected'),
         err => {
-          if (err instanceof DuetError && FATAL_CODES.has(err.code)) {
+          if (err instanceof ConnectError && FATAL_CODES.has(err.code)) {
             this._closed = true;
+            clearTimeout(this._graceTimer);
+            this._graceTimer = null;
             this._emit('error', err);
-            for (const conv of [...this._calls.values()]) conv._end('peer_disconnected', true);
+            this._loseCalls();
           } else {
             this._reconnect();
           }
@@ -380,23 +595,47 @@ export class Video extends Emitter {
     return out;
   }
 
+  // Keepalive (docs/protocol.md, Keepalive): a ping every keepalive_ms while idle; during a
+  // call every second, the connection given up once a ping is unanswered and the server has
+  // been silent for 4 s, so that a dead connection does not hold up the call's signaling.
   _startKeepalive(ms) {
     this._stopKeepalive();
-    this._pingTimer = setInterval(() => {
-      const nonce = ++this._nonce;
-      this._send({ type: 'ping', nonce });
-      clearTimeout(this._pongTimer);
-      this._pongTimer = setTimeout(() => {
-        // No pong in time: the connection is lost; reconnect.
-        if (this._ws) this._ws.close(4000, 'no pong');
-      }, ms);
-    }, ms);
+    this._keepaliveMs = ms;
+    this._lastHeard = Date.now();
+    this._scheduleKeepalive();
   }
 
   _stopKeepalive() {
     clearInterval(this._pingTimer);
-    clearTimeout(this._pongTimer);
-    this._pingTimer = this._pongTimer = null;
+    this._pingTimer = null;
+    this._pingPeriod = 0;
+    this._awaitingPong = false;
+  }
+
+  /// (Re)starts the ping timer at the period for now: idle or in a call.
+  _scheduleKeepalive() {
+    if (!this._keepaliveMs || !this._ws) return;
+    const inCall = this._calls.size > 0;
+    const period = inCall ? Math.min(CALL_PING_MS, this._keepaliveMs) : this._keepaliveMs;
+    if (period === this._pingPeriod) return;
+    clearInterval(this._pingTimer);
+    this._pingPeriod = period;
+    const silenceLimit = inCall
+      ? Math.max(Math.min(CALL_SILENCE_MS, this._keepaliveMs), period)
+      : this._keepaliveMs;
+    this._pingTimer = setInterval(() => this._keepaliveTick(silenceLimit), period);
+  }
+
+  _keepaliveTick(silenceLimit) {
+    if (this._awaitingPong) {
+      // No pong yet: the connection is lost once the server has been silent long enough.
+      if (Date.now() - this._lastHeard >= silenceLimit && this._ws) this._ws.close(4000, 'no pong');
+      return;
+    }
+    // A ping the rate limit would refuse waits for the next tick rather than counting as sent.
+    if (!this._canSend()) return;
+    this._awaitingPong = true;
+    this._send({ type: 'ping', nonce: ++this._nonce });
   }
 
   /// Queues `msg` and sends what the connection and its rate limit allow now, in order.
@@ -437,11 +676,13 @@ export class Video extends Emitter {
   _adopt(conv) {
     this._calls.set(conv.callId, conv);
     if (!(conv.role === 'callee' && conv.state === 'ringing')) this._conversation = conv;
+    this._scheduleKeepalive();
   }
 
   _forget(conv) {
     if (this._calls.get(conv.callId) === conv) this._calls.delete(conv.callId);
     if (this._conversation === conv) this._conversation = null;
+    this._scheduleKeepalive();
   }
 
   /// Is this device busy with a call other than `except`?
@@ -455,7 +696,6 @@ export class Video extends Emitter {
   _onMessage(msg) {
     switch (msg.type) {
       case 'pong':
-        clearTimeout(this._pongTimer);
         return;
       case 'welcome':
         return;
@@ -464,7 +704,7 @@ export class Video extends Emitter {
       case 'merged':
         return this._onMerged(msg);
       case 'error': {
-        const err = new DuetError(msg.code, msg.message, msg.call_id);
+        const err = serverError(msg);
         const conv = msg.call_id && this._calls.get(msg.call_id);
         if (conv) conv._emit('error', err);
         else if (!msg.call_id || msg.code === 'rate_limited') this._emit('error', err);
@@ -516,6 +756,17 @@ export class Video extends Emitter {
   }
 }
 
+/// Sets the other party's offer or answer; a description the browser cannot use is a
+/// CallError 'bad_remote_description'.
+async function remoteDescription(pc, description, missing = 'no session description') {
+  if (!description.sdp) throw new CallError('bad_remote_description', missing);
+  try {
+    await pc.setRemoteDescription(description);
+  } catch (e) {
+    throw new CallError('bad_remote_description', `the other party's ${description.type} is unusable: ${e.message || e}`);
+  }
+}
+
 /// Both kinds: what a peer is assumed to send until its `media` signal says otherwise.
 const BOTH_MEDIA = Object.freeze({ video: true, audio: true });
 
@@ -533,7 +784,7 @@ function mediaOf(stream) {
 }
 
 /// One call. Events: 'response' (status), 'stream_received' (MediaStream), 'remote_media'
-/// ({video, audio}), 'closed' (reason), 'error' (Error), 'state' (state),
+/// ({video, audio}), 'closed' (reason), 'error' (CallError), 'state' (state),
 /// 'connection_state' (the peer connection's).
 export class Conversation extends Emitter {
   constructor(video, { callId, role, remoteUid, data, policy, remoteOffer }) {
@@ -546,6 +797,8 @@ export class Conversation extends Emitter {
     this.policy = policy || 'all';
     /// 'ringing' | 'accepting' | 'active' | 'closed' (the protocol's restated states)
     this.state = 'ringing';
+    /// Why the call ended, once it has ('closed''s reason, or 'local' when this side ended it).
+    this.closeReason = null;
     this.localStream = null;
     this.remoteStream = null;
     /// What the other party says it sends ('remote_media'); both until it says otherwise.
@@ -561,14 +814,25 @@ export class Conversation extends Emitter {
     this._ringStart = Date.now();
     this._merged = false;
     this._acceptWaiters = [];
+    this._everConnected = false;    // once media has flowed, a lost path is restarted
+    this._downSince = null;         // when this side's media path went down (Date.now())
+    this._peerDown = false;         // the other party said its path is down
+    this._offering = false;         // a restart offer is out, unanswered (the caller's)
+    this._again = false;            // another restart is due once it is answered
+    this._mediaTimer = null;        // ends the call when the media stays down too long
+    this._qualityTimer = null;
+    /// The network quality levels, 0 (nothing gets through) to 5 (excellent): what this side
+    /// receives (`local`) and what the other party receives (`remote`).
+    this.networkQuality = null;
   }
 
   /// Accepts a ringing incoming call with `localStream`; resolves with this conversation once
-  /// the server confirms this device's accept won.
+  /// the server confirms this device's accept won. Rejects with an ActionError: 'closed' (with
+  /// `endReason`) when the call is over, also when it ends before the server confirms;
+  /// 'invalid_state' when this side placed the call or already accepted it.
   accept(localStream) {
-    if (this.role !== 'callee' || this.state !== 'ringing') {
-      return Promise.reject(new DuetError('invalid_state', `cannot accept a call that is ${this.state}`, this.callId));
-    }
+    const refused = this._cannotAccept();
+    if (refused) return Promise.reject(refused);
     const video = this._video;
     // One call at a time: accepting ends the call this device was in.
     if (video._conversation && video._conversation !== this) video._conversation.close();
@@ -576,6 +840,20 @@ export class Conversation extends Emitter {
     const done = new Promise((resolve, reject) => this._acceptWaiters.push({ resolve, reject }));
     this._answer(this._remoteOffer, localStream).catch(e => this._fail(e));
     return done;
+  }
+
+  _cannotAccept() {
+    const fields = { callId: this.callId };
+    if (this.state === 'closed') {
+      return new ActionError('closed', `the call is over (${this.closeReason})`, { ...fields, endReason: this.closeReason });
+    }
+    if (this.role !== 'callee') {
+      return new ActionError('invalid_state', 'only the callee can accept', { ...fields, state: 'not_the_callee' });
+    }
+    if (this.state !== 'ringing') {
+      return new ActionError('invalid_state', 'the call is already accepted', { ...fields, state: 'already_accepted' });
+    }
+    return null;
   }
 
   /// Declines a ringing incoming call.
@@ -648,13 +926,25 @@ export class Conversation extends Emitter {
         this._emit('stream_received', stream);
       }
     };
+    // ICE's state changes first when no path is found; the connection's when DTLS fails.
+    const failedYet = () => {
+      if (this.pc !== pc) return;
+      // Once media has flowed, losing the path is the restart's to handle, not a failure.
+      if (this._everConnected) return this._pathState(pc.iceConnectionState);
+      const kind = transportFailure(pc);
+      if (kind === 'ice_failed') this._fail(new CallError(kind, 'no network path to the other party (ICE failed)'));
+      else if (kind) this._fail(new CallError(kind, 'the secure media session failed (DTLS)'));
+    };
+    pc.oniceconnectionstatechange = failedYet;
     pc.onconnectionstatechange = () => {
       if (this.pc !== pc) return;
       this._emit('connection_state', pc.connectionState);
-      if (pc.connectionState === 'connected') this._onMediaConnected();
-      if (pc.connectionState === 'failed') {
-        this._emit('error', new Error('the peer connection failed'));
+      if (pc.connectionState === 'connected') {
+        this._everConnected = true;
+        this._startQuality(pc);
+        this._onMediaConnected();
       }
+      failedYet();
     };
     return pc;
   }
@@ -693,7 +983,7 @@ export class Conversation extends Emitter {
     const pc = this._newPeerConnection();
     this.state = 'accepting';
     this._canSignal = false;
-    await pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+    await remoteDescription(pc, { type: 'offer', sdp: offerSdp }, 'the caller sent no offer');
     if (this.pc !== pc || this.state === 'closed') return;
     this._addLocal(pc, localStream);
     const munge = !applyCodecPreferences(pc);
@@ -705,7 +995,24 @@ export class Conversation extends Emitter {
     this._localSdp = pc.localDescription.sdp;
     this._video._send({ type: 'accept', call_id: this.callId, sdp: this._localSdp });
     this._openSignals();
+    if (!this._codecsInCommon(this._localSdp)) return;
     await this._drainInbox();
+  }
+
+  /// Tells 'no_codec' for each kind the answer `sdp` turned down; ends the call when it
+  /// turned down every kind. False when it ended it.
+  _codecsInCommon(sdp) {
+    const rejected = rejectedKinds(sdp);
+    for (const media of rejected) {
+      this._emit('error', new CallError('no_codec', `no ${media} codec in common with the other party`,
+        { media, callId: this.callId }));
+    }
+    const offered = (sdp.match(/^m=(audio|video) /gm) || []).length;
+    if (rejected.length && rejected.length >= offered) {
+      this._fail(new CallError('media_setup', 'no media kind in common with the other party'));
+      return false;
+    }
+    return true;
   }
 
   /// Glare: the server ended our call and hands us the other caller's call to answer.
@@ -757,16 +1064,26 @@ export class Conversation extends Emitter {
         });
       } else if (signal.kind === 'end_of_candidates') {
         await pc.addIceCandidate();
+      } else if (signal.kind === 'description' && signal.sdp_type === 'offer') {
+        // An ICE-restart offer: answered with the latest welcome's servers.
+        this._peerReconnecting();
+        this._useLatestServers(pc);
+        await remoteDescription(pc, { type: 'offer', sdp: signal.sdp });
+        const answer = await pc.createAnswer();
+        await pc.setLocalDescription(answer);
+        this._signal({ kind: 'description', sdp_type: 'answer', sdp: pc.localDescription.sdp });
+        this._awaitNewPair(pc);
       } else if (signal.kind === 'description') {
-        await pc.setRemoteDescription({ type: signal.sdp_type, sdp: signal.sdp });
-        if (signal.sdp_type === 'offer') {
-          const answer = await pc.createAnswer();
-          await pc.setLocalDescription(answer);
-          this._signal({ kind: 'description', sdp_type: 'answer', sdp: pc.localDescription.sdp });
+        try {
+          await remoteDescription(pc, { type: signal.sdp_type, sdp: signal.sdp });
+        } finally {
+          this._restartAnswered();
         }
       }
     } catch (e) {
-      console.warn('duet: applying a remote signal failed', signal, e);
+      // A candidate that does not fit is harmless; an unusable description is the call's.
+      if (e instanceof CallError) this._emit('error', e);
+      else console.warn('duet: applying a remote signal failed', signal, e);
     }
   }
 
@@ -777,9 +1094,14 @@ export class Conversation extends Emitter {
         return;
       case 'signal':
         if (msg.signal?.kind === 'media') this._onRemoteMedia(msg.signal);
+        else if (msg.signal?.kind === 'reconnecting') this._onPeerReconnecting();
         else this._applySignal(msg.signal);
         return;
       case 'closed':
+        if (msg.reason === 'unreachable') {
+          this._emit('error', new CallError('unreachable', `${this.remoteUid} has no device connected`,
+            { uid: this.remoteUid, callId: this.callId }));
+        }
         this._end(msg.reason, true);
         return;
       case 'response':
@@ -797,11 +1119,12 @@ export class Conversation extends Emitter {
         this._emit('response', status);
         if (msg.sdp && this.pc) {
           try {
-            await this.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+            await remoteDescription(this.pc, { type: 'answer', sdp: msg.sdp });
           } catch (e) {
-            this._emit('error', e);
+            this._fail(e);
             return;
           }
+          if (!this._codecsInCommon(msg.sdp)) return;
           await this._drainInbox();
         }
       } else {
@@ -848,32 +1171,182 @@ export class Conversation extends Emitter {
     this._emit('state', state);
   }
 
+  // ---- ICE restart (protocol.md, ICE restart) and network quality ----
+
+  /// ICE's state once media has flowed: down starts a restart, up ends one.
+  _pathState(ice) {
+    if (ice === 'disconnected' || ice === 'failed') this._pathLost(false);
+    else if (ice === 'connected' || ice === 'completed') this._pathUp();
+  }
+
+  /// This side's path is down (or about to be, `force`: the network changed): tells the
+  /// page and the other party the first time, and restarts ICE. Only the caller offers; a
+  /// callee's 'reconnecting' asks the caller to.
+  _pathLost(force) {
+    if (this.state !== 'active' || !this.pc || !this._everConnected) return;
+    const offering = this._offering;
+    const newly = this._markDown();
+    if (!newly && !force && offering) return;
+    if (newly || this.role !== 'caller') this._signal({ kind: 'reconnecting' });
+    if (this.role === 'caller') this._restartOffer();
+  }
+
+  /// Marks a call under way reconnecting ('media_state' the first time, and the media
+  /// timeout starts); true if it was not already.
+  _markDown() {
+    if (this.state !== 'active' || !this.pc || !this._everConnected) return false;
+    if (this._downSince !== null) return false;
+    this._downSince = Date.now();
+    this._peerDown = false;
+    this._mediaTimer = setTimeout(() => {
+      this._fail(new CallError('network_lost', 'the media connection was lost and did not recover'));
+    }, this._video.mediaTimeoutMs);
+    this._emit('media_state', 'reconnecting');
+    return true;
+  }
+
+  _pathUp() {
+    const wasDown = this._downSince !== null || this._peerDown;
+    this._downSince = null;
+    this._peerDown = false;
+    clearTimeout(this._mediaTimer);
+    this._mediaTimer = null;
+    if (wasDown) this._emit('media_state', 'connected');
+  }
+
+  /// Signaling came back during the call: restart, offering anew (the old offer may be lost).
+  _linkBack() {
+    this._offering = false;
+    this._pathLost(true);
+  }
+
+  _onPeerReconnecting() {
+    if (this.state !== 'active' || !this.pc) return;
+    this._peerReconnecting();
+    if (this.role === 'caller') this._restartOffer();
+  }
+
+  /// The other party's path is down: the page hears it, unless this side's is down too.
+  _peerReconnecting() {
+    if (this._downSince !== null || this._peerDown) return;
+    this._peerDown = true;
+    this._emit('media_state', 'peer_reconnecting');
+  }
+
+  /// The next gathering uses the latest welcome's servers (fresh TURN credentials).
+  _useLatestServers(pc) {
+    try {
+      pc.setConfiguration({ ...pc.getConfiguration(), iceServers: this._video.iceServers });
+    } catch (e) {
+      console.warn('duet: could not update the ICE servers for a restart', e);
+    }
+  }
+
+  async _restartOffer() {
+    const pc = this.pc;
+    if (!pc || this.state !== 'active') return;
+    if (this._offering) { this._again = true; return; }
+    this._offering = true;
+    try {
+      this._useLatestServers(pc);
+      pc.restartIce();
+      const offer = await pc.createOffer({ iceRestart: true });
+      if (this.pc !== pc || this.state === 'closed') return;
+      await pc.setLocalDescription(offer);
+      if (this.pc !== pc || this.state === 'closed') return;
+      this._signal({ kind: 'description', sdp_type: 'offer', sdp: pc.localDescription.sdp });
+    } catch (e) {
+      // The call stays down; the next trigger or the media timeout decides.
+      console.warn('duet: ICE restart offer failed', e);
+      this._offering = false;
+    }
+  }
+
+  /// The answer to a restart offer was applied (or refused): another restart that was asked
+  /// for meanwhile goes now.
+  _restartAnswered() {
+    this._offering = false;
+    if (this.pc) this._awaitNewPair(this.pc);
+    if (this._again) {
+      this._again = false;
+      this._restartOffer();
+    }
+  }
+
+  /// A restart whose ICE never left 'connected' (Chromium keeps using the old pair while the
+  /// new generation is checked) ends when the new generation's pair is selected.
+  _awaitNewPair(pc) {
+    const ice = [...pc.getSenders(), ...pc.getReceivers()]
+      .map(x => x.transport?.iceTransport).find(Boolean);
+    if (!ice) return;
+    const onChange = () => {
+      ice.removeEventListener('selectedcandidatepairchange', onChange);
+      if (this.pc === pc && ['connected', 'completed'].includes(pc.iceConnectionState)) this._pathUp();
+    };
+    ice.addEventListener('selectedcandidatepairchange', onChange);
+  }
+
+  _startQuality(pc) {
+    if (this._qualityTimer) return;
+    let before = { received: 0, lost: 0 };
+    this._qualityTimer = setInterval(async () => {
+      if (this.pc !== pc) return;
+      let report;
+      try { report = await pc.getStats(); } catch (_) { return; }
+      const { levels, counts } = qualityOf(report, before);
+      before = counts;
+      const last = this.networkQuality;
+      this.networkQuality = levels;
+      if (!last || last.local !== levels.local || last.remote !== levels.remote) {
+        this._emit('network_quality', { ...levels });
+      }
+    }, QUALITY_PERIOD_MS);
+  }
+
   _closePc() {
+    clearTimeout(this._mediaTimer);
+    this._mediaTimer = null;
+    clearInterval(this._qualityTimer);
+    this._qualityTimer = null;
     const pc = this.pc;
     this.pc = null;
     if (pc) {
-      pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = null;
+      pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = pc.oniceconnectionstatechange = null;
       try { pc.close(); } catch (_) { /* closed */ }
     }
   }
 
-  /// Ends the conversation locally; `notify` emits 'closed' with `reason`.
+  /// Ends the conversation locally; `notify` emits 'closed' with `reason` (null: this side
+  /// ended it, 'local').
   _end(reason, notify) {
     if (this.state === 'closed') return;
+    this.closeReason = reason || 'local';
     this._setState('closed');
     this._closePc();
     this._video._forget(this);
     for (const w of this._acceptWaiters.splice(0)) {
-      w.reject(new DuetError(reason || 'closed', 'the call ended before it was accepted', this.callId));
+      w.reject(new ActionError('closed', `the call ended (${this.closeReason}) before it was accepted`,
+        { endReason: this.closeReason, callId: this.callId }));
     }
     if (notify) this._emit('closed', reason);
   }
 
+  /// The call failed on this side: 'error' with what (a CallError; anything else thrown while
+  /// setting up the peer connection is 'media_setup'), the other party hears a hang-up, and
+  /// 'closed' 'failed' follows, as the native engine does.
   _fail(err) {
-    this._emit('error', err);
-    this.close();
+    if (this.state === 'closed') return;
+    const error = err instanceof CallError
+      ? err
+      : new CallError('media_setup', `media setup failed: ${err?.message || err}`);
+    error.callId = this.callId;
+    this._emit('error', error);
+    this._video._send({ type: 'hangup', call_id: this.callId });
+    this._end(error.kind === 'network_lost' ? 'network_lost' : 'failed', true);
   }
 }
 
-export const Duet = { connect, websocketUrl, Video, Conversation, DuetError };
+export const Duet = {
+  connect, websocketUrl, transportFailure, Video, Conversation, DuetError, CallError, ActionError, ConnectError,
+};
 export default Duet;

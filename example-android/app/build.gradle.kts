@@ -18,6 +18,9 @@ val jnaVersion = "5.18.1"
 // The repository's root (example-android/ is one level down) and its cargo target directory.
 val repoRoot: File = rootDir.parentFile
 val cargoTarget: File = System.getenv("CARGO_TARGET_DIR")?.let { File(it) } ?: File(repoRoot, "target")
+// FCM is set up (the README's steps): the Firebase project's config is in app/.
+val firebase: Boolean = file("google-services.json").exists()
+if (firebase) apply(plugin = "com.google.gms.google-services")
 
 android {
     namespace = "dev.duet.example"
@@ -38,6 +41,9 @@ android {
     }
 
     sourceSets["main"].java.srcDirs("src/main/kotlin")
+    // Pushes through FCM (README, "Ringing in the background"): with the Firebase project's
+    // google-services.json in app/, the app's FirebaseMessagingService is built in.
+    if (firebase) sourceSets["main"].java.srcDirs("src/firebase/kotlin")
     // The library's test server (DuetServer), shared rather than copied.
     sourceSets["test"].java.srcDirs("src/test/kotlin", "../../kotlin/duet/src/testSupport/kotlin")
 
@@ -63,6 +69,8 @@ kotlin {
 
 dependencies {
     implementation(project(":duet"))
+    // From Google's Maven repository (google() in settings.gradle.kts), only with Firebase set up.
+    if (firebase) implementation("com.google.firebase:firebase-messaging:24.1.0")
     // Dispatchers.Main for the activity's coroutines.
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:$coroutinesVersion")
 

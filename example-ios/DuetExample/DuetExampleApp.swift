@@ -5,7 +5,16 @@ import SwiftUI
 
 @main
 struct DuetExampleApp: App {
-    @State private var model = CallModel(media: makeMedia(), settings: UserDefaultsSettingsStore())
+    @State private var model: CallModel
+    /// PushKit and CallKit, from launch on (see Push/PushCalls.swift).
+    private let pushCalls: PushCalls
+
+    init() {
+        let settings = UserDefaultsSettingsStore()
+        let model = CallModel(media: makeMedia(), settings: settings)
+        _model = State(initialValue: model)
+        pushCalls = PushCalls(model: model)
+    }
 
     var body: some Scene {
         WindowGroup {

@@ -22,12 +22,17 @@ let package = Package(
     targets: [
         .target(
             name: "DuetExampleKit",
-            dependencies: [.product(name: "Duet", package: "swift")]
+            dependencies: [
+                .product(name: "Duet", package: "swift"),
+                // A call answered on CallKit's screen shown in the app (SystemCallView).
+                .product(name: "DuetCallKit", package: "swift"),
+            ]
         ),
         .testTarget(
             name: "DuetExampleKitTests",
             dependencies: [
                 "DuetExampleKit", .product(name: "DuetTestSupport", package: "swift"),
+                .product(name: "DuetCallKit", package: "swift"),
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,9 +2,11 @@
 TURN) and clients (`duet call`, `duet answer` with --json) whose events can be awaited.
 Shared by scripts/test-interop and bench/call-setup; standard library only.
 """
+import atexit
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,8 +18,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def build(release=False):
-    """Builds the `duet` binary (incrementally) and returns its path."""
-    cmd = ["cargo", "build", "--quiet", "--locked", "-p", "duet-cli", "--bin", "duet"]
+    """Builds the `duet` binary (incrementally) and returns its path. Not --quiet: a first
+    build takes a minute or more, and cargo's crate lines are its only progress."""
+    cmd = ["cargo", "build", "--locked", "-p", "duet-cli", "--bin", "duet"]
     if release:
         cmd.append("--release")
     subprocess.run(cmd, cwd=ROOT, check=True)
@@ -117,9 +120,10 @@ class Process:
 class Client(Process):
     """`duet call` or `duet answer` with --json: its events as dicts."""
 
-    def __init__(self, duet, server_url, command, uid, *extra):
-        super().__init__([duet, command, "--server", server_url, "--uid", uid, "--json", *extra],
-                         f"{command}-{uid}")
+    def __init__(self, duet, server_url, command, uid, *extra, wrap=()):
+        """`wrap` goes before the command: e.g. `ip netns exec NS` (scripts/lib/netbed.py)."""
+        super().__init__([*wrap, duet, command, "--server", server_url, "--uid", uid, "--json",
+                          *extra], f"{command}-{uid}")
         self.events = []
 
     def next_event(self, deadline):
@@ -159,6 +163,14 @@ class Client(Process):
         return next((e for e in self.events if e.get("event") == name), None)
 
 
+def scratch_data_dir():
+    """A directory for a test server's push registrations, removed when this script ends
+    (so tests never write to the user's ~/.local/share)."""
+    d = tempfile.mkdtemp(prefix="duet-serve-")
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
 class Server(Process):
     """`duet serve` on free loopback ports, TCP for signaling and UDP for its TURN relay."""
 
@@ -167,6 +179,7 @@ class Server(Process):
         self.turn_port = free_port(socket.SOCK_DGRAM)
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__([duet, "serve", "--listen", f"127.0.0.1:{self.port}",
-                          "--turn-listen", f"127.0.0.1:{self.turn_port}", *extra], "serve")
+                          "--turn-listen", f"127.0.0.1:{self.turn_port}",
+                          "--data-dir", scratch_data_dir(), *extra], "serve")
         self.wait_line("listening on", timeout=20)
         self.wait_line("TURN relay on udp", timeout=5)

@@ -4,15 +4,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use duet_core::{
-    CallError, CallStatus, Conversation, ConversationDelegate, RemoteStream, VideoCallDelegate,
-    VideoFrame, VideoSink,
+    CallError, CallStatus, ConnectionState, Conversation, ConversationDelegate, MediaState,
+    RemoteStream, VideoCallDelegate, VideoFrame, VideoSink,
 };
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::video_check::VideoCheck;
 
 #[derive(Debug)]
-pub enum Happened {
+pub(crate) enum Happened {
     Called(Arc<Conversation>, Option<String>),
     Response(CallStatus),
     Stream(#[allow(dead_code)] Arc<RemoteStream>),
@@ -25,16 +25,22 @@ pub enum Happened {
         video: bool,
         audio: bool,
     },
+    /// The signaling connection went down, came back, or was refused.
+    Signaling(ConnectionState),
+    /// The media connection went reconnecting (ICE restart) or came back.
+    Media(MediaState),
+    /// The network quality levels (this side, the other side), 0 to 5.
+    Quality(u8, u8),
 }
 
-pub struct Bridge {
+pub(crate) struct Bridge {
     tx: UnboundedSender<Happened>,
 }
 
 /// The remote video "screen": checks each frame (against the synthetic pattern when the
 /// peer is Duet's) and says when the first one arrives.
-pub struct Screen {
-    pub video: VideoCheck,
+pub(crate) struct Screen {
+    pub(crate) video: VideoCheck,
     first: AtomicBool,
     tx: UnboundedSender<Happened>,
 }
@@ -49,7 +55,7 @@ impl VideoSink for Screen {
 }
 
 impl Bridge {
-    pub fn new() -> (Arc<Bridge>, Arc<Screen>, UnboundedReceiver<Happened>) {
+    pub(crate) fn new() -> (Arc<Bridge>, Arc<Screen>, UnboundedReceiver<Happened>) {
         let (tx, rx) = unbounded_channel();
         let screen = Arc::new(Screen {
             video: VideoCheck::default(),
@@ -72,6 +78,10 @@ impl VideoCallDelegate for Bridge {
     ) {
         self.send(Happened::Called(conversation, data));
     }
+
+    fn did_change_connection_state(&self, state: ConnectionState) {
+        self.send(Happened::Signaling(state));
+    }
 }
 
 impl ConversationDelegate for Bridge {
@@ -89,5 +99,11 @@ impl ConversationDelegate for Bridge {
     }
     fn did_change_remote_media(&self, video_enabled: bool, audio_enabled: bool) {
         self.send(Happened::RemoteMedia { video: video_enabled, audio: audio_enabled });
+    }
+    fn did_change_media_state(&self, state: MediaState) {
+        self.send(Happened::Media(state));
+    }
+    fn did_change_network_quality(&self, local: u8, remote: u8) {
+        self.send(Happened::Quality(local, remote));
     }
 }

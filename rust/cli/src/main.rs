@@ -1,16 +1,22 @@
 //! `duet`: run a server, mint tokens, and place or answer calls from a shell.
 
 mod bridge;
+mod config_file;
+mod operate;
+mod push_args;
 mod report;
 mod session;
 mod video_check;
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use operate::{LogFormat, OpsArgs};
 use report::Reporter;
 
 #[derive(Parser)]
@@ -25,23 +31,31 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once and matched at once: the size of `Serve`'s flags costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run duet-server. Without --secret it is a development server: it mints tokens at
     /// GET /dev/token?uid=UID for anyone who can reach it.
     Serve {
-        #[arg(long, default_value = "127.0.0.1:7480")]
+        #[arg(long, env = "DUET_LISTEN", default_value = "127.0.0.1:7480")]
         listen: SocketAddr,
         /// Seconds an unanswered call rings.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, env = "DUET_RING_TIMEOUT", default_value_t = 30)]
         ring_timeout: u64,
         /// Seconds a dropped device keeps its calls.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, env = "DUET_GRACE", default_value_t = 20)]
         grace: u64,
         /// The token secret shared with your backend (or set DUET_SECRET).
         #[arg(long, env = "DUET_SECRET", hide_env_values = true)]
         secret: Option<String>,
         #[command(flatten)]
         turn: TurnArgs,
+        #[command(flatten)]
+        bounds: BoundArgs,
+        #[command(flatten)]
+        push: push_args::PushArgs,
+        #[command(flatten)]
+        ops: OpsArgs,
     },
     /// Mint a token for UID, as an app's backend would.
     Token {
@@ -89,10 +103,52 @@ enum Command {
         seconds: u64,
         #[arg(long)]
         json: bool,
+        /// The synthetic camera's picture size, WIDTHxHEIGHT (both sides send it).
+        #[arg(long, default_value = "320x240", value_parser = parse_size)]
+        size: (u32, u32),
+        /// The synthetic camera's frame rate.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=60))]
+        fps: u32,
     },
 }
 
 /// Where peers find a relay. By default the server runs its own TURN server.
+/// What one connection, uid or address may cost the server (docs/security.md).
+#[derive(Args, Clone)]
+struct BoundArgs {
+    /// Bytes waiting to be written to one connection before it is closed `too_slow`.
+    #[arg(long, env = "DUET_OUTBOUND_QUEUE_BYTES", default_value_t = 256 * 1024)]
+    outbound_queue_bytes: usize,
+    /// Devices one uid may have connected at once.
+    #[arg(long, env = "DUET_MAX_DEVICES_PER_UID", default_value_t = 10)]
+    max_devices_per_uid: usize,
+    /// Milliseconds a connection has to send its HTTP request headers.
+    #[arg(long, env = "DUET_HTTP_HEADER_TIMEOUT_MS", default_value_t = 5000)]
+    http_header_timeout_ms: u64,
+    /// Connections that have not signed in yet, at most.
+    #[arg(long, env = "DUET_MAX_PENDING", default_value_t = 1024)]
+    max_pending: usize,
+    /// Open connections from one IP address (one /64 for IPv6), at most.
+    #[arg(long, env = "DUET_MAX_PER_IP", default_value_t = 256)]
+    max_per_ip: usize,
+    /// The TCP listen backlog (capped by the kernel's net.core.somaxconn).
+    #[arg(long, env = "DUET_LISTEN_BACKLOG", default_value_t = 4096)]
+    listen_backlog: u32,
+}
+
+impl BoundArgs {
+    fn limits(self) -> duet_server::ConnectionLimits {
+        duet_server::ConnectionLimits {
+            outbound_queue_bytes: self.outbound_queue_bytes,
+            max_devices_per_uid: self.max_devices_per_uid,
+            http_header_timeout: Duration::from_millis(self.http_header_timeout_ms),
+            max_pending: self.max_pending,
+            max_per_ip: self.max_per_ip,
+            listen_backlog: self.listen_backlog,
+        }
+    }
+}
+
 #[derive(Args, Clone)]
 struct TurnArgs {
     /// UDP address of the embedded TURN server.
@@ -106,7 +162,7 @@ struct TurnArgs {
     #[arg(long, env = "DUET_TURN_SECRET", hide_env_values = true)]
     turn_secret: Option<String>,
     /// How long TURN credentials stay valid, in seconds.
-    #[arg(long, default_value_t = 21_600)]
+    #[arg(long, env = "DUET_TURN_TTL", default_value_t = 21_600)]
     turn_ttl: u64,
     /// Use an external coturn (use-auth-secret) at this URL instead of the embedded one;
     /// repeat for several URLs.
@@ -160,19 +216,19 @@ pub struct ClientArgs {
     /// Print one JSON object per event.
     #[arg(long)]
     json: bool,
+    /// Trust the CA certificates in this PEM file for https:// and wss://, beside the
+    /// built-in roots (a private CA, a test's).
+    #[arg(long, env = "DUET_TLS_ROOT")]
+    tls_root: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // webrtc-rs warns about routine ICE and DTLS events; DUET_LOG=debug shows them.
-            tracing_subscriber::EnvFilter::try_from_env("DUET_LOG").unwrap_or_else(|_| {
-                "warn,rtc_ice=error,rtc_dtls=error,rtc=error,webrtc=error".into()
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = parse();
+    let log_format = match &cli.command {
+        Command::Serve { ops, .. } => ops.log_format,
+        _ => LogFormat::Text,
+    };
+    operate::init_logging(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -183,18 +239,59 @@ fn main() -> ExitCode {
     runtime.block_on(run(cli.command))
 }
 
+/// The command line, with `duet serve --config FILE`'s settings added where neither a flag
+/// nor an environment variable gives them. Exits on `--help` and on errors, as clap does.
+fn parse() -> Cli {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let matches = Cli::command().get_matches_from(args.clone());
+    let config = match matches.subcommand() {
+        Some(("serve", serve)) => serve.get_one::<PathBuf>("config").map(|p| (p.clone(), serve)),
+        _ => None,
+    };
+    let Some((path, given)) = config else {
+        return Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    };
+    let command = Cli::command();
+    let Some(serve) = command.find_subcommand("serve") else {
+        return Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    };
+    match config_file::apply(&path, serve, given, args) {
+        Ok(args) => Cli::try_parse_from(args).unwrap_or_else(|e| {
+            eprintln!("duet serve: with the settings of {}:", path.display());
+            e.exit()
+        }),
+        Err(e) => {
+            eprintln!("duet serve: {e}");
+            std::process::exit(2)
+        }
+    }
+}
+
 async fn run(command: Command) -> ExitCode {
     let started = Instant::now();
     match command {
-        Command::Serve { listen, ring_timeout, grace, secret, turn } => {
-            let ice = match turn.ice_config() {
-                Ok(ice) => ice,
+        Command::Serve { listen, ring_timeout, grace, secret, turn, bounds, push, ops } => {
+            let settings = turn.ice_config().and_then(|ice| Ok((ice, push.config()?)));
+            let (ice, push) = match settings {
+                Ok(settings) => settings,
                 Err(e) => {
                     eprintln!("duet serve: {e}");
                     return ExitCode::from(2);
                 }
             };
-            serve(listen, ring_timeout, grace, secret, ice).await
+            let config = duet_server::ServerConfig {
+                listen,
+                secret,
+                ring_timeout: Duration::from_secs(ring_timeout),
+                grace: Duration::from_secs(grace),
+                ice,
+                connections: bounds.limits(),
+                push,
+                tls: ops.tls(),
+                redis: ops.redis.clone(),
+                ..Default::default()
+            };
+            serve(config, Duration::from_secs(ops.drain_timeout)).await
         }
         Command::Token { uid, secret, ttl } => {
             if let Err(e) = duet_protocol::check_uid(&uid) {
@@ -220,38 +317,60 @@ async fn run(command: Command) -> ExitCode {
             };
             session::answer(&client, &report, mode, Duration::from_secs(seconds)).await
         }
-        Command::Demo { seconds, json } => {
-            session::demo(&Reporter::new(json, started), Duration::from_secs(seconds)).await
+        Command::Demo { seconds, json, size: (width, height), fps } => {
+            let camera = session::camera_of(width, height, fps);
+            session::demo(&Reporter::new(json, started), Duration::from_secs(seconds), camera).await
         }
     }
 }
 
-async fn serve(
-    listen: SocketAddr,
-    ring_timeout: u64,
-    grace: u64,
-    secret: Option<String>,
-    ice: duet_server::IceConfig,
-) -> ExitCode {
-    let config = duet_server::ServerConfig {
-        listen,
-        secret,
-        ring_timeout: Duration::from_secs(ring_timeout),
-        grace: Duration::from_secs(grace),
-        ice,
-        ..Default::default()
+/// `WIDTHxHEIGHT`, each side even (4:2:0 chroma) and from 16 to 1920: what OpenH264 and the
+/// synthetic camera handle.
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?} is not WIDTHxHEIGHT (e.g. 1280x720)");
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    for side in [w, h] {
+        if !(16..=1920).contains(&side) || side % 2 != 0 {
+            return Err(format!("{side} is not an even size from 16 to 1920"));
+        }
+    }
+    Ok((w, h))
+}
+
+async fn serve(config: duet_server::ServerConfig, drain_timeout: Duration) -> ExitCode {
+    let listen = config.listen;
+    let pushes = match (&config.push.apns, &config.push.fcm) {
+        (Some(_), Some(_)) => "APNs and FCM",
+        (Some(_), None) => "APNs",
+        (None, Some(_)) => "FCM",
+        (None, None) => "off",
     };
+    let pushes = match &config.push.data_dir {
+        Some(dir) => format!("pushes: {pushes}; push registrations kept in {}", dir.display()),
+        None => format!("pushes: {pushes}"),
+    };
+    let settings = format!(
+        "settings: ring timeout {} s, grace {} s, drain timeout {} s, max devices per uid {}, tls {}",
+        config.ring_timeout.as_secs(),
+        config.grace.as_secs(),
+        drain_timeout.as_secs(),
+        config.connections.max_devices_per_uid,
+        if config.tls.is_some() { "on" } else { "off" },
+    );
     let server = match duet_server::start(config).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("duet serve: cannot listen on {listen}: {e}");
+            eprintln!("duet serve: cannot start on {listen}: {e}");
             return ExitCode::from(2);
         }
     };
     println!("duet-server listening on {}", server.http_url());
+    println!("{settings}");
     if let Some(turn) = server.turn_addr() {
         println!("TURN relay on udp {turn}");
     }
+    println!("{pushes}");
     if server.is_dev_mode() {
         println!(
             "development mode: tokens at {}/dev/token?uid=UID (pass --secret for production)",
@@ -261,12 +380,33 @@ async fn serve(
             eprintln!("warning: a development server on a non-loopback address lets anyone on the network act as any user");
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
-    server.shutdown().await;
-    ExitCode::SUCCESS
+    operate::serve_until_signalled(server, drain_timeout).await
+}
+
+/// The certificates in the PEM file `path` (given as `flag`), as DER; at least one.
+pub(crate) fn pem_certificates(path: &std::path::Path, flag: &str) -> Result<Vec<Vec<u8>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let unreadable = |e: rustls_pki_types::pem::Error| format!("{flag} {}: {e}", path.display());
+    let roots = CertificateDer::pem_file_iter(path)
+        .map_err(unreadable)?
+        .map(|c| c.map(|c| c.to_vec()).map_err(unreadable))
+        .collect::<Result<Vec<_>, _>>()?;
+    if roots.is_empty() {
+        return Err(format!("{flag} {}: no certificate in it", path.display()));
+    }
+    Ok(roots)
 }
 
 impl ClientArgs {
+    /// The certificates of `--tls-root`, as DER; none without it.
+    fn tls_roots(&self) -> Result<Vec<Vec<u8>>, String> {
+        match &self.tls_root {
+            Some(path) => pem_certificates(path, "--tls-root"),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The token to connect with: given, minted, or asked of a development server.
     async fn token(&self) -> Result<String, String> {
         if let Some(t) = &self.token {

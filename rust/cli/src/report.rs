@@ -1,11 +1,11 @@
 //! Lifecycle events as the CLI prints them: one line each, readable or JSON.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
 
 #[derive(Clone)]
-pub struct Reporter {
+pub(crate) struct Reporter {
     json: bool,
     /// Set when one process prints for several clients (`duet demo`).
     who: Option<String>,
@@ -13,16 +13,16 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn new(json: bool, started: Instant) -> Self {
+    pub(crate) fn new(json: bool, started: Instant) -> Self {
         Reporter { json, who: None, started }
     }
 
-    pub fn for_client(&self, uid: &str) -> Self {
+    pub(crate) fn for_client(&self, uid: &str) -> Self {
         Reporter { who: Some(uid.to_owned()), ..self.clone() }
     }
 
     /// Prints one event. `fields` are the event's own (`from`, `status`, `reason`, …).
-    pub fn event(&self, event: &str, fields: &[(&str, Value)]) {
+    pub(crate) fn event(&self, event: &str, fields: &[(&str, Value)]) {
         if self.json {
             let mut obj = Map::new();
             obj.insert("event".into(), json!(event));
@@ -32,7 +32,11 @@ impl Reporter {
             for (k, v) in fields {
                 obj.insert((*k).into(), v.clone());
             }
-            obj.insert("t_ms".into(), json!(self.started.elapsed().as_millis() as u64));
+            let t_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            obj.insert("t_ms".into(), json!(t_ms));
+            // Wall-clock time too: a script that changes the network from another process
+            // matches its own moments to these.
+            obj.insert("unix_ms".into(), json!(crate::video_check::unix_ms(SystemTime::now())));
             println!("{}", Value::Object(obj));
         } else {
             let detail: Vec<String> = fields
@@ -49,7 +53,7 @@ impl Reporter {
         }
     }
 
-    pub fn error(&self, message: &str) {
+    pub(crate) fn error(&self, message: &str) {
         self.event("error", &[("message", json!(message))]);
     }
 }

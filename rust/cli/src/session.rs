@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duet_core::{
-    CallOptions, CallStats, CallStatus, CandidateType, ClientConfig, Conversation, EndReason,
-    IceTransportPolicy, LocalStream, MediaConfig, StreamConstraints, VideoCall, VideoConstraints,
+    CallOptions, CallStats, CallStatus, CandidateType, ClientConfig, ConnectionState, Conversation,
+    EndReason, IceTransportPolicy, LocalStream, MediaConfig, MediaState, StreamConstraints,
+    VideoCall, VideoConstraints,
 };
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -24,7 +25,7 @@ const NOT_AS_ASKED: u8 = 1;
 /// Exit status for a client that could not connect at all, or was used wrongly.
 const CANNOT_CONNECT: u8 = 2;
 
-pub enum AnswerMode {
+pub(crate) enum AnswerMode {
     Accept,
     Reject,
     Ignore,
@@ -37,6 +38,8 @@ struct Client {
     events: UnboundedReceiver<Happened>,
     report: Reporter,
     interrupted: Interrupt,
+    /// What this client's synthetic camera captures.
+    camera: VideoConstraints,
 }
 
 /// Ctrl-C, heard once for the whole process. A `ctrl_c()` future made afresh in each turn of
@@ -63,17 +66,29 @@ impl Interrupt {
     }
 }
 
-/// The synthetic camera (320x240 at 30 fps) and microphone every CLI call carries.
-fn camera() -> Arc<LocalStream> {
-    LocalStream::synthetic(StreamConstraints {
-        audio: true,
-        video: Some(VideoConstraints {
-            width: 320,
-            height: 240,
-            fps: 30,
-            max_bitrate_bps: 600_000,
-        }),
-    })
+/// The synthetic camera of every CLI call but `demo --size/--fps`: 320x240 at 30 fps.
+pub(crate) const CAMERA: VideoConstraints =
+    VideoConstraints { width: 320, height: 240, fps: 30, max_bitrate_bps: 600_000 };
+
+/// A bitrate for a synthetic camera of another size: CAMERA's bits per pixel per second,
+/// which gives 1.5 Mbps at 1280x720 (what codec_cost measures 720p at) and scales below it.
+pub(crate) fn camera_of(width: u32, height: u32, fps: u32) -> VideoConstraints {
+    let pixels_per_second = u64::from(width) * u64::from(height) * u64::from(fps.max(1));
+    let reference = u64::from(CAMERA.width * CAMERA.height * CAMERA.fps);
+    let bps = u64::from(CAMERA.max_bitrate_bps) * pixels_per_second / reference;
+    // 720p at 30 fps would be 7.2 Mbps at CAMERA's rate; a real 720p call asks for far less.
+    let bps = bps.clamp(50_000, 1_500_000);
+    VideoConstraints {
+        width,
+        height,
+        fps,
+        max_bitrate_bps: u32::try_from(bps).unwrap_or(1_500_000),
+    }
+}
+
+/// The synthetic camera and microphone a CLI call carries.
+fn camera(video: VideoConstraints) -> Arc<LocalStream> {
+    LocalStream::synthetic(StreamConstraints { audio: true, video: Some(video) })
 }
 
 /// Media stays on loopback when the server does: both peers are then on this machine.
@@ -86,17 +101,31 @@ fn media_config(server_url: &str) -> MediaConfig {
     }
 }
 
-async fn connect(server_url: &str, token: String, report: Reporter) -> Result<Client, ExitCode> {
+async fn connect(
+    server_url: &str,
+    token: String,
+    tls_roots: Vec<Vec<u8>>,
+    report: Reporter,
+) -> Result<Client, ExitCode> {
     let (bridge, screen, events) = Bridge::new();
     let mut config = ClientConfig::new(server_url, token);
     config.media = media_config(server_url);
+    config.tls_roots = tls_roots;
     match VideoCall::connect(config, bridge.clone()).await {
         Ok(video) => {
             report.event(
                 "connected",
                 &[("as", json!(video.uid())), ("device", json!(video.device_id()))],
             );
-            Ok(Client { video, bridge, screen, events, report, interrupted: Interrupt::listen() })
+            Ok(Client {
+                video,
+                bridge,
+                screen,
+                events,
+                report,
+                interrupted: Interrupt::listen(),
+                camera: CAMERA,
+            })
         }
         Err(e) => {
             report.error(&e.to_string());
@@ -106,14 +135,18 @@ async fn connect(server_url: &str, token: String, report: Reporter) -> Result<Cl
 }
 
 async fn connect_with_args(args: &ClientArgs, report: &Reporter) -> Result<Client, ExitCode> {
-    let token = match args.token().await {
-        Ok(t) => t,
+    let credentials = match args.tls_roots() {
+        Ok(roots) => args.token().await.map(|token| (token, roots)),
+        Err(e) => Err(e),
+    };
+    let (token, roots) = match credentials {
+        Ok(c) => c,
         Err(e) => {
             report.error(&e);
             return Err(ExitCode::from(CANNOT_CONNECT));
         }
     };
-    connect(&args.server, token, report.clone()).await
+    connect(&args.server, token, roots, report.clone()).await
 }
 
 /// How a followed conversation went.
@@ -144,6 +177,7 @@ impl Client {
         let mut hang_up_at: Option<tokio::time::Instant> = None;
         let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
         stats_tick.tick().await;
+        let mut network = NetworkWatch::new();
         loop {
             let hang_up = async {
                 match hang_up_at {
@@ -178,6 +212,15 @@ impl Client {
                             &[("video", json!(video)), ("audio", json!(audio))],
                         );
                     }
+                    Some(Happened::Signaling(state)) => {
+                        self.report.event("signaling", &[("state", json!(signaling_name(&state)))]);
+                    }
+                    Some(Happened::Media(state)) => {
+                        self.report.event("media_state", &[("state", json!(media_state_name(state)))]);
+                    }
+                    Some(Happened::Quality(local, remote)) => {
+                        self.report.event("quality", &[("local", json!(local)), ("remote", json!(remote))]);
+                    }
                     Some(Happened::Failed(e)) => self.report.error(&e.to_string()),
                     Some(Happened::Closed) | None => {
                         let reason = conv.close_reason().unwrap_or(EndReason::Failed);
@@ -192,6 +235,10 @@ impl Client {
                         self.report.event("stats", &stats_fields(&s, &self.screen));
                         outcome.last_stats = Some(s);
                     }
+                }
+                () = network.changed() => {
+                    self.report.event("network_changed", &[]);
+                    self.video.network_changed();
                 }
                 _ = hang_up => return self.hang_up(conv, outcome).await,
                 _ = self.interrupted.heard() => return self.hang_up(conv, outcome).await,
@@ -243,6 +290,10 @@ impl Client {
                 ("frames_verified", json!(video.verified())),
                 ("frames_not_blank", json!(video.not_blank())),
                 ("longest_gap_ms", json!(video.longest_gap(end).map(ms))),
+                ("frames_decoded", stat(|s| s.frames_decoded)),
+                ("frames_corrupted", json!(video.corrupted())),
+                ("bytes_sent", stat(|s| s.bytes_sent)),
+                ("video", video.smoothness(end).to_json()),
                 ("audio_packets_sent", stat(|s| s.audio_packets_sent)),
                 ("audio_frames_decoded", stat(|s| s.audio_frames_decoded)),
                 (
@@ -260,6 +311,9 @@ fn stats_fields(s: &CallStats, screen: &Screen) -> Vec<(&'static str, Value)> {
         ("received", json!(format!("{}x{}", s.received_width, s.received_height))),
         ("fps_received", json!(round1(s.received_fps))),
         ("kbps_sent", json!(round1(s.bitrate_sent_bps / 1000.0))),
+        ("video_target_kbps", json!(round1(f64::from(s.target_bitrate_bps) / 1000.0))),
+        ("bytes_sent", json!(s.bytes_sent)),
+        ("packets_sent", json!(s.packets_sent)),
         ("kbps_received", json!(round1(s.bitrate_received_bps / 1000.0))),
         ("rtt_ms", json!(s.rtt_ms.map(round1))),
         ("lost", json!(s.packets_lost)),
@@ -272,7 +326,7 @@ fn stats_fields(s: &CallStats, screen: &Screen) -> Vec<(&'static str, Value)> {
     ]
 }
 
-pub async fn call(
+pub(crate) async fn call(
     args: &ClientArgs,
     report: &Reporter,
     to: &str,
@@ -311,7 +365,7 @@ async fn place_call(
 ) -> Option<Outcome> {
     let since = Instant::now();
     let options = CallOptions { data, ice_transport_policy: policy };
-    let conv = match client.video.call(to, camera(), options) {
+    let conv = match client.video.call(to, camera(client.camera.clone()), options) {
         Ok(c) => c,
         Err(e) => {
             client.report.error(&e.to_string());
@@ -322,7 +376,7 @@ async fn place_call(
     Some(client.follow(&conv, stay, since).await)
 }
 
-pub async fn answer(
+pub(crate) async fn answer(
     args: &ClientArgs,
     report: &Reporter,
     mode: AnswerMode,
@@ -354,7 +408,7 @@ async fn answer_one(
     match mode {
         AnswerMode::Accept => {
             let since = Instant::now();
-            if let Err(e) = conv.accept(camera()) {
+            if let Err(e) = conv.accept(camera(client.camera.clone())) {
                 client.report.error(&e.to_string());
                 return (false, None);
             }
@@ -375,7 +429,8 @@ async fn answer_one(
     }
 }
 
-pub async fn demo(report: &Reporter, stay: Duration) -> ExitCode {
+/// `camera` is what both sides capture (`demo --size --fps`).
+pub(crate) async fn demo(report: &Reporter, stay: Duration, camera: VideoConstraints) -> ExitCode {
     let config =
         duet_server::ServerConfig { listen: ([127, 0, 0, 1], 0).into(), ..Default::default() };
     let server = match duet_server::start(config).await {
@@ -390,13 +445,15 @@ pub async fn demo(report: &Reporter, stay: Duration) -> ExitCode {
         |uid: &str| duet_server::token::mint(server.secret(), uid, Duration::from_secs(600));
     let url = server.http_url();
     let (alice, bob) = tokio::join!(
-        connect(&url, token("alice"), report.for_client("alice")),
-        connect(&url, token("bob"), report.for_client("bob")),
+        connect(&url, token("alice"), Vec::new(), report.for_client("alice")),
+        connect(&url, token("bob"), Vec::new(), report.for_client("bob")),
     );
     let (Ok(mut alice), Ok(mut bob)) = (alice, bob) else {
         server.shutdown().await;
         return ExitCode::from(CANNOT_CONNECT);
     };
+    alice.camera = camera.clone();
+    bob.camera = camera;
 
     // Bob answers whatever comes for as long as it lasts; alice decides when it ends.
     let bob_side = async {
@@ -448,5 +505,53 @@ fn status_name(s: CallStatus) -> &'static str {
         CallStatus::Rejected => "rejected",
         CallStatus::Busy => "busy",
         CallStatus::Timeout => "timeout",
+    }
+}
+
+/// The signaling connection's state as the `signaling` event names it.
+fn signaling_name(state: &ConnectionState) -> &'static str {
+    match state {
+        ConnectionState::Connected => "connected",
+        ConnectionState::Reconnecting => "reconnecting",
+        ConnectionState::Refused { .. } => "refused",
+    }
+}
+
+fn media_state_name(state: MediaState) -> &'static str {
+    match state {
+        MediaState::Connected => "connected",
+        MediaState::Reconnecting => "reconnecting",
+        MediaState::PeerReconnecting => "peer_reconnecting",
+    }
+}
+
+/// The CLI's network monitor, as an app has the platform's (NWPathMonitor,
+/// ConnectivityManager): it looks at this machine's addresses a few times a second and
+/// says when they changed, so that a call restarts ICE at once (`network_changed`).
+struct NetworkWatch {
+    ticks: tokio::time::Interval,
+    last: Vec<std::net::IpAddr>,
+}
+
+impl NetworkWatch {
+    const PERIOD: Duration = Duration::from_millis(200);
+
+    fn new() -> Self {
+        let mut ticks = tokio::time::interval(Self::PERIOD);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        NetworkWatch { ticks, last: duet_core::local_addresses() }
+    }
+
+    /// Resolves when the addresses differ from the last look.
+    async fn changed(&mut self) {
+        loop {
+            self.ticks.tick().await;
+            let now = duet_core::local_addresses();
+            if now != self.last {
+                tracing::info!("local addresses changed: {:?} -> {now:?}", self.last);
+                self.last = now;
+                return;
+            }
+        }
     }
 }

@@ -1,17 +1,12 @@
 //! The `duet` binary as a user runs it: real processes, a real server on loopback.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+mod support;
+
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
-
-fn duet() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_duet"));
-    c.env_remove("DUET_SECRET");
-    c
-}
+use support::*;
 
 fn events(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
@@ -24,70 +19,9 @@ fn events(out: &Output) -> Vec<Value> {
 fn names(events: &[Value]) -> Vec<String> {
     events
         .iter()
-        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .map(|e| e["event"].as_str().expect("every line has an event").to_owned())
         .filter(|e| e != "stats")
         .collect()
-}
-
-/// A child whose stdout lines arrive on a channel, killed on drop.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Running {
-    fn start(cmd: &mut Command) -> Running {
-        let mut child =
-            cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn duet");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Running { child, lines }
-    }
-
-    fn line_containing(&self, needle: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no line containing {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    fn rest(mut self) -> (i32, Vec<Value>) {
-        let status = self.child.wait().unwrap();
-        let events = self.lines.try_iter().map(|l| serde_json::from_str(&l).unwrap()).collect();
-        (status.code().unwrap_or(-1), events)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `duet serve` on a free port, in development mode; returns it and its URL.
-fn serve(extra: &[&str]) -> (Running, String) {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let server = Running::start(
-        duet().args(["serve", "--listen", &listen, "--turn-listen", "127.0.0.1:0"]).args(extra),
-    );
-    let line = server.line_containing("listening on");
-    let url = line.rsplit(' ').next().unwrap().to_owned();
-    (server, url)
 }
 
 #[test]
@@ -151,7 +85,8 @@ fn token_mints_a_jwt_and_refuses_a_bad_uid() {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.expect("the clock is after 1970").as_secs()
 }
 
 #[test]
@@ -191,6 +126,12 @@ fn call_and_answer_between_two_processes() {
         assert!(summary["frames_verified"].as_u64().unwrap() > 0, "{summary}");
         assert!(summary["audio_packets_sent"].as_u64().unwrap() > 0, "{summary}");
         assert!(summary["audio_frames_decoded"].as_u64().unwrap() > 0, "{summary}");
+        // The figures bench/network reads (their values are its to measure).
+        assert!(summary["frames_decoded"].as_u64().unwrap() > 0, "{summary}");
+        assert!(summary["frames_corrupted"].is_u64(), "{summary}");
+        assert!(summary["video"]["span_ms"].as_f64().unwrap() > 0.0, "{summary}");
+        assert!(summary["video"]["freezes_over_500ms"].is_u64(), "{summary}");
+        assert!(summary["unix_ms"].as_u64().unwrap() > 1_700_000_000_000, "{summary}");
     }
 }
 

@@ -4,33 +4,34 @@
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     pub initial: Duration,
     pub max: Duration,
     attempt: u32,
 }
 
 impl Backoff {
-    pub fn new(initial: Duration, max: Duration) -> Self {
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
         Backoff { initial, max, attempt: 0 }
     }
 
     /// The delay before the next attempt: initial × 2^attempt, capped, less up to a quarter
     /// at random.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let base = self.initial.saturating_mul(1u32 << self.attempt.min(16)).min(self.max);
         self.attempt = self.attempt.saturating_add(1);
-        let jitter = base.mul_f64(f64::from(random_u8()) / 255.0 / 4.0);
+        let jitter = base.mul_f64(random_fraction() / 4.0);
         base - jitter
     }
 
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.attempt = 0;
     }
 }
 
-fn random_u8() -> u8 {
-    uuid::Uuid::new_v4().as_bytes()[0]
+/// A random number in [0, 1].
+pub(crate) fn random_fraction() -> f64 {
+    f64::from(uuid::Uuid::new_v4().as_bytes()[0]) / 255.0
 }
 
 #[cfg(test)]

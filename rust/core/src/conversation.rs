@@ -1,14 +1,20 @@
 //! `Conversation`: one call, as the app holds it, and the delegate that hears about it.
+//!
+//! A handle: it answers the app at once from the snapshot the engine publishes, and sends
+//! the engine what the app asks (`Command`). The engine does the rest, in order.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use duet_protocol::CallStatus;
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::client::Client;
-use crate::events::EventQueue;
-use crate::lifecycle::{ActionError, CallError, ConvId, ConversationState, EndReason};
-use crate::media::{LocalStream, RemoteStream, Sending};
+use crate::delegate_queue::DelegateQueue;
+use crate::engine::{Command, ConversationView};
+use crate::errors::{ActionError, CallError, WrongState};
+use crate::lifecycle::{ConvId, ConversationState, EndReason};
+use crate::peer::CallStats;
+use crate::streams::{LocalStream, RemoteStream, Sending};
 use crate::sync::lock;
 
 /// What happens to a conversation, in the seeds' terms. Called on the VideoCall's event
@@ -30,31 +36,69 @@ pub trait ConversationDelegate: Send + Sync {
     fn did_change_remote_media(&self, video_enabled: bool, audio_enabled: bool) {
         let _ = (video_enabled, audio_enabled);
     }
+    /// The media connection during the call: `Reconnecting` when this side's path went down
+    /// or the app said the network changed (an ICE restart is under way), `PeerReconnecting`
+    /// when the other party said its own path did, `Connected` once media flows again. A
+    /// call that does not recover within `ReconnectPolicy::media_timeout` (30 s) ends with
+    /// `EndReason::NetworkLost`.
+    fn did_change_media_state(&self, state: MediaState) {
+        let _ = state;
+    }
+    /// The network quality of each side changed: what this side receives (`local`) and
+    /// what the other side receives (`remote`), 0 (nothing gets through) to 5 (excellent).
+    /// `CallStats` carries the same levels.
+    fn did_change_network_quality(&self, local: u8, remote: u8) {
+        let _ = (local, remote);
+    }
+}
+
+/// Where a call's media connection stands, as the app can show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaState {
+    /// Media flows (again).
+    Connected,
+    /// This side's path is down or changed; ICE is restarting.
+    Reconnecting,
+    /// The other party's path is down or changed; ICE is restarting.
+    PeerReconnecting,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) enum ConvEvent {
+pub(crate) enum DelegateEvent {
     Response(CallStatus),
     Stream(Arc<RemoteStream>),
     Failed(CallError),
     Closed,
     RemoteSending(Sending),
+    Media(MediaState),
+    Quality { local: u8, remote: u8 },
 }
 
 #[derive(Default)]
 struct DelegateSlot {
     delegate: Option<Arc<dyn ConversationDelegate>>,
     /// Events that came before the app set a delegate, delivered in order once it does.
-    pending: Vec<ConvEvent>,
+    pending: Vec<DelegateEvent>,
+}
+
+/// What the app asked of this conversation that the engine may not have done yet: the
+/// app's own view must reflect it at once (a rejected call reads as closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Accept,
+    End,
 }
 
 pub struct Conversation {
-    pub(crate) conv: ConvId,
+    conv: ConvId,
     remote_uid: String,
-    client: Weak<Client>,
-    events: EventQueue,
+    /// This side placed the call: it can never accept or reject it.
+    outgoing: bool,
+    commands: mpsc::UnboundedSender<Command>,
+    view: watch::Receiver<ConversationView>,
+    events: DelegateQueue,
     slot: Mutex<DelegateSlot>,
-    close_reason: Mutex<Option<EndReason>>,
+    asked: Mutex<Option<Asked>>,
 }
 
 impl std::fmt::Debug for Conversation {
@@ -62,7 +106,7 @@ impl std::fmt::Debug for Conversation {
         f.debug_struct("Conversation")
             .field("conv", &self.conv)
             .field("remote_uid", &self.remote_uid)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,16 +114,20 @@ impl Conversation {
     pub(crate) fn new(
         conv: ConvId,
         remote_uid: String,
-        client: Weak<Client>,
-        events: EventQueue,
+        outgoing: bool,
+        commands: mpsc::UnboundedSender<Command>,
+        view: watch::Receiver<ConversationView>,
+        events: DelegateQueue,
     ) -> Arc<Self> {
         Arc::new(Conversation {
             conv,
             remote_uid,
-            client,
+            outgoing,
+            commands,
+            view,
             events,
             slot: Mutex::new(DelegateSlot::default()),
-            close_reason: Mutex::new(None),
+            asked: Mutex::new(None),
         })
     }
 
@@ -91,27 +139,67 @@ impl Conversation {
     }
 
     /// Answers an incoming call with this side's media.
+    ///
+    /// # Errors
+    ///
+    /// `Closed` (with why, e.g. answered on another device) when the call is over;
+    /// `InvalidState` when this side placed the call or has already accepted it.
     pub fn accept(&self, local_stream: Arc<LocalStream>) -> Result<(), ActionError> {
-        let client = self.client()?;
-        client.accept(self.conv, local_stream)
+        let mut asked = lock(&self.asked);
+        self.check_ringing(*asked, WrongState::AlreadyAccepted)?;
+        self.command(Command::Accept { conv: self.conv, local: local_stream })?;
+        *asked = Some(Asked::Accept);
+        Ok(())
     }
 
     /// Declines an incoming call. The caller hears REJECTED.
+    ///
+    /// # Errors
+    ///
+    /// `Closed` when the call is over; `InvalidState` when this side placed the call or
+    /// has accepted it.
     pub fn reject(&self) -> Result<(), ActionError> {
-        let client = self.client()?;
-        client.reject(self.conv)?;
-        self.set_close_reason(EndReason::Local);
+        let mut asked = lock(&self.asked);
+        self.check_ringing(*asked, WrongState::NotRinging)?;
+        self.command(Command::Reject { conv: self.conv })?;
+        *asked = Some(Asked::End);
         Ok(())
     }
 
     /// Cancels the call while it rings, or hangs up once it is under way. Does nothing if it
     /// is already over.
     pub fn close(&self) {
-        if let Some(client) = self.client.upgrade() {
-            if client.close(self.conv) {
-                self.set_close_reason(EndReason::Local);
-            }
+        let mut asked = lock(&self.asked);
+        if *asked != Some(Asked::End)
+            && self.view.borrow().state != ConversationState::Closed
+            && self.command(Command::Close { conv: self.conv }).is_ok()
+        {
+            *asked = Some(Asked::End);
         }
+    }
+
+    /// Whether an incoming call can still be answered; `accepted` is the error once it has
+    /// been.
+    fn check_ringing(&self, asked: Option<Asked>, accepted: WrongState) -> Result<(), ActionError> {
+        let view = self.view.borrow();
+        match (asked, view.state) {
+            (Some(Asked::End), _) => Err(ActionError::Closed(Some(EndReason::Local))),
+            (_, ConversationState::Closed) => Err(ActionError::Closed(view.close_reason)),
+            _ if self.outgoing => Err(ActionError::InvalidState(WrongState::NotTheCallee)),
+            (_, ConversationState::Calling) => {
+                Err(ActionError::InvalidState(WrongState::NotTheCallee))
+            }
+            (Some(Asked::Accept), _)
+            | (_, ConversationState::Accepting | ConversationState::Connected) => {
+                Err(ActionError::InvalidState(accepted))
+            }
+            (None, ConversationState::Ringing) => Ok(()),
+        }
+    }
+
+    fn command(&self, command: Command) -> Result<(), ActionError> {
+        // The engine is gone only once its VideoCall has shut down.
+        self.commands.send(command).map_err(|_| ActionError::Closed(None))
     }
 
     /// The uid of the other party.
@@ -121,45 +209,44 @@ impl Conversation {
 
     /// The id of the call behind this conversation, as the server knows it.
     pub fn call_id(&self) -> Option<String> {
-        self.client.upgrade().and_then(|c| c.call_id(self.conv))
+        self.view.borrow().call_id.clone()
     }
 
     pub fn state(&self) -> ConversationState {
-        match self.client.upgrade() {
-            Some(c) => c.state(self.conv),
-            None => ConversationState::Closed,
+        let state = self.view.borrow().state;
+        match (*lock(&self.asked), state) {
+            (Some(Asked::End), _) => ConversationState::Closed,
+            (Some(Asked::Accept), ConversationState::Ringing) => ConversationState::Accepting,
+            _ => state,
         }
     }
 
     /// What the call's media is doing now; None before its media exists or after it ends.
-    pub async fn stats(&self) -> Option<crate::peer::CallStats> {
-        self.client.upgrade()?.stats(self.conv).await
+    pub async fn stats(&self) -> Option<CallStats> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Stats { conv: self.conv, reply }).ok()?;
+        answer.await.ok().flatten()
     }
 
     /// The other party's media, once the call's media exists (also handed to
     /// `did_receive_stream`).
     pub fn remote_stream(&self) -> Option<Arc<RemoteStream>> {
-        self.client.upgrade()?.remote_stream(self.conv)
+        self.view.borrow().remote_stream.clone()
     }
 
-    /// Why the conversation ended, once it has.
+    /// Why the conversation ended, once it has: the engine's word, or `Local` while this
+    /// side's own close is on its way to it.
     pub fn close_reason(&self) -> Option<EndReason> {
-        *lock(&self.close_reason)
-    }
-
-    fn client(&self) -> Result<Arc<Client>, ActionError> {
-        self.client.upgrade().ok_or(ActionError::Closed)
-    }
-
-    fn set_close_reason(&self, reason: EndReason) {
-        lock(&self.close_reason).get_or_insert(reason);
-    }
-
-    /// Queues an event for the delegate (called by the engine's driver).
-    pub(crate) fn post(self: &Arc<Self>, event: ConvEvent, reason: Option<EndReason>) {
-        if let Some(r) = reason {
-            self.set_close_reason(r);
+        let reason = self.view.borrow().close_reason;
+        match *lock(&self.asked) {
+            Some(Asked::End) => reason.or(Some(EndReason::Local)),
+            _ => reason,
         }
+    }
+
+    /// Queues an event for the delegate (called by the engine, which has already published
+    /// the snapshot the event leaves behind).
+    pub(crate) fn post(self: &Arc<Self>, event: DelegateEvent) {
         let me = Arc::clone(self);
         self.events.push(move || me.deliver(event));
     }
@@ -167,8 +254,8 @@ impl Conversation {
     /// Runs on the event thread. After `did_close` the delegate is let go: nothing more
     /// will come, and an app delegate that holds its conversation (the seeds' pattern) would
     /// otherwise keep both alive.
-    fn deliver(&self, event: ConvEvent) {
-        let last = matches!(event, ConvEvent::Closed);
+    fn deliver(&self, event: DelegateEvent) {
+        let last = matches!(event, DelegateEvent::Closed);
         self.deliver_one(event);
         if last {
             let mut slot = lock(&self.slot);
@@ -178,7 +265,7 @@ impl Conversation {
         }
     }
 
-    fn deliver_one(&self, event: ConvEvent) {
+    fn deliver_one(&self, event: DelegateEvent) {
         let delegate = {
             let mut slot = lock(&self.slot);
             match &slot.delegate {
@@ -205,21 +292,22 @@ impl Drop for Conversation {
     /// A conversation nobody holds can never be answered or hung up, so it is hung up now:
     /// no phone rings, and no call runs, without an app object behind it.
     fn drop(&mut self) {
-        if let Some(client) = self.client.upgrade() {
-            client.close(self.conv);
-            client.forget(self.conv);
-        }
+        let _ = self.commands.send(Command::Release { conv: self.conv });
     }
 }
 
-fn dispatch(delegate: &dyn ConversationDelegate, event: ConvEvent) {
+fn dispatch(delegate: &dyn ConversationDelegate, event: DelegateEvent) {
     let started = Instant::now();
     match event {
-        ConvEvent::Response(s) => delegate.did_receive_response(s),
-        ConvEvent::Stream(s) => delegate.did_receive_stream(s),
-        ConvEvent::Failed(e) => delegate.did_fail_with_error(e),
-        ConvEvent::Closed => delegate.did_close(),
-        ConvEvent::RemoteSending(s) => delegate.did_change_remote_media(s.video, s.audio),
+        DelegateEvent::Response(s) => delegate.did_receive_response(s),
+        DelegateEvent::Stream(s) => delegate.did_receive_stream(s),
+        DelegateEvent::Failed(e) => delegate.did_fail_with_error(e),
+        DelegateEvent::Closed => delegate.did_close(),
+        DelegateEvent::RemoteSending(s) => delegate.did_change_remote_media(s.video, s.audio),
+        DelegateEvent::Media(state) => delegate.did_change_media_state(state),
+        DelegateEvent::Quality { local, remote } => {
+            delegate.did_change_network_quality(local, remote);
+        }
     }
     if started.elapsed().as_millis() > 100 {
         tracing::warn!(

@@ -19,8 +19,20 @@ const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 
 /// A development token for `uid` from the server at `server_url` (any URL `VideoCall`
 /// connects to: `http://host:port`, `ws://host:port/ws`).
+///
+/// # Errors
+///
+/// `InvalidUrl`, `Unreachable` or `Timeout` when the server cannot be asked; `Refused` when
+/// it is a production server (it mints no tokens) or refuses the uid; `Protocol` when the
+/// answer is not a token.
 pub async fn fetch_development_token(server_url: &str, uid: &str) -> Result<String, ConnectError> {
     let ws = websocket_url(server_url)?;
+    if ws.starts_with("wss://") {
+        return Err(ConnectError::InvalidUrl {
+            url: server_url.to_owned(),
+            reason: "development tokens are asked of a plain http:// development server".into(),
+        });
+    }
     let host = ws.trim_start_matches("ws://").split('/').next().unwrap_or_default().to_owned();
     let request = format!(
         "GET /dev/token?uid={} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",

@@ -6,34 +6,40 @@
 //! conversation, and its `ConversationDelegate` hears `did_receive_response`,
 //! `did_receive_stream`, `did_fail_with_error` and `did_close`.
 //!
-//! Inside, `lifecycle` is a sans-I/O state machine and `driver` the one task that does its
-//! I/O.
+//! Inside (docs/architecture.md has the map): `lifecycle` is a sans-I/O state machine;
+//! `engine` is the one task per `VideoCall` that owns it, every call's record and the
+//! signaling link; `VideoCall` and `Conversation` are handles that send the engine
+//! commands and read its snapshots; `peer` runs each call's peer connection, with codec
+//! work on pipeline threads of its own.
 
 mod backoff;
-mod client;
 mod conversation;
+mod delegate_queue;
 mod dev_token;
-mod driver;
-mod events;
-pub mod lifecycle;
-mod media;
+mod engine;
+mod errors;
+mod lifecycle;
+mod network;
 mod peer;
 mod signaling;
+mod streams;
 mod sync;
 mod task;
+mod tls;
 mod video_call;
 
-pub use client::{CallOptions, VideoCallDelegate};
-pub use conversation::{Conversation, ConversationDelegate};
+pub use conversation::{Conversation, ConversationDelegate, MediaState};
 pub use dev_token::fetch_development_token;
-pub use driver::ReconnectPolicy;
 pub use duet_media::{CodecError, EncodedVideo, VideoDecoder, VideoEncoder, VideoEncoderConfig};
-pub use duet_protocol::{CallStatus, ErrorCode, IceTransportPolicy};
-pub use lifecycle::{ActionError, CallError, ConversationState, EndReason};
-pub use media::{
+pub use duet_protocol::{ApnsEnvironment, CallStatus, ErrorCode, IceTransportPolicy, PushToken};
+pub use engine::{PushError, ReconnectPolicy};
+pub use errors::{ActionError, CallError, InvalidArgument, MediaKind, WrongState};
+pub use lifecycle::{ConversationState, EndReason};
+pub use network::local_addresses;
+pub use peer::{CallStats, CandidateType, MediaConfig, SoftwareVideoCodecs, VideoCodecs};
+pub use signaling::{websocket_url, ConnectError, ConnectionState};
+pub use streams::{
     AudioFrame, AudioSink, CaptureError, LocalStream, RemoteStream, Rotation, StreamConstraints,
     VideoConstraints, VideoFrame, VideoSink,
 };
-pub use peer::{CallStats, CandidateType, MediaConfig, SoftwareVideoCodecs, VideoCodecs};
-pub use signaling::{websocket_url, ConnectError, ConnectionState};
-pub use video_call::{ClientConfig, VideoCall};
+pub use video_call::{CallOptions, ClientConfig, VideoCall, VideoCallDelegate};

@@ -6,9 +6,31 @@ use duet_protocol::{ClientMessage, ErrorCode, IceServer, Limits, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Where the signaling link connects: the WebSocket URL, and for `wss://` the TLS
+/// connector (its trusted roots), built once for every reconnect.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    pub url: String,
+    tls: Option<Connector>,
+}
+
+impl Endpoint {
+    /// The endpoint of a server URL as `websocket_url` reads it, trusting `tls_roots`
+    /// (DER) beside the built-in roots for `wss://`.
+    pub(crate) fn new(server_url: &str, tls_roots: &[Vec<u8>]) -> Result<Endpoint, ConnectError> {
+        let url = websocket_url(server_url)?;
+        let tls = if url.starts_with("wss://") {
+            Some(crate::tls::connector(&url, tls_roots)?)
+        } else {
+            None
+        };
+        Ok(Endpoint { url, tls })
+    }
+}
 
 /// Why connecting to the server failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,7 +71,7 @@ pub enum ConnectionState {
 
 /// What the server told us in `welcome`.
 #[derive(Debug, Clone)]
-pub struct ServerInfo {
+pub(crate) struct ServerInfo {
     pub uid: String,
     pub ice_servers: Vec<IceServer>,
     pub ring_timeout: Duration,
@@ -60,6 +82,11 @@ pub struct ServerInfo {
 
 /// The WebSocket URL for a server URL as a person writes it: `http://host:port` and
 /// `ws://host:port` both mean `ws://host:port/ws`; an explicit path is kept.
+///
+/// # Errors
+///
+/// `InvalidUrl` for a URL without a scheme or host, or with a scheme other than ws, wss,
+/// http or https.
 pub fn websocket_url(server_url: &str) -> Result<String, ConnectError> {
     let invalid = |reason: &str| ConnectError::InvalidUrl {
         url: server_url.to_owned(),
@@ -72,9 +99,6 @@ pub fn websocket_url(server_url: &str) -> Result<String, ConnectError> {
         "wss" | "https" => "wss",
         _ => return Err(invalid("scheme must be ws, wss, http or https")),
     };
-    if scheme == "wss" {
-        return Err(invalid("this build has no TLS; put duet-server behind a TLS proxy and build with TLS, or use ws:// on a trusted network"));
-    }
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
@@ -88,21 +112,25 @@ pub fn websocket_url(server_url: &str) -> Result<String, ConnectError> {
 
 /// Opens the socket, says `hello`, and waits for `welcome`.
 pub(crate) async fn handshake(
-    url: &str,
+    endpoint: &Endpoint,
     hello: &ClientMessage,
     timeout: Duration,
 ) -> Result<(Socket, ServerInfo), ConnectError> {
-    tokio::time::timeout(timeout, handshake_inner(url, hello))
+    // Boxed: a TLS connect is a large future, which would otherwise sit inline in the
+    // engine's own (its reconnect and last-words paths) whether TLS is used or not.
+    tokio::time::timeout(timeout, Box::pin(handshake_inner(endpoint, hello)))
         .await
         .map_err(|_| ConnectError::Timeout(timeout))?
 }
 
 async fn handshake_inner(
-    url: &str,
+    endpoint: &Endpoint,
     hello: &ClientMessage,
 ) -> Result<(Socket, ServerInfo), ConnectError> {
     // TCP_NODELAY: a small message must not wait for the server's delayed ACK (Nagle).
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+    let url = endpoint.url.as_str();
+    let tls = endpoint.tls.clone();
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(url, None, true, tls)
         .await
         .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
     ws.send(Message::Text(duet_protocol::encode(hello).into()))

@@ -2,6 +2,9 @@
 //! real clients. Each case ends in the documented state with the documented events on
 //! both sides (docs/protocol.md, "One-page summary").
 
+// A test that fails says so loudly; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::sync::Arc;
@@ -93,7 +96,11 @@ async fn the_caller_cancels_while_the_phone_rings() {
     let (inc, _) = bob.called().await;
     out.close();
     bob.closed(&inc, EndReason::Cancelled).await;
-    assert_eq!(inc.accept(small_stream()), Err(ActionError::Closed), "accept after cancel");
+    assert_eq!(
+        inc.accept(small_stream()),
+        Err(ActionError::Closed(Some(EndReason::Cancelled))),
+        "accept after cancel"
+    );
     alice.quiet(Duration::from_millis(100)).await;
 }
 
@@ -135,7 +142,10 @@ async fn the_first_device_to_accept_wins_and_the_others_stop_ringing() {
     alice.response(CallStatus::Accepted).await;
     phone.stream().await;
     tablet.closed(&on_tablet, EndReason::AnsweredElsewhere).await;
-    assert_eq!(on_tablet.accept(small_stream()), Err(ActionError::Closed));
+    assert_eq!(
+        on_tablet.accept(small_stream()),
+        Err(ActionError::Closed(Some(EndReason::AnsweredElsewhere)))
+    );
 }
 
 #[tokio::test]
@@ -306,7 +316,7 @@ async fn shutdown_closes_the_connection_and_conversations_report_closed() {
     assert_eq!(out.state(), ConversationState::Closed);
     assert!(matches!(
         alice.video.call("bob", small_stream(), CallOptions::default()),
-        Err(ActionError::Closed)
+        Err(ActionError::Closed(None))
     ));
     bob.closed(&inc, EndReason::Hangup).await;
 }
@@ -500,4 +510,27 @@ async fn a_server_restart_while_ringing_still_times_out() {
     alice.response(CallStatus::Timeout).await;
     alice.closed(&out, EndReason::Timeout).await;
     bob.closed(&inc, EndReason::Timeout).await;
+}
+
+#[tokio::test]
+async fn actions_in_the_wrong_state_say_which() {
+    let srv = server(quick_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    let (out, inc) = alice.connected_call(&mut bob).await;
+    let not_the_callee = Err(ActionError::InvalidState(WrongState::NotTheCallee));
+    assert_eq!(out.accept(small_stream()), not_the_callee, "the caller accepts its own call");
+    assert_eq!(out.reject(), not_the_callee, "the caller rejects its own call");
+    assert_eq!(
+        inc.accept(small_stream()),
+        Err(ActionError::InvalidState(WrongState::AlreadyAccepted))
+    );
+    let late = inc.reject();
+    assert_eq!(late, Err(ActionError::InvalidState(WrongState::NotRinging)));
+    assert_eq!(
+        late.unwrap_err().to_string(),
+        "not allowed now: only a ringing incoming call can be rejected"
+    );
+    out.close();
+    bob.closed(&inc, EndReason::Hangup).await;
 }

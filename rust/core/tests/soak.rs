@@ -1,6 +1,9 @@
 //! Many calls in a row in one process leave memory, sockets and tasks flat. A test binary of
 //! its own, so no other test's allocations move the figures.
 
+// A test that fails says so loudly; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::time::Duration;

@@ -32,11 +32,21 @@ impl Conversation {
     }
 
     /// Answers an incoming call with this side's media.
+    ///
+    /// # Errors
+    ///
+    /// `Closed` (with why) once the call is over; `InvalidState` for a call this side placed
+    /// or has already accepted.
     pub fn accept(&self, local_stream: Arc<LocalStream>) -> Result<(), ActionError> {
         Ok(self.inner.accept(local_stream.core())?)
     }
 
     /// Declines an incoming call. The caller hears `Rejected`.
+    ///
+    /// # Errors
+    ///
+    /// `Closed` once the call is over; `InvalidState` for a call this side placed or has
+    /// accepted.
     pub fn reject(&self) -> Result<(), ActionError> {
         Ok(self.inner.reject()?)
     }

@@ -15,7 +15,7 @@ use duet_core as core;
 use crate::conversation::Conversation;
 use crate::errors::CallError;
 use crate::frame::VideoFrame;
-use crate::records::{AudioFrame, CallStatus, ConnectionState};
+use crate::records::{AudioFrame, CallStatus, ConnectionState, EndReason, MediaState};
 use crate::streams::RemoteStream;
 
 /// Hears about incoming calls, on the VideoCall's event thread (never the main thread).
@@ -35,6 +35,13 @@ pub trait VideoCallDelegate: Send + Sync {
     /// `VideoCall.update_token`). A call in progress survives a loss shorter than the
     /// server's grace period (20 s by default). Not called for the initial connect.
     fn did_change_connection_state(&self, state: ConnectionState);
+
+    /// The call whose push woke the app (`ClientConfig.woken_for`) is over for this
+    /// device: cancelled, answered or declined on another device, timed out. `reason` is
+    /// `None` when the server does not know the call (long over, or lost in a restart).
+    /// End the system call screen shown for the push. A woken call that still rings comes
+    /// to `did_receive_call_with_conversation` instead.
+    fn did_end_woken_call(&self, call_id: String, reason: Option<EndReason>);
 }
 
 /// What happens to a conversation. Called on the VideoCall's event thread, in order. Events
@@ -58,6 +65,15 @@ pub trait ConversationDelegate: Send + Sync {
     /// of a call whose other party sends only one of them. Until then, assume both. May
     /// come before `did_receive_stream`; `RemoteStream.video_enabled()` says the same.
     fn did_change_remote_media(&self, video_enabled: bool, audio_enabled: bool);
+    /// The media connection: `Reconnecting` when this side's path went down or its network
+    /// changed (an ICE restart is under way), `PeerReconnecting` when the other party said
+    /// its own did, `Connected` once media flows again. Unrecovered for 30 s, the call ends
+    /// with `EndReason.NetworkLost`.
+    fn did_change_media_state(&self, state: MediaState);
+    /// The network quality of each side changed, 0 (nothing gets through) to 5
+    /// (excellent): what this side receives (`local`) and what the other side receives
+    /// (`remote`). `CallStats` carries the same levels.
+    fn did_change_network_quality(&self, local: u8, remote: u8);
 }
 
 /// Receives decoded remote video, one frame at a time, on a media thread: a slow sink
@@ -90,6 +106,10 @@ impl core::VideoCallDelegate for VideoCallDelegateAdapter {
     fn did_change_connection_state(&self, state: core::ConnectionState) {
         self.0.did_change_connection_state(state.into());
     }
+
+    fn did_end_woken_call(&self, call_id: String, reason: Option<core::EndReason>) {
+        self.0.did_end_woken_call(call_id, reason.map(Into::into));
+    }
 }
 
 pub(crate) struct ConversationDelegateAdapter(pub Arc<dyn ConversationDelegate>);
@@ -113,6 +133,14 @@ impl core::ConversationDelegate for ConversationDelegateAdapter {
 
     fn did_change_remote_media(&self, video_enabled: bool, audio_enabled: bool) {
         self.0.did_change_remote_media(video_enabled, audio_enabled);
+    }
+
+    fn did_change_media_state(&self, state: core::MediaState) {
+        self.0.did_change_media_state(state.into());
+    }
+
+    fn did_change_network_quality(&self, local: u8, remote: u8) {
+        self.0.did_change_network_quality(local, remote);
     }
 }
 

@@ -19,13 +19,17 @@
 //!
 //! # Copies per frame
 //!
-//! - Capture (app → engine): the app's camera buffer is borrowed for the duration of
-//!   `LocalStream.push_i420`/`push_nv12` (`&[u8]`, no copy across the FFI) and copied once
-//!   into a packed I420 frame in Rust (which also drops row padding or de-interleaves NV12).
-//!   One copy in all; the encoder reads that frame.
-//! - Render (engine → app): the decoder's output frame is shared with the `VideoFrame`
-//!   object (an `Arc`, no copy in Rust); the app copies once out of `data_address()`. One
-//!   copy in all.
+//! - Capture (app → engine): the app's camera planes are read in place during
+//!   `LocalStream.push_i420_at`/`push_nv12_at` (addresses of the app's memory, wrapped by the
+//!   Swift and Kotlin `pushI420`/`pushNv12`; see frame_push.rs) and copied once into a packed
+//!   I420 frame in Rust (which also drops row padding or de-interleaves NV12). One copy in
+//!   all; the encoder reads that frame.
+//! - Render (engine → app): the decoder writes its picture once into the frame's own buffer
+//!   (its internal buffers are reused by the next decode, so that copy is the one that cannot
+//!   go); the `VideoFrame` object shares that buffer (an `Arc`, no copy in Rust). A renderer
+//!   that reads the bytes in place while it holds the object, as the Kotlin `VideoRenderer`
+//!   does (it keeps the newest frame until drawn, then closes it), makes that the only copy.
+//!   An app that copies out of `data_address()` adds a second.
 
 use std::sync::Arc;
 

@@ -7,7 +7,8 @@
 //! - `VideoCall::connect` gives a connected client; `VideoCall::call` gives a `Conversation`.
 //! - Delegates and sinks are foreign traits: `VideoCallDelegate`, `ConversationDelegate`,
 //!   `VideoSink`, `AudioSink`.
-//! - Frames go in as borrowed byte buffers (`LocalStream::push_i420`, `push_nv12`) and come
+//! - Frames go in by address (`LocalStream::push_i420_at`, `push_nv12_at`, wrapped by the
+//!   Swift and Kotlin `pushI420`/`pushNv12` that take `Data` / direct `ByteBuffer`s) and come
 //!   out as `VideoFrame` objects whose bytes the app reads at `data_address()` (see
 //!   `frame.rs` for the lifetime rule and the copies a frame costs).
 //! - Everything async runs on the library's own multi-threaded tokio runtime
@@ -17,6 +18,7 @@ mod conversation;
 mod delegates;
 mod errors;
 mod frame;
+mod frame_push;
 mod logging;
 mod records;
 mod runtime;
@@ -25,13 +27,16 @@ mod video_call;
 
 pub use conversation::Conversation;
 pub use delegates::{AudioSink, ConversationDelegate, VideoCallDelegate, VideoSink};
-pub use errors::{ActionError, CallError, CaptureError, ConnectError, ServerErrorCode};
+pub use errors::{
+    ActionError, CallError, CaptureError, ConnectError, InvalidArgumentKind, MediaKind, PushError,
+    ServerErrorCode, WrongStateKind,
+};
 pub use frame::VideoFrame;
 pub use logging::init_logging;
 pub use records::{
-    AudioFrame, CallOptions, CallStats, CallStatus, CandidateType, ClientConfig, ConnectionState,
-    ConversationState, EndReason, IceTransportPolicy, Rotation, StreamConstraints,
-    VideoConstraints, VideoSize,
+    ApnsEnvironment, AudioFrame, CallOptions, CallStats, CallStatus, CandidateType, ClientConfig,
+    ConnectionState, ConversationState, EndReason, IceTransportPolicy, MediaState, PushToken,
+    Rotation, StreamConstraints, VideoConstraints, VideoSize,
 };
 pub use streams::{LocalStream, RemoteStream};
 pub use video_call::{fetch_development_token, VideoCall};

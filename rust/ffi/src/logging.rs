@@ -37,12 +37,39 @@ mod imp {
 
 #[cfg(not(any(target_os = "ios", target_os = "android")))]
 mod imp {
-    pub fn init(level: &str) {
-        let filter = tracing_subscriber::EnvFilter::try_new(level)
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    pub(super) fn init(level: &str) {
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(filter(level))
             .try_init();
+    }
+
+    // `Targets` parses `target=level` lists by hand: the same strings as env-filter's simple
+    // form, without the regex engine env-filter would link into the library.
+    fn filter(level: &str) -> Targets {
+        level.parse().unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::filter;
+        use tracing::Level;
+
+        #[test]
+        fn levels_and_target_lists_parse_without_env_filter() {
+            let list = filter("duet_core=debug,info");
+            assert!(list.would_enable("duet_core::engine", &Level::DEBUG));
+            assert!(!list.would_enable("webrtc::ice", &Level::DEBUG));
+            assert!(list.would_enable("webrtc::ice", &Level::INFO));
+            assert!(!filter("warn").would_enable("duet_core", &Level::INFO));
+            // Not a level: the documented default, info.
+            let fallback = filter("duet_core=loud");
+            assert!(fallback.would_enable("duet_core", &Level::INFO));
+            assert!(!fallback.would_enable("duet_core", &Level::DEBUG));
+        }
     }
 }

@@ -23,16 +23,62 @@ pub struct ClientConfig {
     /// `"127.0.0.1:0"`.
     #[uniffi(default = [])]
     pub bind_addresses: Vec<String>,
+    /// The call id a push carried, when the push started or woke the app: the server
+    /// answers at once with that call (`did_receive_call_with_conversation`, if it still
+    /// rings) or its end (`VideoCallDelegate.did_end_woken_call`).
+    #[uniffi(default = None)]
+    pub woken_for: Option<String>,
 }
 
 impl From<ClientConfig> for core::ClientConfig {
     fn from(c: ClientConfig) -> Self {
         let mut config = core::ClientConfig::new(c.server_url, c.token);
         config.device_id = c.device_id;
+        config.woken_for = c.woken_for;
         if !c.bind_addresses.is_empty() {
             config.media.bind_addresses = c.bind_addresses;
         }
         config
+    }
+}
+
+/// A device's push token, as its platform's push service issued it
+/// (`VideoCall.register_push`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum PushToken {
+    /// An iOS PushKit VoIP token, in hex, for the app `bundle_id`; the push goes to the
+    /// topic `<bundle_id>.voip` in the APNs `environment` the app was built for.
+    Apns { token: String, bundle_id: String, environment: ApnsEnvironment },
+    /// A Firebase Cloud Messaging registration token.
+    Fcm { token: String },
+}
+
+impl From<PushToken> for core::PushToken {
+    fn from(t: PushToken) -> Self {
+        match t {
+            PushToken::Apns { token, bundle_id, environment } => {
+                core::PushToken::Apns { token, bundle_id, environment: environment.into() }
+            }
+            PushToken::Fcm { token } => core::PushToken::Fcm { token },
+        }
+    }
+}
+
+/// Which APNs a PushKit token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ApnsEnvironment {
+    /// Development builds (the `aps-environment` entitlement `development`).
+    Sandbox,
+    /// App Store, TestFlight and ad-hoc builds.
+    Production,
+}
+
+impl From<ApnsEnvironment> for core::ApnsEnvironment {
+    fn from(e: ApnsEnvironment) -> Self {
+        match e {
+            ApnsEnvironment::Sandbox => core::ApnsEnvironment::Sandbox,
+            ApnsEnvironment::Production => core::ApnsEnvironment::Production,
+        }
     }
 }
 
@@ -146,6 +192,27 @@ impl From<core::ConversationState> for ConversationState {
     }
 }
 
+/// Where a call's media connection stands (`ConversationDelegate.did_change_media_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum MediaState {
+    /// Media flows (again).
+    Connected,
+    /// This side's path is down or its network changed; ICE is restarting.
+    Reconnecting,
+    /// The other party's path is down or changed; ICE is restarting.
+    PeerReconnecting,
+}
+
+impl From<core::MediaState> for MediaState {
+    fn from(s: core::MediaState) -> Self {
+        match s {
+            core::MediaState::Connected => MediaState::Connected,
+            core::MediaState::Reconnecting => MediaState::Reconnecting,
+            core::MediaState::PeerReconnecting => MediaState::PeerReconnecting,
+        }
+    }
+}
+
 /// Why a conversation ended (`Conversation.close_reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum EndReason {
@@ -170,6 +237,9 @@ pub enum EndReason {
     Replaced,
     /// This client's connection to the server stayed lost past the grace period.
     ConnectionLost,
+    /// The media connection went down and ICE restarts did not bring it back within 30 s
+    /// (a network that went away for good): not a hang-up.
+    NetworkLost,
     /// An error ended the call; `did_fail_with_error` said which.
     Failed,
 }
@@ -190,6 +260,7 @@ impl From<core::EndReason> for EndReason {
             R::Unreachable => EndReason::Unreachable,
             R::Replaced => EndReason::Replaced,
             R::ConnectionLost => EndReason::ConnectionLost,
+            R::NetworkLost => EndReason::NetworkLost,
             R::Failed => EndReason::Failed,
         }
     }
@@ -354,6 +425,10 @@ pub struct CallStats {
     pub audio_packets_sent: u64,
     /// 10 ms audio frames decoded.
     pub audio_frames_decoded: u64,
+    /// Network quality of what this side receives, 0 (nothing) to 5 (excellent).
+    pub quality_local: u8,
+    /// Network quality of what the other side receives, from its receiver reports.
+    pub quality_remote: u8,
 }
 
 impl From<core::CallStats> for CallStats {
@@ -381,6 +456,8 @@ impl From<core::CallStats> for CallStats {
             frames_decoded: s.frames_decoded,
             audio_packets_sent: s.audio_packets_sent,
             audio_frames_decoded: s.audio_frames_decoded,
+            quality_local: s.quality_local,
+            quality_remote: s.quality_remote,
         }
     }
 }

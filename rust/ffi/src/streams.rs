@@ -7,7 +7,7 @@ use duet_core as core;
 
 use crate::delegates::{AudioSink, AudioSinkAdapter, VideoSink, VideoSinkAdapter};
 use crate::errors::CaptureError;
-use crate::records::{Rotation, StreamConstraints, VideoSize};
+use crate::records::{StreamConstraints, VideoSize};
 use crate::runtime::runtime;
 
 /// This side's camera and microphone, given to `call` and `accept`. The app pushes frames
@@ -21,6 +21,11 @@ pub struct LocalStream {
 impl LocalStream {
     pub(crate) fn core(&self) -> Arc<core::LocalStream> {
         Arc::clone(&self.inner)
+    }
+
+    /// The engine's stream, for a push (no reference count touched on the hot path).
+    pub(crate) fn core_ref(&self) -> &core::LocalStream {
+        &self.inner
     }
 }
 
@@ -41,66 +46,12 @@ impl LocalStream {
         Arc::new(LocalStream { inner: core::LocalStream::synthetic(constraints.into()) })
     }
 
-    /// Pushes an I420 camera frame. The planes are borrowed for this call only (Swift
-    /// `Data`, Kotlin direct `ByteBuffer`) and copied once, into a packed frame; strides
-    /// may include row padding. Frames pushed while video is disabled are dropped.
-    #[allow(clippy::too_many_arguments)]
-    pub fn push_i420(
-        &self,
-        width: u32,
-        height: u32,
-        y: &[u8],
-        y_stride: u32,
-        u: &[u8],
-        u_stride: u32,
-        v: &[u8],
-        v_stride: u32,
-        timestamp_us: u64,
-        rotation: Rotation,
-    ) -> Result<(), CaptureError> {
-        Ok(self.inner.push_i420(
-            width,
-            height,
-            y,
-            y_stride,
-            u,
-            u_stride,
-            v,
-            v_stride,
-            timestamp_us,
-            rotation.into(),
-        )?)
-    }
-
-    /// Pushes an NV12 camera frame (Y plane, then interleaved U,V), the usual layout of iOS
-    /// (`kCVPixelFormatType_420YpCbCr8BiPlanar*`) and Android cameras. Borrowed, then
-    /// copied once into a packed I420 frame.
-    #[allow(clippy::too_many_arguments)]
-    pub fn push_nv12(
-        &self,
-        width: u32,
-        height: u32,
-        y: &[u8],
-        y_stride: u32,
-        uv: &[u8],
-        uv_stride: u32,
-        timestamp_us: u64,
-        rotation: Rotation,
-    ) -> Result<(), CaptureError> {
-        Ok(self.inner.push_nv12(
-            width,
-            height,
-            y,
-            y_stride,
-            uv,
-            uv_stride,
-            timestamp_us,
-            rotation.into(),
-        )?)
-    }
-
     /// Pushes 10 ms of mono 48 kHz PCM: exactly 480 samples. Dropped while audio is
     /// disabled.
+    ///
+    /// # Errors
+    ///
+    /// `AudioLength` for any other number of samples.
     pub fn push_audio(&self, samples: Vec<i16>, timestamp_us: u64) -> Result<(), CaptureError> {
         Ok(self.inner.push_audio(&samples, timestamp_us)?)
     }

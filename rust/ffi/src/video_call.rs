@@ -6,14 +6,19 @@ use duet_core as core;
 
 use crate::conversation::Conversation;
 use crate::delegates::{VideoCallDelegate, VideoCallDelegateAdapter};
-use crate::errors::{ActionError, ConnectError};
-use crate::records::{CallOptions, ClientConfig};
+use crate::errors::{ActionError, ConnectError, PushError};
+use crate::records::{CallOptions, ClientConfig, PushToken};
 use crate::runtime;
 use crate::streams::LocalStream;
 
 /// Asks a development server (`duet serve` without a secret) for a token for `uid`, so
 /// that a sample app needs no backend. A production server refuses (`Refused`): there,
 /// tokens come from the app's own backend.
+///
+/// # Errors
+///
+/// As `VideoCall.connect` for an unusable URL or an unreachable server; `Refused` from a
+/// production server.
 #[uniffi::export]
 pub async fn fetch_development_token(
     server_url: String,
@@ -36,6 +41,10 @@ impl VideoCall {
     /// Connects and authenticates. Returns once the server has welcomed this device, so a
     /// wrong URL or a refused token is an error here; after that, a dropped connection is
     /// retried in the background and calls resume. `delegate` hears incoming calls.
+    ///
+    /// # Errors
+    ///
+    /// A bad URL or device id, an unreachable or silent server, or a refused token.
     #[uniffi::constructor]
     pub async fn connect(
         config: ClientConfig,
@@ -50,6 +59,11 @@ impl VideoCall {
 
     /// Calls `remote_uid`. Any call under way on this client is hung up first (one call at
     /// a time). The returned conversation hears the answer through its delegate.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidArgument` for a malformed uid, calling yourself or data over the limit;
+    /// `Closed` after `shutdown`.
     pub fn call(
         &self,
         remote_uid: String,
@@ -74,10 +88,41 @@ impl VideoCall {
         self.inner.is_connected()
     }
 
+    /// The device's network changed (the platform's network monitor said so): every call
+    /// under way restarts ICE at once. The Swift and Kotlin shims call it for the app.
+    pub fn network_changed(&self) {
+        self.inner.network_changed();
+    }
+
     /// A fresh token for the next reconnect (the one in use is checked only when
     /// connecting).
     pub fn update_token(&self, token: String) {
         self.inner.update_token(token);
+    }
+
+    /// Registers this device's push token, so that calls reach it while it is not
+    /// connected (docs/protocol.md, Pushes). It replaces the device's earlier token and
+    /// survives server restarts. Returns once the server has kept it; if the connection
+    /// drops first, it is sent again when it is back. Call it after every new token.
+    ///
+    /// # Errors
+    ///
+    /// The token is malformed, the server could not keep it, or the client shut down.
+    pub async fn register_push(&self, push: PushToken) -> Result<(), PushError> {
+        let inner = Arc::clone(&self.inner);
+        runtime::run(async move { inner.register_push(push.into()).await }).await?;
+        Ok(())
+    }
+
+    /// Forgets this device's push token (at sign-out): calls no longer wake it.
+    ///
+    /// # Errors
+    ///
+    /// The server could not forget it, or the client shut down.
+    pub async fn unregister_push(&self) -> Result<(), PushError> {
+        let inner = Arc::clone(&self.inner);
+        runtime::run(async move { inner.unregister_push().await }).await?;
+        Ok(())
     }
 
     /// Hangs up every call, closes the connection, and returns once it is closed.

@@ -3,6 +3,9 @@
 //! delegate, decoded `VideoFrame` objects read through `data_address()`/`data_len()` as a
 //! foreign renderer would, and a hang-up heard on the other side.
 
+// A test that fails says so loudly (unwrap); frame sizes fit this 64-bit host (casts).
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ enum Ev {
     Stream(Arc<RemoteStream>),
     Failed(CallError),
     Closed,
+    WokenEnded(String, Option<EndReason>),
 }
 
 /// Records what a side's delegates hear. As the callee, it answers from inside
@@ -46,6 +50,10 @@ impl VideoCallDelegate for Recorder {
     }
 
     fn did_change_connection_state(&self, _: ConnectionState) {}
+
+    fn did_end_woken_call(&self, call_id: String, reason: Option<EndReason>) {
+        let _ = self.events.send(Ev::WokenEnded(call_id, reason));
+    }
 }
 
 impl ConversationDelegate for Recorder {
@@ -63,6 +71,8 @@ impl ConversationDelegate for Recorder {
     }
 
     fn did_change_remote_media(&self, _: bool, _: bool) {}
+    fn did_change_media_state(&self, _: MediaState) {}
+    fn did_change_network_quality(&self, _: u8, _: u8) {}
 }
 
 /// A renderer as the foreign side writes one: reads each frame's bytes at its address,
@@ -75,7 +85,9 @@ struct Renderer {
     kept: Mutex<Option<Arc<VideoFrame>>>,
 }
 
-/// Copies a frame's bytes out through its address, as a foreign renderer does.
+/// Copies a frame's bytes out through its address, as a foreign renderer does. The
+/// address and length fit this 64-bit host's usize.
+#[allow(clippy::cast_possible_truncation)]
 fn copy_out(frame: &VideoFrame) -> duet_media::VideoFrame {
     let len = frame.data_len() as usize;
     // SAFETY: `data_address()` is the start of the frame's `data_len()` bytes, owned by the
@@ -140,6 +152,7 @@ fn config(srv: &ServerHandle, token: String) -> ClientConfig {
         token,
         device_id: None,
         bind_addresses: vec!["127.0.0.1:0".into()],
+        woken_for: None,
     }
 }
 
@@ -257,7 +270,7 @@ async fn call_accepted_in_delegate_renders_frames_and_hangup_closes_the_other_si
         small_stream(),
         CallOptions { data: None, ice_transport_policy: IceTransportPolicy::Relay },
     ) {
-        Err(ActionError::Closed) => {}
+        Err(ActionError::Closed { .. }) => {}
         other => panic!("a call after shutdown: {:?}", other.map(|c| c.remote_uid())),
     }
 }
@@ -308,6 +321,7 @@ async fn unreachable_server_and_bad_url_are_connect_errors() {
         token: "t".into(),
         device_id: None,
         bind_addresses: vec![],
+        woken_for: None,
     };
     match VideoCall::connect(bad, delegate.clone()).await {
         Err(ConnectError::InvalidUrl { .. }) => {}
@@ -320,9 +334,60 @@ async fn unreachable_server_and_bad_url_are_connect_errors() {
         token: "t".into(),
         device_id: None,
         bind_addresses: vec![],
+        woken_for: None,
     };
     match VideoCall::connect(closed, delegate).await {
         Err(ConnectError::Unreachable { .. }) => {}
         other => panic!("expected Unreachable, got {:?}", other.err()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_registration_and_a_woken_call_that_ended_cross_the_ffi() {
+    let srv = server().await;
+    let alice = connect(&srv, "alice", false).await;
+    let mut tablet = connect(&srv, "bob", false).await;
+
+    let apns = PushToken::Apns {
+        token: "5f3c9a0b7d1e2f4a".into(),
+        bundle_id: "dev.duet.example".into(),
+        environment: ApnsEnvironment::Sandbox,
+    };
+    tablet.video.register_push(apns).await.expect("an APNs token is kept");
+    match tablet.video.register_push(PushToken::Fcm { token: "not a token".into() }).await {
+        Err(PushError::InvalidToken { .. }) => {}
+        other => panic!("expected InvalidToken, got {other:?}"),
+    }
+    tablet.video.unregister_push().await.expect("unregistered");
+
+    // The tablet keeps the call ringing; the caller gives up before the phone wakes.
+    let out = alice.video.call(
+        "bob".into(),
+        small_stream(),
+        CallOptions { data: None, ice_transport_policy: IceTransportPolicy::All },
+    );
+    let out = out.expect("call");
+    let Ev::Called(incoming, _) = tablet.next().await else { panic!("tablet rings") };
+    let call_id = out.call_id().expect("the call has its id once it rings");
+    out.close();
+    // The phone wakes after the server has ended the call: the tablet hearing the cancel
+    // says it has. Connecting earlier would race the close and find the call still ringing.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while incoming.close_reason().is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "the tablet never heard the cancel");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (tx, mut woken_events) = unbounded_channel();
+    let token = duet_server::token::mint(srv.secret(), "bob", Duration::from_secs(600));
+    let mut woken = config(&srv, token);
+    woken.woken_for = Some(call_id.clone());
+    let _phone = VideoCall::connect(woken, Arc::new(Recorder { events: tx, answer: false }))
+        .await
+        .expect("the woken phone connects");
+    match tokio::time::timeout(PATIENCE, woken_events.recv()).await {
+        Ok(Some(Ev::WokenEnded(id, reason))) => {
+            assert_eq!((id, reason), (call_id, Some(EndReason::Cancelled)));
+        }
+        other => panic!("expected the woken call's end, got {other:?}"),
     }
 }

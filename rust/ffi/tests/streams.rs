@@ -1,4 +1,7 @@
-//! LocalStream's capture entry points through the FFI types: borrowed planes in, errors out.
+//! LocalStream's capture entry points through the FFI types: planes by address in, errors out.
+
+// A test that fails says so loudly (unwrap); frame sizes fit this 64-bit host (casts).
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 use duet_ffi::*;
 
@@ -9,17 +12,32 @@ fn constraints() -> StreamConstraints {
     }
 }
 
+fn at(bytes: &[u8]) -> (u64, u64) {
+    (bytes.as_ptr() as usize as u64, bytes.len() as u64)
+}
+
 #[test]
 fn pushes_check_their_input() {
     let s = LocalStream::new(constraints());
     // 4x2 I420 with padded rows (stride 8 for Y, 4 for chroma).
     let y = [16u8; 8 * 2];
     let uv = [128u8; 4];
-    s.push_i420(4, 2, &y, 8, &uv, 4, &uv, 4, 0, Rotation::Deg90).expect("valid I420");
-    s.push_nv12(4, 2, &y, 8, &[128u8; 4], 4, 0, Rotation::Deg0).expect("valid NV12");
-    match s.push_i420(4, 2, &y[..5], 8, &uv, 4, &uv, 4, 0, Rotation::Deg0) {
-        Err(CaptureError::InvalidFrame { .. }) => {}
+    let ((ya, yl), (ca, cl)) = (at(&y), at(&uv));
+    s.push_i420_at(4, 2, ya, yl, 8, ca, cl, 4, ca, cl, 4, 0, 90).expect("valid I420");
+    s.push_nv12_at(4, 2, ya, yl, 8, ca, cl, 4, 0, 0).expect("valid NV12");
+    match s.push_i420_at(4, 2, ya, 5, 8, ca, cl, 4, ca, cl, 4, 0, 0) {
+        Err(CaptureError::InvalidFrame { reason }) => {
+            assert!(reason.contains("Y plane"), "{reason}")
+        }
         other => panic!("a short Y plane: {other:?}"),
+    }
+    match s.push_nv12_at(4, 2, ya, yl, 8, 0, cl, 4, 0, 0) {
+        Err(CaptureError::InvalidFrame { reason }) => assert!(reason.contains("null"), "{reason}"),
+        other => panic!("a null UV plane: {other:?}"),
+    }
+    match s.push_nv12_at(4, 2, ya, yl, 8, ca, cl, 4, 0, 45) {
+        Err(CaptureError::InvalidFrame { reason }) => assert!(reason.contains("45"), "{reason}"),
+        other => panic!("a 45° rotation: {other:?}"),
     }
     s.push_audio(vec![0; 480], 0).expect("10 ms of audio");
     assert_eq!(s.push_audio(vec![0; 100], 0), Err(CaptureError::AudioLength { samples: 100 }));

@@ -5,6 +5,15 @@
 //!
 //! Two kinds of content: the clean test pattern (cheap, mostly translation) and the pattern
 //! with per-frame noise, which behaves more like a real camera's sensor noise.
+//!
+//!     codec_cost work WIDTHxHEIGHT FPS FRAMES BPS
+//!
+//! is one side's codec work in a call of the clean pattern (what `duet demo` sends): FRAMES
+//! frames encoded at BPS and decoded, on this thread; it prints the thread's CPU seconds
+//! spent inside encode and decode (from /proc/thread-self/schedstat, so neither the pattern
+//! nor a busy machine's waiting counts). bench/call-cpu compares a call with it; under
+//! `valgrind --tool=callgrind --toggle-collect='*OpenH264*code*'` it counts the codec's
+//! instructions alone.
 
 use std::time::{Duration, Instant};
 
@@ -34,7 +43,50 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
+/// CPU time this thread has run, from the scheduler's own account (Linux).
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|ns| ns.parse().ok()))
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
+}
+
+/// `work WIDTHxHEIGHT FPS FRAMES BPS`: see the module docs.
+fn work(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let usage = "usage: codec_cost work WIDTHxHEIGHT FPS FRAMES BPS";
+    let [size, fps, frames, bps] = args else { return Err(usage.into()) };
+    let (w, h) = size.split_once('x').ok_or(usage)?;
+    let (w, h): (u32, u32) = (w.parse()?, h.parse()?);
+    let (fps, frames, bps): (u32, u32, u32) = (fps.parse()?, frames.parse()?, bps.parse()?);
+    let pattern = TestPattern::new(w, h);
+    let config = VideoEncoderConfig { width: w, height: h, fps: fps as f32, max_bitrate_bps: bps };
+    let mut enc = OpenH264Encoder::new(config)?;
+    let mut dec = OpenH264Decoder::new()?;
+    let (mut cpu, mut bytes) = (Duration::ZERO, 0usize);
+    for n in 0..frames {
+        let frame = pattern.frame(n, u64::from(n) * 1_000_000 / u64::from(fps.max(1)));
+        let start = thread_cpu();
+        if let Some(au) = enc.encode(&frame, false)? {
+            dec.decode(&au.data, au.timestamp_us)?;
+            bytes += au.data.len();
+        }
+        cpu += thread_cpu() - start;
+    }
+    let seconds = f64::from(frames) / f64::from(fps.max(1));
+    println!(
+        "{{\"frames\": {frames}, \"codec_cpu_s\": {:.4}, \"kbps\": {:.0}}}",
+        cpu.as_secs_f64(),
+        bytes as f64 * 8.0 / seconds / 1000.0
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("work") {
+        return work(&args[1..]);
+    }
     let frames: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(150);
     if cfg!(debug_assertions) {
         eprintln!("note: debug build; use --release for meaningful figures");

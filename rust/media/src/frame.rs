@@ -107,11 +107,66 @@ fn check_plane(
     Ok(())
 }
 
-fn copy_plane(out: &mut Vec<u8>, src: &[u8], stride: u32, row_bytes: u32, rows: u32) {
-    let (stride, row_bytes) = (stride as usize, row_bytes as usize);
-    for row in src.chunks(stride).take(rows as usize) {
+/// Appends a strided plane to `out` as tight rows of `row_bytes`. A tight source is one
+/// memcpy, a padded one a memcpy per row; `out` is reserved by the caller, so neither grows it.
+fn copy_plane(out: &mut Vec<u8>, src: &[u8], stride: usize, row_bytes: usize, rows: usize) {
+    if stride == row_bytes {
+        if let Some(src) = src.get(..row_bytes * rows) {
+            out.extend_from_slice(src);
+            return;
+        }
+    }
+    for row in src.chunks(stride).take(rows) {
         out.extend_from_slice(&row[..row_bytes]);
     }
+}
+
+/// Pairs handled per step of [`deinterleave_row`]: a fixed count lets the compiler turn the
+/// step into a few vector instructions (mask, shift, pack) instead of a byte loop.
+const PAIRS_PER_STEP: usize = 16;
+
+/// Splits one row of interleaved U,V pairs into its U and V rows (all three of the same
+/// pair count).
+fn deinterleave_row(uv: &[u8], u: &mut [u8], v: &mut [u8]) {
+    let steps = uv
+        .chunks_exact(2 * PAIRS_PER_STEP)
+        .zip(u.chunks_exact_mut(PAIRS_PER_STEP))
+        .zip(v.chunks_exact_mut(PAIRS_PER_STEP));
+    for ((uv, u), v) in steps {
+        // Through a local array of 16-bit lanes (U low, V high): the compiler cannot prove the
+        // output rows never overlap the input once this is inlined, and on plain lanes the
+        // halves come apart with a mask, a shift and a pack, 16 pairs at a time.
+        let mut lanes = [0u16; PAIRS_PER_STEP];
+        for (lane, pair) in lanes.iter_mut().zip(uv.chunks_exact(2)) {
+            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        let us = lanes.map(|lane| (lane & 0xff) as u8);
+        let vs = lanes.map(|lane| (lane >> 8) as u8);
+        u.copy_from_slice(&us);
+        v.copy_from_slice(&vs);
+    }
+    let done = u.len() - u.len() % PAIRS_PER_STEP;
+    let rest = uv[2 * done..].chunks_exact(2).zip(&mut u[done..]).zip(&mut v[done..]);
+    for ((pair, u), v) in rest {
+        *u = pair[0];
+        *v = pair[1];
+    }
+}
+
+/// Splits an NV12 chroma plane (rows `stride` apart) into tight U and V planes of `width`
+/// columns each.
+fn deinterleave_plane(u: &mut [u8], v: &mut [u8], uv: &[u8], stride: usize, width: usize) {
+    let rows = u.chunks_exact_mut(width).zip(v.chunks_exact_mut(width)).zip(uv.chunks(stride));
+    for ((u_row, v_row), uv_row) in rows {
+        deinterleave_row(&uv_row[..2 * width], u_row, v_row);
+    }
+}
+
+/// An empty buffer with room for the whole tight I420 picture, so filling it never reallocates
+/// (and nothing is zeroed only to be overwritten).
+fn i420_buffer(width: u32, height: u32) -> Result<Vec<u8>, FrameError> {
+    let len = i420_len(width, height).ok_or(FrameError::TooLarge { width, height })?;
+    Ok(Vec::with_capacity(len))
 }
 
 impl VideoFrame {
@@ -130,6 +185,12 @@ impl VideoFrame {
         VideoFrame { width, height, data, timestamp_us, rotation: Rotation::Deg0 }
     }
 
+    /// A frame copied from three planes, each row `stride` bytes apart.
+    ///
+    /// # Errors
+    ///
+    /// `ZeroSize` or `TooLarge` for a size out of range, `StrideTooSmall` or `PlaneTooShort`
+    /// for a plane that cannot hold its rows.
     #[allow(clippy::too_many_arguments)]
     pub fn from_i420(
         width: u32,
@@ -148,16 +209,20 @@ impl VideoFrame {
         check_plane(Plane::Y, y, y_stride, width, height)?;
         check_plane(Plane::U, u, u_stride, cw, ch)?;
         check_plane(Plane::V, v, v_stride, cw, ch)?;
-        let len = i420_len(width, height).ok_or(FrameError::TooLarge { width, height })?;
-        let mut data = Vec::with_capacity(len);
-        copy_plane(&mut data, y, y_stride, width, height);
-        copy_plane(&mut data, u, u_stride, cw, ch);
-        copy_plane(&mut data, v, v_stride, cw, ch);
+        let mut data = i420_buffer(width, height)?;
+        let (w, h, cw, ch) = (width as usize, height as usize, cw as usize, ch as usize);
+        copy_plane(&mut data, y, y_stride as usize, w, h);
+        copy_plane(&mut data, u, u_stride as usize, cw, ch);
+        copy_plane(&mut data, v, v_stride as usize, cw, ch);
         Ok(VideoFrame { width, height, data, timestamp_us, rotation })
     }
 
     /// NV12 (Y plane, then one plane of interleaved U,V pairs): the usual output of iOS and
     /// Android camera pipelines.
+    ///
+    /// # Errors
+    ///
+    /// As [`VideoFrame::from_i420`].
     #[allow(clippy::too_many_arguments)]
     pub fn from_nv12(
         width: u32,
@@ -173,26 +238,24 @@ impl VideoFrame {
         let (cw, ch) = (chroma(width), chroma(height));
         check_plane(Plane::Y, y, y_stride, width, height)?;
         check_plane(Plane::Uv, uv, uv_stride, 2 * cw, ch)?;
-        let len = i420_len(width, height).ok_or(FrameError::TooLarge { width, height })?;
-        let mut data = Vec::with_capacity(len);
-        copy_plane(&mut data, y, y_stride, width, height);
-        let chroma_len = cw as usize * ch as usize;
-        data.resize(data.len() + 2 * chroma_len, 0);
-        let (u, v) = data[width as usize * height as usize..].split_at_mut(chroma_len);
-        let rows = uv.chunks(uv_stride as usize).take(ch as usize);
-        for ((row, u_row), v_row) in
-            rows.zip(u.chunks_mut(cw as usize)).zip(v.chunks_mut(cw as usize))
-        {
-            for ((pair, u), v) in row.chunks_exact(2).zip(u_row.iter_mut()).zip(v_row.iter_mut()) {
-                *u = pair[0];
-                *v = pair[1];
-            }
-        }
+        let mut data = i420_buffer(width, height)?;
+        let (w, h, cw, ch) = (width as usize, height as usize, cw as usize, ch as usize);
+        copy_plane(&mut data, y, y_stride as usize, w, h);
+        // The U and V planes are filled side by side from each UV row, so they need to exist
+        // first; zeroing them is a small cost beside the de-interleave.
+        data.resize(w * h + 2 * cw * ch, 0);
+        let (u_out, v_out) = data[w * h..].split_at_mut(cw * ch);
+        deinterleave_plane(u_out, v_out, uv, uv_stride as usize, cw);
         Ok(VideoFrame { width, height, data, timestamp_us, rotation })
     }
 
     /// The fields are public, so a frame can be built inconsistent; consumers that index into
     /// the planes call this first.
+    ///
+    /// # Errors
+    ///
+    /// `ZeroSize` or `TooLarge` for a size out of range, `DataLength` when `data` is not exactly
+    /// the I420 size.
     pub fn validate(&self) -> Result<(), FrameError> {
         check_size(self.width, self.height)?;
         let needed = i420_len(self.width, self.height)
@@ -305,6 +368,134 @@ mod tests {
         assert_eq!(f.u(), &[10, 11, 12, 13]);
         assert_eq!(f.v(), &[20, 21, 22, 23]);
         f.validate().unwrap();
+    }
+
+    /// Random-ish bytes (xorshift), so a misplaced byte cannot match by accident.
+    fn noise(len: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// A source plane of `rows` rows `stride` apart; `tail` bytes follow the last row's pixels
+    /// (0 is the tightest a platform may hand over).
+    fn plane(stride: usize, row_bytes: usize, rows: usize, tail: usize, seed: u32) -> Vec<u8> {
+        noise(stride * (rows - 1) + row_bytes + tail, seed)
+    }
+
+    /// The plainest possible conversions, one pixel at a time, to check the fast ones against.
+    fn reference_i420(w: usize, h: usize, planes: [(&[u8], usize); 3]) -> Vec<u8> {
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let mut out = Vec::new();
+        for (i, (src, stride)) in planes.into_iter().enumerate() {
+            let (cols, rows) = if i == 0 { (w, h) } else { (cw, ch) };
+            for r in 0..rows {
+                for c in 0..cols {
+                    out.push(src[r * stride + c]);
+                }
+            }
+        }
+        out
+    }
+
+    fn reference_nv12(w: usize, h: usize, y: &[u8], ys: usize, uv: &[u8], uvs: usize) -> Vec<u8> {
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let mut out = Vec::new();
+        for r in 0..h {
+            for c in 0..w {
+                out.push(y[r * ys + c]);
+            }
+        }
+        for half in 0..2 {
+            for r in 0..ch {
+                for c in 0..cw {
+                    out.push(uv[r * uvs + 2 * c + half]);
+                }
+            }
+        }
+        out
+    }
+
+    /// Sizes around the 16-pair step of the de-interleave (chroma widths 1, 8, 15, 16, 17, 33,
+    /// 640), odd and even both ways, each with a tight stride, padding, and padding cut after
+    /// the last row's pixels, and a tight source with bytes beyond the plane.
+    fn cases() -> Vec<(usize, usize, usize, usize)> {
+        let mut cases = Vec::new();
+        for (w, h) in [(1, 1), (2, 1), (1, 3), (15, 2), (29, 7), (32, 4), (33, 5), (66, 9)] {
+            for (pad, tail) in [(0, 0), (0, 5), (1, 0), (7, 0), (64, 64)] {
+                cases.push((w, h, pad, tail));
+            }
+        }
+        cases.push((1280, 720, 0, 0));
+        cases.push((1280, 720, 64, 0));
+        cases
+    }
+
+    #[test]
+    #[allow(clippy::cast_possible_truncation)] // test sizes are small
+    fn i420_matches_reference_byte_for_byte() {
+        for (n, (w, h, pad, tail)) in cases().into_iter().enumerate() {
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let (ys, cs) = (w + pad, cw + pad.div_ceil(2));
+            let seed = n as u32 * 3;
+            let y = plane(ys, w, h, tail, seed + 1);
+            let u = plane(cs, cw, ch, tail, seed + 2);
+            let v = plane(cs + 1, cw, ch, tail, seed + 3);
+            let (wu, hu) = (w as u32, h as u32);
+            let f = VideoFrame::from_i420(
+                wu,
+                hu,
+                &y,
+                ys as u32,
+                &u,
+                cs as u32,
+                &v,
+                cs as u32 + 1,
+                0,
+                Rotation::Deg0,
+            )
+            .unwrap();
+            let want = reference_i420(w, h, [(&y, ys), (&u, cs), (&v, cs + 1)]);
+            assert_eq!(f.data, want, "{w}x{h} pad {pad} tail {tail}");
+            assert_eq!(f.data.capacity(), f.data.len(), "{w}x{h}: allocated once, exactly");
+            f.validate().unwrap();
+        }
+    }
+
+    #[test]
+    #[allow(clippy::cast_possible_truncation)] // test sizes are small
+    fn nv12_matches_reference_byte_for_byte() {
+        for (n, (w, h, pad, tail)) in cases().into_iter().enumerate() {
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let (ys, uvs) = (w + pad, 2 * cw + pad);
+            let seed = n as u32 * 2;
+            let y = plane(ys, w, h, tail, seed + 1);
+            let uv = plane(uvs, 2 * cw, ch, tail, seed + 2);
+            let f = VideoFrame::from_nv12(
+                w as u32,
+                h as u32,
+                &y,
+                ys as u32,
+                &uv,
+                uvs as u32,
+                0,
+                Rotation::Deg0,
+            )
+            .unwrap();
+            assert_eq!(
+                f.data,
+                reference_nv12(w, h, &y, ys, &uv, uvs),
+                "{w}x{h} pad {pad} tail {tail}"
+            );
+            assert_eq!(f.data.capacity(), f.data.len(), "{w}x{h}: allocated once, exactly");
+            f.validate().unwrap();
+        }
     }
 
     #[test]

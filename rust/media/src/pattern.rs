@@ -62,7 +62,9 @@ impl Layout {
     fn sweep_x(&self, counter: u32) -> u32 {
         let span = u64::from(self.width - self.sweep_w) + 1;
         let step = u64::from((self.sweep_w / 4).max(1));
-        (u64::from(counter) * step % span) as u32
+        #[allow(clippy::cast_possible_truncation, reason = "below span, which is at most width")]
+        let x = (u64::from(counter) * step % span) as u32;
+        x
     }
 }
 
@@ -78,11 +80,13 @@ fn row_cells(row: u32, word: u16) -> [bool; CELLS as usize] {
     cells
 }
 
+/// Row 0 carries the counter's high half, row 1 its low half.
 fn row_word(counter: u32, row: u32) -> u16 {
+    let [b3, b2, b1, b0] = counter.to_be_bytes();
     if row == 0 {
-        (counter >> 16) as u16
+        u16::from_be_bytes([b3, b2])
     } else {
-        counter as u16
+        u16::from_be_bytes([b1, b0])
     }
 }
 
@@ -104,7 +108,13 @@ fn bar_colours() -> [[u8; 3]; 8] {
         let y = 16.0 + 65.481 * r + 128.553 * g + 24.966 * b;
         let u = 128.0 - 37.797 * r - 74.203 * g + 112.0 * b;
         let v = 128.0 + 112.0 * r - 93.786 * g - 18.214 * b;
-        [y.round() as u8, u.round() as u8, v.round() as u8]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "video-range values, all within 16..=240"
+        )]
+        let yuv = [y.round() as u8, u.round() as u8, v.round() as u8];
+        yuv
     })
 }
 
@@ -143,19 +153,20 @@ impl TestPattern {
 
 fn draw_bars(data: &mut [u8], l: &Layout) {
     let colours = bar_colours();
-    let bar_of = |x: u32| (x / l.bar_w.max(1)).min(7) as usize;
+    let bar_w = l.bar_w.max(1) as usize;
+    let bar_of = |x: usize| (x / bar_w).min(7);
     let (w, h) = (l.width as usize, l.height as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     let (luma, chroma) = data.split_at_mut(w * h);
     let (u, v) = chroma.split_at_mut(cw * ch);
     for y in l.bars_top as usize..h {
         for (x, p) in luma[y * w..(y + 1) * w].iter_mut().enumerate() {
-            *p = colours[bar_of(x as u32)][0];
+            *p = colours[bar_of(x)][0];
         }
     }
     for cy in (l.bars_top as usize).div_ceil(2)..ch {
         for cx in 0..cw {
-            let c = colours[bar_of(2 * cx as u32)];
+            let c = colours[bar_of(2 * cx)];
             u[cy * cw + cx] = c[1];
             v[cy * cw + cx] = c[2];
         }

@@ -105,6 +105,7 @@ mod tests {
     }
 
     /// Every sample distinct: Y counts from 0, U from 100, V from 200 (for small frames).
+    #[allow(clippy::cast_possible_truncation, reason = "larger frames wrap, harmlessly")]
     fn numbered(width: u32, height: u32) -> VideoFrame {
         let mut f = VideoFrame::black(width, height, 42);
         let luma = (width * height) as usize;
@@ -214,7 +215,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                *p = x as u8;
+                *p = x.to_le_bytes()[0];
             }
             let (w, h) = (w as usize, h as usize);
             let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));

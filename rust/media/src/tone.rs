@@ -22,6 +22,7 @@ impl Tone {
     pub fn next_frame(&mut self, timestamp_us: u64) -> AudioFrame {
         let samples = (0..SAMPLES_PER_10MS)
             .map(|_| {
+                #[allow(clippy::cast_possible_truncation, reason = "|s| <= AMPLITUDE < i16::MAX")]
                 let s = (self.phase.sin() * AMPLITUDE).round() as i16;
                 // Wrapping keeps the phase small, so precision does not decay over a long call.
                 self.phase = (self.phase + self.step) % TAU;
@@ -57,7 +58,9 @@ pub fn tone_strength(samples: &[i16], freq_hz: f32) -> f32 {
     }
     let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
     // A sine of amplitude A gives power (A·n/2)² and energy A²·n/2: the ratio below is 1.
-    (2.0 * power / (n * energy)).clamp(0.0, 1.0) as f32
+    #[allow(clippy::cast_possible_truncation, reason = "a score in 0..=1: f32 is precise enough")]
+    let score = (2.0 * power / (n * energy)).clamp(0.0, 1.0) as f32;
+    score
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ fn config(width: u32, height: u32, max_bitrate_bps: u32) -> VideoEncoderConfig {
 }
 
 fn encoder(width: u32, height: u32, max_bitrate_bps: u32) -> OpenH264Encoder {
-    OpenH264Encoder::new(config(width, height, max_bitrate_bps)).unwrap()
+    OpenH264Encoder::new(config(width, height, max_bitrate_bps)).expect("encoder")
 }
 
 fn ts(n: u32) -> u64 {
@@ -32,9 +32,10 @@ fn round_trip(
 ) {
     let pattern = TestPattern::new(width, height);
     for n in first..first + frames {
-        let encoded = enc.encode(&pattern.frame(n, ts(n)), false).unwrap().expect("frame skipped");
+        let encoded =
+            enc.encode(&pattern.frame(n, ts(n)), false).expect("encode").expect("frame skipped");
         assert_eq!(encoded.timestamp_us, ts(n));
-        let decoded = dec.decode(&encoded.data, ts(n)).unwrap().expect("no picture");
+        let decoded = dec.decode(&encoded.data, ts(n)).expect("decode").expect("no picture");
         assert_eq!((decoded.width, decoded.height), (width, height));
         assert_eq!(decoded.timestamp_us, ts(n));
         assert_eq!(read_counter(&decoded), Some(n), "{width}x{height} frame {n}");
@@ -166,7 +167,7 @@ fn noise(seed: u32, len: usize) -> Vec<u8> {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            x as u8
+            x.to_le_bytes()[0]
         })
         .collect()
 }
@@ -223,7 +224,13 @@ fn noisy_frame(pattern: &TestPattern, n: u32) -> VideoFrame {
 fn rate(enc: &mut OpenH264Encoder, pattern: &TestPattern, range: std::ops::Range<u32>) -> usize {
     let frames = range.len();
     let bytes: usize = range
-        .map(|n| enc.encode(&noisy_frame(pattern, n), false).unwrap().unwrap().data.len())
+        .map(|n| {
+            enc.encode(&noisy_frame(pattern, n), false)
+                .expect("encode")
+                .expect("frame skipped")
+                .data
+                .len()
+        })
         .sum();
     bytes * 30 / frames
 }

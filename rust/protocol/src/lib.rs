@@ -12,6 +12,11 @@ pub use limits::*;
 /// The protocol version a client states in `hello` and the server echoes in `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The WebSocket close code of a server that is draining (a restart, a deploy): 1012,
+/// "Service Restart" in IANA's registry. Not a failure: the client reconnects at once,
+/// to the same URL (a load balancer sends it to another server), and restates its calls.
+pub const CLOSE_DRAINING: u16 = 1012;
+
 /// A call's identifier: chosen by the caller's client (a random UUID), unguessable, and the
 /// only handle on a call either side uses.
 pub type CallId = String;
@@ -28,7 +33,18 @@ pub enum ClientMessage {
         /// Calls this device believes are under way (after a reconnect or a server restart).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         calls: Vec<CallRestatement>,
+        /// The call whose push woke this device: the server answers with its `incoming`
+        /// if it still rings, or its end at once, so the system's call screen closes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        woken_for: Option<CallId>,
     },
+    /// Keeps this device's push token, so that calls reach it while it is not connected.
+    /// Replaces the device's earlier registration; answered `push_registered`.
+    RegisterPush {
+        push: PushToken,
+    },
+    /// Forgets this device's push token (sign-out); answered `push_unregistered`.
+    UnregisterPush,
     Invite {
         call_id: CallId,
         to: String,
@@ -126,6 +142,39 @@ pub enum ServerMessage {
     Pong {
         nonce: u64,
     },
+    /// The device's push token is kept.
+    PushRegistered,
+    /// The device's push token is forgotten (or there was none).
+    PushUnregistered,
+}
+
+/// A device's push token, as its platform's push service issued it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "service", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PushToken {
+    /// An iOS PushKit VoIP token, in hex, for the app `bundle_id`; the push goes to the
+    /// topic `<bundle_id>.voip` in the APNs `environment` the app was built for.
+    Apns { token: String, bundle_id: String, environment: ApnsEnvironment },
+    /// A Firebase Cloud Messaging registration token.
+    Fcm { token: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApnsEnvironment {
+    /// Development builds: api.sandbox.push.apple.com.
+    Sandbox,
+    /// App Store, TestFlight and ad-hoc builds: api.push.apple.com.
+    Production,
+}
+
+impl PushToken {
+    /// The token as the push service knows it.
+    pub fn token(&self) -> &str {
+        match self {
+            PushToken::Apns { token, .. } | PushToken::Fcm { token } => token,
+        }
+    }
 }
 
 /// What an `incoming` message carries, reused where a call is handed over whole (`merged`).
@@ -222,6 +271,10 @@ pub enum Signal {
         video: bool,
         audio: bool,
     },
+    /// The sender's media connection to the other party is down (its network changed, or
+    /// its path stopped working) and it is restarting ICE. The caller answers it with an
+    /// ICE-restart offer (a `description` offer); see protocol.md, ICE restart.
+    Reconnecting,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,6 +362,11 @@ pub enum ErrorCode {
     DuplicateCallId,
     /// Another connection with the same device id replaced this one. Closed.
     Replaced,
+    /// The uid already has the most devices a server allows (`hello` refused). Closed.
+    TooManyDevices,
+    /// The connection fell further behind than the server queues for it: it did not read
+    /// what it was sent. Closed; the device's calls wait out the grace period for it.
+    TooSlow,
 }
 
 impl ClientMessage {
@@ -320,7 +378,10 @@ impl ClientMessage {
             | ClientMessage::Reject { call_id, .. }
             | ClientMessage::Hangup { call_id }
             | ClientMessage::Signal { call_id, .. } => Some(call_id),
-            ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => None,
+            ClientMessage::Hello { .. }
+            | ClientMessage::Ping { .. }
+            | ClientMessage::RegisterPush { .. }
+            | ClientMessage::UnregisterPush => None,
         }
     }
 }
@@ -335,7 +396,10 @@ impl ServerMessage {
             | ServerMessage::Closed { call_id, .. }
             | ServerMessage::Signal { call_id, .. } => Some(call_id),
             ServerMessage::Error { call_id, .. } => call_id.as_deref(),
-            ServerMessage::Welcome { .. } | ServerMessage::Pong { .. } => None,
+            ServerMessage::Welcome { .. }
+            | ServerMessage::Pong { .. }
+            | ServerMessage::PushRegistered
+            | ServerMessage::PushUnregistered => None,
         }
     }
 
@@ -345,14 +409,25 @@ impl ServerMessage {
 }
 
 /// Encodes a message as the JSON text of one WebSocket frame.
+///
+/// # Panics
+///
+/// Never for the protocol's types: they hold only strings, numbers and enums, which always
+/// serialize.
 pub fn encode<T: Serialize>(msg: &T) -> String {
     serde_json::to_string(msg).expect("protocol messages always serialize")
 }
 
+/// # Errors
+///
+/// The text is not JSON, or not a client message (unknown type or field, missing field).
 pub fn decode_client(text: &str) -> Result<ClientMessage, serde_json::Error> {
     serde_json::from_str(text)
 }
 
+/// # Errors
+///
+/// The text is not JSON, or not a server message.
 pub fn decode_server(text: &str) -> Result<ServerMessage, serde_json::Error> {
     serde_json::from_str(text)
 }

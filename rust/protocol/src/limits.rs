@@ -33,37 +33,127 @@ pub const MAX_UID_BYTES: usize = 128;
 pub const MAX_CALL_ID_BYTES: usize = 64;
 pub const MAX_DEVICE_ID_BYTES: usize = 64;
 
-/// Why an identifier was refused, phrased for an error message.
-pub fn check_uid(uid: &str) -> Result<(), String> {
-    if uid.is_empty() {
-        return Err("uid is empty".into());
+/// Why an identifier (a uid, a call id, a device id) was refused. Its text is phrased for
+/// an error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdError {
+    /// Empty, or longer than `max` bytes.
+    Length { what: &'static str, max: usize },
+    /// A uid holding a control character.
+    ControlCharacter { what: &'static str },
+    /// A call or device id holding something other than `A-Za-z0-9-_` (or a push token or
+    /// bundle id holding a character its kind does not use).
+    Character { what: &'static str },
+}
+
+impl std::fmt::Display for IdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdError::Length { what, max } => write!(f, "{what} must be 1 to {max} bytes"),
+            IdError::ControlCharacter { what } => write!(f, "{what} contains a control character"),
+            IdError::Character { what: what @ ("push token" | "bundle_id") } => {
+                write!(f, "{what} holds a character its kind never uses")
+            }
+            IdError::Character { what } => {
+                write!(f, "{what} may hold only letters, digits, '-' and '_'")
+            }
+        }
     }
-    if uid.len() > MAX_UID_BYTES {
-        return Err(format!("uid is longer than {MAX_UID_BYTES} bytes"));
+}
+
+impl std::error::Error for IdError {}
+
+impl From<IdError> for String {
+    fn from(e: IdError) -> Self {
+        e.to_string()
+    }
+}
+
+/// A uid: 1 to `MAX_UID_BYTES` bytes of UTF-8 without control characters.
+///
+/// # Errors
+///
+/// `IdError` saying which rule the uid breaks.
+pub fn check_uid(uid: &str) -> Result<(), IdError> {
+    if uid.is_empty() || uid.len() > MAX_UID_BYTES {
+        return Err(IdError::Length { what: "uid", max: MAX_UID_BYTES });
     }
     if uid.chars().any(char::is_control) {
-        return Err("uid contains a control character".into());
+        return Err(IdError::ControlCharacter { what: "uid" });
     }
     Ok(())
 }
 
-/// Call and device ids are printable tokens: letters, digits, `-` and `_`.
-pub fn check_token_id(what: &str, id: &str, max: usize) -> Result<(), String> {
+/// Call and device ids are printable tokens: 1 to `max` of letters, digits, `-` and `_`.
+///
+/// # Errors
+///
+/// `IdError` saying which rule the id breaks; `what` names it in the message.
+pub fn check_token_id(what: &'static str, id: &str, max: usize) -> Result<(), IdError> {
     if id.is_empty() || id.len() > max {
-        return Err(format!("{what} must be 1 to {max} bytes"));
+        return Err(IdError::Length { what, max });
     }
     if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(format!("{what} may hold only letters, digits, '-' and '_'"));
+        return Err(IdError::Character { what });
     }
     Ok(())
 }
 
-pub fn check_call_id(id: &str) -> Result<(), String> {
+/// # Errors
+///
+/// `IdError` if the call id is not 1 to `MAX_CALL_ID_BYTES` of `A-Za-z0-9-_`.
+pub fn check_call_id(id: &str) -> Result<(), IdError> {
     check_token_id("call_id", id, MAX_CALL_ID_BYTES)
 }
 
-pub fn check_device_id(id: &str) -> Result<(), String> {
+/// # Errors
+///
+/// `IdError` if the device id is not 1 to `MAX_DEVICE_ID_BYTES` of `A-Za-z0-9-_`.
+pub fn check_device_id(id: &str) -> Result<(), IdError> {
     check_token_id("device_id", id, MAX_DEVICE_ID_BYTES)
+}
+
+/// The longest push token kept: APNs tokens are 32 bytes (64 hex digits) today and FCM
+/// tokens about 160 characters; this leaves room for both to grow.
+pub const MAX_PUSH_TOKEN_BYTES: usize = 1024;
+/// The longest iOS bundle id (Apple allows 155 characters).
+pub const MAX_BUNDLE_ID_BYTES: usize = 155;
+
+/// A push token the server can put in a request line or JSON without escaping: APNs tokens
+/// are hex, FCM tokens base64url with `:`; a bundle id is letters, digits, `.` and `-`.
+///
+/// # Errors
+///
+/// `IdError` saying which part of the token breaks which rule.
+pub fn check_push_token(push: &crate::PushToken) -> Result<(), IdError> {
+    match push {
+        crate::PushToken::Apns { token, bundle_id, .. } => {
+            check_chars("push token", token, MAX_PUSH_TOKEN_BYTES, |b| b.is_ascii_hexdigit())?;
+            check_chars("bundle_id", bundle_id, MAX_BUNDLE_ID_BYTES, |b| {
+                b.is_ascii_alphanumeric() || b == b'.' || b == b'-'
+            })
+        }
+        crate::PushToken::Fcm { token } => {
+            check_chars("push token", token, MAX_PUSH_TOKEN_BYTES, |b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':')
+            })
+        }
+    }
+}
+
+fn check_chars(
+    what: &'static str,
+    value: &str,
+    max: usize,
+    allowed: impl Fn(u8) -> bool,
+) -> Result<(), IdError> {
+    if value.is_empty() || value.len() > max {
+        return Err(IdError::Length { what, max });
+    }
+    if !value.bytes().all(allowed) {
+        return Err(IdError::Character { what });
+    }
+    Ok(())
 }
 
 /// Tokens are counted in billionths so that refills are exact: integer nanoseconds times

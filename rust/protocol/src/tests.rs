@@ -116,3 +116,45 @@ fn protocol_doc_examples_parse() {
     }
     assert!(seen >= 15, "expected an example of every message, found {seen}");
 }
+
+#[test]
+fn push_registrations_have_the_documented_shape() {
+    let apns = ClientMessage::RegisterPush {
+        push: PushToken::Apns {
+            token: "ab12".into(),
+            bundle_id: "com.example.app".into(),
+            environment: ApnsEnvironment::Sandbox,
+        },
+    };
+    let v: serde_json::Value = serde_json::from_str(&encode(&apns)).unwrap();
+    assert_eq!(
+        v,
+        json!({"type":"register_push","push":{"service":"apns","token":"ab12",
+               "bundle_id":"com.example.app","environment":"sandbox"}})
+    );
+    assert_eq!(encode(&ClientMessage::UnregisterPush), r#"{"type":"unregister_push"}"#);
+    assert_eq!(encode(&ServerMessage::PushRegistered), r#"{"type":"push_registered"}"#);
+    let hello =
+        decode_client(r#"{"type":"hello","v":1,"token":"t","device_id":"d","woken_for":"c1"}"#);
+    assert!(matches!(hello, Ok(ClientMessage::Hello { woken_for: Some(id), .. }) if id == "c1"));
+    // An APNs token without its bundle id or environment is not a registration.
+    assert!(decode_client(r#"{"type":"register_push","push":{"service":"apns","token":"ab"}}"#)
+        .is_err());
+}
+
+#[test]
+fn push_tokens_are_checked() {
+    let fcm = |t: &str| PushToken::Fcm { token: t.into() };
+    assert!(check_push_token(&fcm("dGVzdA:APA91b-x_y")).is_ok());
+    assert!(check_push_token(&fcm("")).is_err());
+    assert!(check_push_token(&fcm("a b")).is_err());
+    assert!(check_push_token(&fcm(&"a".repeat(MAX_PUSH_TOKEN_BYTES + 1))).is_err());
+    let apns = |t: &str, b: &str| PushToken::Apns {
+        token: t.into(),
+        bundle_id: b.into(),
+        environment: ApnsEnvironment::Production,
+    };
+    assert!(check_push_token(&apns("0123abCD", "com.example.app")).is_ok());
+    assert!(check_push_token(&apns("xyz", "com.example.app")).is_err());
+    assert!(check_push_token(&apns("00", "com/example")).is_err());
+}

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use duet_protocol::{IceServer, Limits};
@@ -35,6 +36,65 @@ pub struct ServerConfig {
     pub ice_servers: Vec<IceServer>,
     /// Where clients get TURN (and STUN) from. Credentials are minted per connection.
     pub ice: IceConfig,
+    /// What one connection, one uid and one IP may cost the server.
+    pub connections: ConnectionLimits,
+    /// Push registrations (kept under `push.data_dir`) and the push services (off unless
+    /// configured).
+    pub push: crate::push::PushConfig,
+    /// Serve `wss://` (and `https://`) from this certificate and key; `None` serves plain
+    /// `ws://`, for a TLS proxy in front or a trusted network.
+    pub tls: Option<TlsConfig>,
+    /// Run as a node of a cluster on the Redis (or Valkey) at this URL
+    /// (`redis://HOST:PORT`); `None` runs the single process (docs/deploy.md).
+    pub redis: Option<String>,
+}
+
+/// A certificate chain and its private key, in PEM files (as certbot writes them:
+/// `fullchain.pem` and `privkey.pem`). Read once, at start.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// The server's certificate first, then any intermediates.
+    pub cert: PathBuf,
+    /// The private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    pub key: PathBuf,
+}
+
+/// The server's own bounds, beside the per-message `Limits` it announces in `welcome`.
+/// docs/security.md lists each with its default; each refusal is logged at `warn` with a
+/// `limit` field naming it.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Bytes of messages waiting to be written to one connection. A connection that falls
+    /// further behind (it does not read) gets `error` `too_slow` and is closed. Default 256 KiB.
+    pub outbound_queue_bytes: usize,
+    /// Devices one uid may have connected (or within their grace period) at once; one more
+    /// is refused `too_many_devices`. Default 10.
+    pub max_devices_per_uid: usize,
+    /// How long a connection may take to send its HTTP request headers (the WebSocket
+    /// upgrade, or any other request; also the wait between requests on a kept-alive
+    /// connection). Default 5 s.
+    pub http_header_timeout: Duration,
+    /// Connections that have not signed in (`welcome`) yet: over this many, new ones are
+    /// closed as soon as they are accepted. Default 1024.
+    pub max_pending: usize,
+    /// Open connections from one IP address, signed in or not. Default 256.
+    pub max_per_ip: usize,
+    /// The TCP listen backlog, which must absorb a mass reconnect after a restart.
+    /// Default 4096 (the kernel caps it at net.core.somaxconn).
+    pub listen_backlog: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            outbound_queue_bytes: 256 * 1024,
+            max_devices_per_uid: 10,
+            http_header_timeout: Duration::from_secs(5),
+            max_pending: 1024,
+            max_per_ip: 256,
+            listen_backlog: 4096,
+        }
+    }
 }
 
 /// Which TURN server clients are sent to, with credentials minted for them in coturn's
@@ -99,6 +159,10 @@ impl Default for TurnConfig {
 impl TurnConfig {
     /// The IP given to peers: `public_ip`, else `listen`'s IP; an error if that is a wildcard
     /// or a different address family from `listen`'s.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when no usable public IP follows from the settings.
     pub fn relay_ip(&self) -> io::Result<IpAddr> {
         let ip = self.public_ip.unwrap_or(self.listen.ip());
         if ip.is_unspecified() {
@@ -119,6 +183,10 @@ impl TurnConfig {
 
 impl IceConfig {
     /// Refuses settings that could only produce unusable credentials.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` naming the setting at fault.
     pub fn validate(&self) -> io::Result<()> {
         match self {
             IceConfig::None => Ok(()),
@@ -165,15 +233,20 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             ice_servers: Vec::new(),
             ice: IceConfig::default(),
+            connections: ConnectionLimits::default(),
+            push: crate::push::PushConfig::default(),
+            tls: None,
+            redis: None,
         }
     }
 }
 
 impl ServerConfig {
-    /// The largest frame the WebSocket layer reads at all: frames between
-    /// `max_message_bytes` and this get a polite `message_too_large`, larger ones close the
-    /// socket (1009) before they are buffered.
+    /// The largest message (and frame) the WebSocket layer reads at all: twice
+    /// `max_message_bytes`. Messages between the two get a polite `message_too_large`, larger
+    /// ones close the socket (1009) once the frame header shows the size, before they are
+    /// buffered; so one connection never makes the server hold more than this.
     pub fn hard_frame_limit(&self) -> usize {
-        self.limits.max_message_bytes.saturating_mul(16)
+        self.limits.max_message_bytes.saturating_mul(2)
     }
 }

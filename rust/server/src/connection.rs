@@ -7,23 +7,26 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use duet_protocol::{
-    check_device_id, decode_client, encode, CallRestatement, ClientMessage, ErrorCode,
-    ServerMessage, PROTOCOL_VERSION,
+    check_device_id, check_push_token, decode_client, encode, CallRestatement, ClientMessage,
+    ErrorCode, PushToken, ServerMessage, PROTOCOL_VERSION,
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite;
 
-use crate::hub::{Event, Outbound, OUTBOX_CAPACITY};
+use crate::drain::{RunState, CLOSE_DRAINING, DRAINING_REASON};
+use crate::gate::Ticket;
+use crate::hub::{Event, CLOSE_POLICY};
+use crate::outbox::{Outbound, Outbox};
 use crate::rate_limit::{Admission, RateLimiter};
-use crate::server::Shared;
+use crate::refusals::{self, Limit};
+use crate::shared::Shared;
 use crate::switchboard::DeviceKey;
 use crate::token::{self, TokenError};
 
-/// WebSocket close codes (RFC 6455).
-const CLOSE_NORMAL: u16 = 1000;
+/// WebSocket close codes (RFC 6455), beside the hub's.
 const CLOSE_GOING_AWAY: u16 = 1001;
-const CLOSE_POLICY: u16 = 1008;
+const CLOSE_INVALID_DATA: u16 = 1007;
 const CLOSE_TOO_BIG: u16 = 1009;
 
 /// How long a closing connection waits for the client's close frame. Reading until it comes
@@ -31,18 +34,33 @@ const CLOSE_TOO_BIG: u16 = 1009;
 /// reset that could destroy the error message sent just before.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
-pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
+/// Serves one WebSocket; `ticket` holds its places in the gate until it ends.
+pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>, ticket: Arc<Ticket>) {
+    let _open = shared.open.open();
+    shared.metrics.connection_opened();
     let mut conn = Connection::new(socket, &shared);
-    if let Some((device, calls)) = conn.handshake().await {
-        conn.serve(device, calls).await;
+    // Upgraded after the drain began (its request was read before the listener closed).
+    if *conn.state.borrow() != RunState::Running {
+        return conn.leave().await;
     }
+    if let Some(sign_in) = conn.handshake(&ticket).await {
+        ticket.signed_in();
+        conn.serve(sign_in).await;
+    }
+}
+
+/// What a valid `hello` said.
+struct SignIn {
+    device: DeviceKey,
+    calls: Vec<CallRestatement>,
+    woken_for: Option<String>,
 }
 
 struct Connection {
     socket: WebSocket,
     shared: Arc<Shared>,
     limiter: RateLimiter,
-    shutdown: watch::Receiver<bool>,
+    state: watch::Receiver<RunState>,
     last_heard: Instant,
 }
 
@@ -67,7 +85,7 @@ impl Connection {
         Connection {
             socket,
             limiter: RateLimiter::new(&shared.config.limits, now.into_std()),
-            shutdown: shared.shutdown.clone(),
+            state: shared.state.clone(),
             shared: Arc::clone(shared),
             last_heard: now,
         }
@@ -75,23 +93,33 @@ impl Connection {
 
     /// Waits for a valid `hello`. Frames that are not JSON are answered `malformed` and the
     /// wait goes on (to its deadline); any other message closes the connection.
-    async fn handshake(&mut self) -> Option<(DeviceKey, Vec<CallRestatement>)> {
+    async fn handshake(&mut self, ticket: &Ticket) -> Option<SignIn> {
         let deadline = Instant::now() + self.shared.config.hello_timeout;
         loop {
             let frame = tokio::select! {
                 frame = self.socket.recv() => frame,
                 () = sleep_until(deadline) => {
+                    refusals::record(Limit::HelloTimeout, self.shared.config.hello_timeout, &ticket.ip());
                     let msg =
                         ServerMessage::error(ErrorCode::HelloRequired, "no hello in time", None);
                     self.close_with(Some(msg), CLOSE_POLICY).await;
                     return None;
                 }
-                _ = self.shutdown.changed() => return None,
+                _ = self.state.changed() => {
+                    self.leave().await;
+                    return None;
+                }
             };
             match self.inbound(frame) {
-                Inbound::Message(ClientMessage::Hello { v, token, device_id, calls }) => {
+                Inbound::Message(ClientMessage::Hello {
+                    v,
+                    token,
+                    device_id,
+                    calls,
+                    woken_for,
+                }) => {
                     return match self.authenticate(v, &token, &device_id) {
-                        Ok(device) => Some((device, calls)),
+                        Ok(device) => Some(SignIn { device, calls, woken_for }),
                         Err((code, message)) => {
                             self.close_with(
                                 Some(ServerMessage::error(code, message, None)),
@@ -151,83 +179,50 @@ impl Connection {
             };
             (code, e.to_string())
         })?;
-        check_device_id(device_id).map_err(|e| (ErrorCode::InvalidRequest, e))?;
+        check_device_id(device_id).map_err(|e| (ErrorCode::InvalidRequest, e.to_string()))?;
         Ok(DeviceKey { uid: claims.sub, device_id: device_id.to_owned() })
     }
 
-    async fn serve(mut self, device: DeviceKey, calls: Vec<CallRestatement>) {
+    async fn serve(mut self, sign_in: SignIn) {
+        let SignIn { device, calls, woken_for } = sign_in;
         let conn = self.shared.next_conn_id();
-        let (outbox, mut inbox) = mpsc::channel(OUTBOX_CAPACITY);
+        let outbox = Arc::new(Outbox::new(self.shared.config.connections.outbound_queue_bytes));
         tracing::debug!(?device, conn, "connected");
-        let welcome = self.shared.welcome(&device);
-        if !self.send(&welcome).await {
-            return;
-        }
-        let hello = Event::Connect { device: device.clone(), conn, calls, outbox };
+        let welcome = Box::new(self.shared.welcome(&device));
+        let hello = Event::Connect {
+            device: device.clone(),
+            conn,
+            calls,
+            woken_for,
+            welcome,
+            outbox: outbox.clone(),
+        };
         if self.shared.hub.send(hello).await.is_err() {
             return;
         }
         let silence = self.shared.config.keepalive.saturating_mul(3);
         loop {
             tokio::select! {
-                out = inbox.recv() => match out {
-                    Some(Outbound::Message(msg)) => {
-                        if !self.send(&msg).await {
+                out = outbox.pop() => match out {
+                    Outbound::Text(text) => {
+                        if !self.send_text(text).await {
                             break;
                         }
                     }
-                    Some(Outbound::Close(msg)) => {
-                        self.close_with(Some(msg), CLOSE_NORMAL).await;
+                    Outbound::Close { last_word, code } => {
+                        self.close_with_text(Some(last_word), code).await;
                         break;
                     }
-                    // The hub gave up on this connection (it could not keep up), or the
-                    // server is shutting down, which drops connections without a goodbye.
-                    None => {
-                        if !*self.shutdown.borrow() {
-                            self.close_with(None, CLOSE_GOING_AWAY).await;
-                        }
+                    Outbound::Reconnect => {
+                        self.shared.metrics.drain_close_sent();
+                        self.close_frame(CLOSE_DRAINING, DRAINING_REASON).await;
                         break;
                     }
                 },
                 frame = self.socket.recv() => {
                     self.last_heard = Instant::now();
-                    match self.inbound(frame) {
-                        Inbound::Message(ClientMessage::Ping { nonce }) => {
-                            if !self.send(&ServerMessage::Pong { nonce }).await {
-                                break;
-                            }
-                        }
-                        Inbound::Message(ClientMessage::Hello { .. }) => {
-                            let msg = ServerMessage::error(
-                                ErrorCode::InvalidState,
-                                "this connection already said hello",
-                                None,
-                            );
-                            if !self.send(&msg).await {
-                                break;
-                            }
-                        }
-                        Inbound::Message(msg) => {
-                            let event = Event::Message { device: device.clone(), conn, msg };
-                            if self.shared.hub.send(event).await.is_err() {
-                                break;
-                            }
-                        }
-                        Inbound::Refuse(msg) => {
-                            if !self.send(&msg).await {
-                                break;
-                            }
-                        }
-                        Inbound::Fatal(msg) => {
-                            self.close_with(Some(msg), CLOSE_POLICY).await;
-                            break;
-                        }
-                        Inbound::Abort(code) => {
-                            self.close_with(None, code).await;
-                            break;
-                        }
-                        Inbound::Nothing => {}
-                        Inbound::Gone => break,
+                    if !self.on_frame(&device, conn, frame).await {
+                        break;
                     }
                 }
                 () = sleep_until(self.last_heard + silence) => {
@@ -235,12 +230,85 @@ impl Connection {
                     self.close_with(None, CLOSE_GOING_AWAY).await;
                     break;
                 }
-                // A server shutdown drops the connection like a crash would: no goodbye.
-                _ = self.shutdown.changed() => return,
+                _ = self.state.changed() => {
+                    // A server shutdown drops the connection like a crash would: no goodbye,
+                    // and nothing for the hub, which is gone too.
+                    if *self.state.borrow() == RunState::Stopped {
+                        return;
+                    }
+                    self.write_queued(&outbox).await;
+                    self.leave().await;
+                    break;
+                }
             }
         }
         tracing::debug!(?device, conn, "disconnected");
-        let _ = self.shared.hub.send(Event::Disconnect { device, conn, outbox: inbox }).await;
+        let gone = Event::Disconnect { device, conn, outbox, unsent: Vec::new() };
+        let _ = self.shared.hub.send(gone).await;
+    }
+
+    /// Handles one frame of a signed-in connection; false once the connection is done.
+    async fn on_frame(
+        &mut self,
+        device: &DeviceKey,
+        conn: u64,
+        frame: Option<Result<Message, axum::Error>>,
+    ) -> bool {
+        match self.inbound(frame) {
+            Inbound::Message(ClientMessage::Ping { nonce }) => {
+                self.send(&ServerMessage::Pong { nonce }).await
+            }
+            Inbound::Message(ClientMessage::Hello { .. }) => {
+                let msg = ServerMessage::error(
+                    ErrorCode::InvalidState,
+                    "this connection already said hello",
+                    None,
+                );
+                self.send(&msg).await
+            }
+            Inbound::Message(ClientMessage::RegisterPush { push }) => {
+                let answer = register_push(&self.shared, device, Some(push)).await;
+                self.send(&answer).await
+            }
+            Inbound::Message(ClientMessage::UnregisterPush) => {
+                let answer = register_push(&self.shared, device, None).await;
+                self.send(&answer).await
+            }
+            Inbound::Message(msg) => {
+                let event = Event::Message { device: device.clone(), conn, msg };
+                self.shared.hub.send(event).await.is_ok()
+            }
+            Inbound::Refuse(msg) => self.send(&msg).await,
+            Inbound::Fatal(msg) => {
+                self.close_with(Some(msg), CLOSE_POLICY).await;
+                false
+            }
+            Inbound::Abort(code) => {
+                self.close_with(None, code).await;
+                false
+            }
+            Inbound::Nothing => true,
+            Inbound::Gone => false,
+        }
+    }
+
+    /// Writes what the hub had queued for this connection by now, so that a drain loses
+    /// none of it (what comes later goes back to the hub with the outbox, as on any drop).
+    async fn write_queued(&mut self, outbox: &Outbox) {
+        while let Some(Outbound::Text(text)) = outbox.try_pop() {
+            if !self.send_text(text).await {
+                return;
+            }
+        }
+    }
+
+    /// The server is draining (or stopping): the client is told to reconnect elsewhere
+    /// with the documented close, unless the server is already gone.
+    async fn leave(&mut self) {
+        if *self.state.borrow() == RunState::Draining {
+            self.shared.metrics.drain_close_sent();
+            self.close_frame(CLOSE_DRAINING, DRAINING_REASON).await;
+        }
     }
 
     /// Classifies a frame: rate limit first (every frame counts), then size, then parsing.
@@ -250,9 +318,7 @@ impl Connection {
             Some(Ok(Message::Binary(_))) => None,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Inbound::Nothing,
             Some(Ok(Message::Close(_))) | None => return Inbound::Gone,
-            Some(Err(e)) => {
-                return if is_too_large(e) { Inbound::Abort(CLOSE_TOO_BIG) } else { Inbound::Gone };
-            }
+            Some(Err(e)) => return abort_for(e),
         };
         let limits = &self.shared.config.limits;
         let too_large = text.as_ref().is_some_and(|t| t.len() > limits.max_message_bytes);
@@ -280,7 +346,10 @@ impl Connection {
             }
         }
         match parsed {
-            Some(Ok(msg)) => Inbound::Message(msg),
+            Some(Ok(msg)) => {
+                self.shared.metrics.received(&msg);
+                Inbound::Message(msg)
+            }
             Some(Err(e)) => Inbound::Refuse(error(ErrorCode::Malformed, e.to_string())),
             None if too_large => Inbound::Refuse(error(
                 ErrorCode::MessageTooLarge,
@@ -295,20 +364,37 @@ impl Connection {
 
     /// Writes one message; false if the socket is done for.
     async fn send(&mut self, msg: &ServerMessage) -> bool {
+        self.shared.metrics.sent(msg);
+        self.send_text(encode(msg)).await
+    }
+
+    async fn send_text(&mut self, text: String) -> bool {
         // A client that stops reading must not hold this task forever.
         let write_timeout = self.shared.config.keepalive.saturating_mul(3);
-        let frame = Message::Text(encode(msg).into());
+        let frame = Message::Text(text.into());
         matches!(timeout(write_timeout, self.socket.send(frame)).await, Ok(Ok(())))
     }
 
     /// Says `last_word` (if any), closes with `code`, and lingers for the client's close.
     async fn close_with(&mut self, last_word: Option<ServerMessage>, code: u16) {
-        if let Some(msg) = last_word {
-            if !self.send(&msg).await {
+        if let Some(msg) = &last_word {
+            self.shared.metrics.sent(msg);
+        }
+        self.close_with_text(last_word.map(|m| encode(&m)), code).await;
+    }
+
+    async fn close_with_text(&mut self, last_word: Option<String>, code: u16) {
+        if let Some(text) = last_word {
+            if !self.send_text(text).await {
                 return;
             }
         }
-        let close = Message::Close(Some(CloseFrame { code, reason: "".into() }));
+        self.close_frame(code, "").await;
+    }
+
+    /// Sends a close frame and lingers for the client's (see `CLOSE_LINGER`).
+    async fn close_frame(&mut self, code: u16, reason: &str) {
+        let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
         if !matches!(timeout(CLOSE_LINGER, self.socket.send(close)).await, Ok(Ok(()))) {
             return;
         }
@@ -323,6 +409,35 @@ impl Connection {
     }
 }
 
+/// Keeps (or with `None` forgets) the device's push token, and says how that went.
+/// The store is the push module's, not the hub's: registering never waits on calls.
+async fn register_push(
+    shared: &Shared,
+    device: &DeviceKey,
+    push: Option<PushToken>,
+) -> ServerMessage {
+    let (uid, device_id) = (device.uid.clone(), device.device_id.clone());
+    let stored = match push {
+        Some(push) => {
+            if let Err(e) = check_push_token(&push) {
+                return ServerMessage::error(ErrorCode::InvalidRequest, e.to_string(), None);
+            }
+            shared.push.register(uid, device_id, push).await.map(|()| ServerMessage::PushRegistered)
+        }
+        None => {
+            shared.push.unregister(uid, device_id).await.map(|()| ServerMessage::PushUnregistered)
+        }
+    };
+    stored.unwrap_or_else(|e| {
+        tracing::warn!(?device, "push registration not kept: {e}");
+        ServerMessage::error(
+            ErrorCode::InvalidState,
+            format!("push registration not kept: {e}"),
+            None,
+        )
+    })
+}
+
 fn rate_message(limits: &duet_protocol::Limits) -> String {
     format!(
         "over {} messages a second (burst {}); message dropped",
@@ -330,9 +445,12 @@ fn rate_message(limits: &duet_protocol::Limits) -> String {
     )
 }
 
-/// Whether a read failed because the frame was over the hard size limit.
-fn is_too_large(e: axum::Error) -> bool {
-    e.into_inner()
-        .downcast::<tungstenite::Error>()
-        .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)))
+/// What a failed read calls for: a close saying why, when the client broke a rule (a frame
+/// over the hard size limit, a text frame that is not UTF-8), else nothing (it is gone).
+fn abort_for(e: axum::Error) -> Inbound {
+    match e.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
+        Ok(tungstenite::Error::Capacity(_)) => Inbound::Abort(CLOSE_TOO_BIG),
+        Ok(tungstenite::Error::Utf8(_)) => Inbound::Abort(CLOSE_INVALID_DATA),
+        _ => Inbound::Gone,
+    }
 }

@@ -21,18 +21,47 @@ use crate::turn_credentials;
 /// How long `stop` waits for the TURN tasks to let go of the UDP socket.
 const RELEASE_WAIT: Duration = Duration::from_secs(2);
 
+/// How long a count of the allocations may take before `/metrics` goes without it.
+const CENSUS_WAIT: Duration = Duration::from_millis(500);
+
 /// What `welcome` needs to list a TURN server: its URLs and the secret to mint with.
 #[derive(Debug, Clone)]
 pub(crate) struct TurnOffer {
     pub urls: Vec<String>,
     pub secret: String,
     pub ttl: Duration,
+    /// Counts the embedded server's allocations; `None` for an external TURN server.
+    pub census: Option<TurnCensus>,
+}
+
+/// Counts the embedded server's relay allocations without keeping the server alive.
+#[derive(Clone)]
+pub(crate) struct TurnCensus(Weak<Server>);
+
+impl std::fmt::Debug for TurnCensus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TurnCensus")
+    }
+}
+
+impl TurnCensus {
+    /// How many allocations the server holds now; `None` once it is stopped or if it does
+    /// not answer within `CENSUS_WAIT`.
+    pub(crate) async fn allocations(&self) -> Option<usize> {
+        let server = self.0.upgrade()?;
+        let infos = tokio::time::timeout(CENSUS_WAIT, server.get_allocations_info(None)).await;
+        infos.ok()?.ok().map(|all| all.len())
+    }
 }
 
 impl TurnOffer {
     /// The `ice_servers` of a `welcome` for `uid`: the TURN entry with fresh credentials
     /// (when there is a TURN server), then the static list.
-    pub fn ice_servers(offer: Option<&TurnOffer>, uid: &str, rest: &[IceServer]) -> Vec<IceServer> {
+    pub(crate) fn ice_servers(
+        offer: Option<&TurnOffer>,
+        uid: &str,
+        rest: &[IceServer],
+    ) -> Vec<IceServer> {
         let mut servers = Vec::with_capacity(rest.len() + 1);
         if let Some(offer) = offer {
             let (username, credential) =
@@ -52,7 +81,8 @@ impl TurnOffer {
 pub(crate) struct EmbeddedTurn {
     pub addr: SocketAddr,
     pub offer: TurnOffer,
-    server: Option<Server>,
+    /// The only strong reference: dropping it stops the server.
+    server: Option<Arc<Server>>,
     socket: Weak<UdpSocket>,
 }
 
@@ -64,8 +94,12 @@ pub(crate) async fn start(
     match ice {
         IceConfig::None => Ok((None, None)),
         IceConfig::External { urls, secret, credential_ttl } => {
-            let offer =
-                TurnOffer { urls: urls.clone(), secret: secret.clone(), ttl: *credential_ttl };
+            let offer = TurnOffer {
+                urls: urls.clone(),
+                secret: secret.clone(),
+                ttl: *credential_ttl,
+                census: None,
+            };
             Ok((Some(offer), None))
         }
         IceConfig::Embedded(config) => {
@@ -99,6 +133,7 @@ impl EmbeddedTurn {
         })
         .await
         .map_err(|e| io::Error::other(format!("the TURN server does not start: {e}")))?;
+        let server = Arc::new(server);
         let public = SocketAddr::new(public_ip, addr.port());
         tracing::info!("TURN server on udp {addr}, relays on {public_ip}");
         Ok(EmbeddedTurn {
@@ -107,6 +142,7 @@ impl EmbeddedTurn {
                 urls: vec![format!("stun:{public}"), format!("turn:{public}?transport=udp")],
                 secret,
                 ttl: config.credential_ttl,
+                census: Some(TurnCensus(Arc::downgrade(&server))),
             },
             server: Some(server),
             socket: weak,
@@ -114,13 +150,13 @@ impl EmbeddedTurn {
     }
 
     /// Stops the server without waiting: its tasks wind down on their own.
-    pub fn stop_now(&mut self) {
+    pub(crate) fn stop_now(&mut self) {
         // Dropping the server closes its command channel, which ends its tasks.
         self.server = None;
     }
 
     /// Stops the server, returning once its UDP port is free (or after `RELEASE_WAIT`).
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(server) = self.server.take() {
             if let Err(e) = server.close().await {
                 tracing::warn!("closing the TURN server: {e}");

@@ -6,15 +6,15 @@ use duet_protocol::{Limits, TokenBucket};
 
 /// A flood this long (messages dropped in a row) is not a client in trouble but a client
 /// misbehaving, and the connection is closed.
-pub const CLOSE_AFTER_DROPPED: u32 = 200;
+pub(crate) const CLOSE_AFTER_DROPPED: u32 = 200;
 
 /// How often a ping is let through an empty bucket. Pings still spend a token when there is
 /// one, but a client that bursts signals must not lose its keepalive and reconnect.
-pub const PING_ALLOWANCE: Duration = Duration::from_secs(1);
+pub(crate) const PING_ALLOWANCE: Duration = Duration::from_secs(1);
 
 /// What to do with one incoming message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     Admit,
     /// Drop it and answer `rate_limited`.
     Drop,
@@ -23,14 +23,14 @@ pub enum Admission {
 }
 
 #[derive(Debug, Clone)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     bucket: TokenBucket,
     dropped_in_a_row: u32,
     last_allowed_ping: Option<Instant>,
 }
 
 impl RateLimiter {
-    pub fn new(limits: &Limits, now: Instant) -> Self {
+    pub(crate) fn new(limits: &Limits, now: Instant) -> Self {
         RateLimiter {
             bucket: TokenBucket::new(limits.messages_per_second, limits.message_burst, now),
             dropped_in_a_row: 0,
@@ -38,7 +38,7 @@ impl RateLimiter {
         }
     }
 
-    pub fn admit(&mut self, now: Instant, is_ping: bool) -> Admission {
+    pub(crate) fn admit(&mut self, now: Instant, is_ping: bool) -> Admission {
         if self.bucket.try_take(now) {
             self.dropped_in_a_row = 0;
             return Admission::Admit;

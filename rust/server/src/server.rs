@@ -3,70 +3,44 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use duet_protocol::{ServerMessage, PROTOCOL_VERSION};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
-use crate::embedded_turn::{self, EmbeddedTurn, TurnOffer};
-use crate::http;
-use crate::hub::{ConnId, Event, Hub};
-use crate::switchboard::{DeviceKey, Switchboard, SwitchboardConfig};
+use crate::drain::{DrainReport, RunState};
+use crate::embedded_turn::{self, EmbeddedTurn};
+use crate::health::ReadinessCheck;
+use crate::hub::{Event, Hub};
+use crate::metrics::{CallCensus, Metrics};
+use crate::push::Push;
+use crate::shared::{Parts, Shared};
+use crate::switchboard::{Switchboard, SwitchboardConfig};
 use crate::token::DEV_SECRET;
+use crate::{cluster, http, listener, tls};
 
 /// Connection events waiting for the hub. Connections wait when it is full, which slows
 /// clients down rather than growing memory.
 const EVENT_CAPACITY: usize = 4096;
 
-/// What every connection task needs.
-pub(crate) struct Shared {
-    pub config: ServerConfig,
-    pub secret: String,
-    pub dev_mode: bool,
-    /// The TURN server `welcome` lists, if any.
-    pub turn: Option<TurnOffer>,
-    pub hub: mpsc::Sender<Event>,
-    pub shutdown: watch::Receiver<bool>,
-    next_conn: AtomicU64,
-}
-
-impl Shared {
-    pub fn next_conn_id(&self) -> ConnId {
-        self.next_conn.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn welcome(&self, device: &DeviceKey) -> ServerMessage {
-        let config = &self.config;
-        ServerMessage::Welcome {
-            v: PROTOCOL_VERSION,
-            uid: device.uid.clone(),
-            device_id: device.device_id.clone(),
-            ice_servers: TurnOffer::ice_servers(
-                self.turn.as_ref(),
-                &device.uid,
-                &config.ice_servers,
-            ),
-            ring_timeout_ms: millis(config.ring_timeout),
-            grace_ms: millis(config.grace),
-            keepalive_ms: millis(config.keepalive),
-            limits: config.limits,
-        }
-    }
-}
-
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// Starts a server and returns once it is listening, on TCP and (with the embedded TURN
 /// server) on UDP.
+///
+/// # Errors
+///
+/// The configuration is unusable (`InvalidInput`), the push store cannot be opened or a
+/// push key is unusable (`Other`), or a port cannot be bound.
 pub async fn start(config: ServerConfig) -> io::Result<ServerHandle> {
     config.ice.validate()?;
-    let listener = TcpListener::bind(config.listen).await?;
+    // First, so that unusable push keys fail the start before any port is taken; without
+    // a server its task ends, as its queue's sender goes with it.
+    let metrics = Arc::new(Metrics::default());
+    let (push, pusher) = Push::start(&config.push, Arc::clone(&metrics), config.redis.as_deref())
+        .map_err(io::Error::other)?;
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let listener = listener::bind(config.listen, config.connections.listen_backlog)?;
     let local_addr = listener.local_addr()?;
     let (turn_offer, turn) = embedded_turn::start(&config.ice).await?;
     let dev_mode = config.secret.is_none();
@@ -75,43 +49,69 @@ pub async fn start(config: ServerConfig) -> io::Result<ServerHandle> {
         tracing::warn!("development mode: tokens are signed with the public development secret");
     }
 
-    let switchboard =
-        Switchboard::new(SwitchboardConfig::new(config.ring_timeout, config.grace, &config.limits));
-    let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
-    let hub = tokio::spawn(Hub::new(switchboard).run(events_rx));
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        config,
+    let mut switchboard_config =
+        SwitchboardConfig::new(config.ring_timeout, config.grace, &config.limits);
+    switchboard_config.max_queued_bytes = config.connections.outbound_queue_bytes / 2;
+    switchboard_config.metrics = Arc::clone(&metrics);
+    let max_devices = config.connections.max_devices_per_uid;
+    let (hub_push, hub_metrics) = (push.clone(), Arc::clone(&metrics));
+    // The one way a hub is made, for the single process and for each term a node leads.
+    let make_hub = move || {
+        let switchboard = Switchboard::new(switchboard_config.clone());
+        Hub::new(switchboard, max_devices, hub_push.clone(), Arc::clone(&hub_metrics))
+    };
+    let (events, hub, conn_base, checks, resign) = match &config.redis {
+        None => {
+            let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
+            (events, tokio::spawn(make_hub().run(events_rx)), 0, Vec::new(), None)
+        }
+        Some(url) => {
+            let outbox_limit = config.connections.outbound_queue_bytes;
+            let node =
+                cluster::start(url, Box::new(make_hub), outbox_limit, EVENT_CAPACITY).await?;
+            let check: Arc<dyn ReadinessCheck> = node.health;
+            (node.events, node.task, node.conn_base, vec![check], Some(node.resign))
+        }
+    };
+    let (state, state_rx) = watch::channel(RunState::Running);
+    let parts = Parts {
         secret: secret.clone(),
-        dev_mode,
         turn: turn_offer.clone(),
         hub: events,
-        shutdown: shutdown_rx,
-        next_conn: AtomicU64::new(1),
-    });
-    let app = http::router(shared);
-    let serve = tokio::spawn(async move {
-        // Signaling is small messages where latency is everything: without TCP_NODELAY a
-        // message to a device that has not spoken lately waits out the peer's 40 ms delayed
-        // ACK (Nagle), which cost every call setup about 40 ms.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("TCP_NODELAY: {e}");
-            }
-        });
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("server stopped: {e}");
-        }
-    });
-    tracing::info!("listening on {local_addr}");
+        state: state_rx,
+        metrics,
+        push,
+        conn_base,
+        checks,
+    };
+    let shared = Arc::new(Shared::new(config, parts));
+    let app = http::router(Arc::clone(&shared));
+    let tls_on = tls.is_some();
+    let serve = tokio::spawn(listener::serve(listener, app, Arc::clone(&shared), tls));
+    tracing::info!(tls = tls_on, "listening on {local_addr}");
     Ok(ServerHandle {
         local_addr,
         secret,
         dev_mode,
+        tls: tls_on,
         turn_addr: turn.as_ref().map(|t| t.addr),
         turn_secret: turn_offer.map(|o| o.secret),
-        running: Running { shutdown, serve, hub, turn },
+        running: Running { state, serve: Some(serve), hub, pusher, turn, shared, resign },
     })
+}
+
+/// Asks the hub how many calls it holds, by state; `None` if it does not answer at once
+/// (a scrape must not queue behind a flood of events for long).
+pub(crate) async fn census(shared: &Shared) -> Option<CallCensus> {
+    const PATIENCE: Duration = Duration::from_secs(1);
+    let (reply, answer) = oneshot::channel();
+    tokio::time::timeout(PATIENCE, async {
+        shared.hub.send(Event::Census(reply)).await.ok()?;
+        answer.await.ok()
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// A running server. Dropping it stops the server, as `shutdown` does.
@@ -120,6 +120,7 @@ pub struct ServerHandle {
     local_addr: SocketAddr,
     secret: String,
     dev_mode: bool,
+    tls: bool,
     turn_addr: Option<SocketAddr>,
     turn_secret: Option<String>,
     running: Running,
@@ -136,19 +137,22 @@ impl std::fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
+    #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// `http://HOST:PORT`, with a wildcard listen address replaced by loopback so that the
-    /// URL can be connected to.
+    /// `http://HOST:PORT` (`https://` with TLS), with a wildcard listen address replaced
+    /// by loopback so that the URL can be connected to.
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.reachable_addr())
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.reachable_addr())
     }
 
-    /// `ws://HOST:PORT/ws`, the endpoint clients connect to.
+    /// `ws://HOST:PORT/ws` (`wss://` with TLS), the endpoint clients connect to.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.reachable_addr())
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws", self.reachable_addr())
     }
 
     /// The token secret in force: the configured one, or `DEV_SECRET` in development mode.
@@ -172,12 +176,44 @@ impl ServerHandle {
         self.turn_secret.as_deref()
     }
 
+    /// How many relay allocations the embedded TURN server holds now; `None` without one.
+    /// A client releases its allocations when its call ends (a Refresh with lifetime 0);
+    /// one it does not release stays until it expires (10 minutes).
+    pub async fn turn_allocations(&self) -> Option<usize> {
+        self.running.turn.as_ref()?.offer.census.as_ref()?.allocations().await
+    }
+
     /// Stops the server abruptly, as a crash would: no more connections are accepted, every
     /// connection is dropped without a close frame, all call state is forgotten, the
     /// embedded TURN server's allocations are closed, and the ports (TCP, and the TURN UDP
     /// port) are free again when this returns.
     pub async fn shutdown(mut self) {
         self.running.stop().await;
+    }
+
+    /// Drains the server, for a restart that drops no call: it stops accepting at once
+    /// (the port is free for a successor when this starts waiting), `/readyz` answers 503,
+    /// every connected client is closed with 1012 "draining" and reconnects (elsewhere, or
+    /// to the successor) restating its calls; once none is left, or `bound` has passed,
+    /// the server stops as `shutdown` does.
+    pub async fn drain(mut self, bound: Duration) -> DrainReport {
+        let started = Instant::now();
+        let shared = Arc::clone(&self.running.shared);
+        shared.health.start_draining();
+        self.running.stop_accepting().await;
+        // A leader hands the switchboard on now, not when its lease runs out: the clients
+        // it tells to reconnect, and every other node's, restate to the next leader.
+        if let Some(resign) = &self.running.resign {
+            cluster::resign(resign).await;
+        }
+        let open = shared.open.count();
+        tracing::info!(open, ?bound, "draining: clients are told to reconnect elsewhere");
+        let _ = self.running.state.send(RunState::Draining);
+        let left_behind = shared.open.wait_until_none(bound).await;
+        self.running.stop().await;
+        let report = DrainReport { left_behind, elapsed: started.elapsed() };
+        tracing::info!(left_behind, elapsed = ?report.elapsed, "drained");
+        report
     }
 
     fn reachable_addr(&self) -> SocketAddr {
@@ -191,18 +227,27 @@ impl ServerHandle {
 }
 
 struct Running {
-    shutdown: watch::Sender<bool>,
-    serve: JoinHandle<()>,
+    state: watch::Sender<RunState>,
+    /// The accept loop; `None` once it is stopped.
+    serve: Option<JoinHandle<()>>,
     hub: JoinHandle<()>,
+    /// The push task; pushes in flight on tasks of their own finish on their own.
+    pusher: JoinHandle<()>,
     turn: Option<EmbeddedTurn>,
+    shared: Arc<Shared>,
+    /// A cluster node's way to give up leading (a drain); `None` for the single process.
+    resign: Option<cluster::Resign>,
 }
 
 impl Running {
     fn stop_now(&mut self) {
         // Connection tasks watch this; the hub's state (the switchboard) dies with its task.
-        let _ = self.shutdown.send(true);
-        self.serve.abort();
+        let _ = self.state.send(RunState::Stopped);
+        if let Some(serve) = &self.serve {
+            serve.abort();
+        }
         self.hub.abort();
+        self.pusher.abort();
         if let Some(turn) = &mut self.turn {
             turn.stop_now();
         }
@@ -213,9 +258,18 @@ impl Running {
             turn.stop().await;
         }
         self.stop_now();
-        // Aborted tasks drop their futures before these resolve: the listener is closed.
-        let _ = (&mut self.serve).await;
+        self.stop_accepting().await;
         let _ = (&mut self.hub).await;
+        let _ = (&mut self.pusher).await;
+    }
+
+    /// Ends the accept loop; the listener is closed when this returns (an aborted task
+    /// drops its future before its handle resolves).
+    async fn stop_accepting(&mut self) {
+        if let Some(serve) = self.serve.take() {
+            serve.abort();
+            let _ = serve.await;
+        }
     }
 }
 

@@ -43,7 +43,7 @@ pub enum TokenError {
     #[error("the token has no expiry")]
     MissingExpiry,
     #[error("the token's subject is not a valid uid: {0}")]
-    InvalidSubject(String),
+    InvalidSubject(duet_protocol::IdError),
 }
 
 /// Mints a token for `uid` valid from now for `ttl`.
@@ -66,6 +66,10 @@ pub fn mint_at(secret: &str, uid: &str, iat_unix: u64, exp_unix: u64) -> String 
 }
 
 /// Checks a token's algorithm, signature and claims as of `now_unix`.
+///
+/// # Errors
+///
+/// The `TokenError` naming the first check that failed.
 pub fn verify(secret: &str, token: &str, now_unix: u64) -> Result<Claims, TokenError> {
     let mut parts = token.split('.');
     let (Some(header_b64), Some(payload), Some(signature), None) =
@@ -134,6 +138,9 @@ fn numeric_date(v: &Value) -> Result<u64, TokenError> {
         return Ok(n);
     }
     match v.as_f64() {
+        // Finite and not negative: `as` truncates the fraction, as the doc says, and
+        // saturates above u64::MAX, which is no date anyone will reach.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         Some(f) if f.is_finite() && f >= 0.0 => Ok(f as u64),
         _ => Err(TokenError::Malformed),
     }

@@ -37,6 +37,10 @@ pub fn mint(secret: &str, uid: &str, ttl: Duration, now_unix: u64) -> (String, S
 /// The password that goes with `username`, if the username is well formed and has not
 /// expired as of `now_unix` (it expires at the second it names). This is what a TURN server
 /// needs: it never sees the password itself, only proof that the client knows it.
+///
+/// # Errors
+///
+/// `Malformed` for a username not of the form `EXPIRY:UID`, `Expired` past its expiry.
 pub fn password_for(
     secret: &str,
     username: &str,
@@ -50,6 +54,10 @@ pub fn password_for(
 }
 
 /// Checks a username and password pair as of `now_unix`.
+///
+/// # Errors
+///
+/// As `password_for`, and `BadPassword` when the password is not the username's.
 pub fn verify(
     secret: &str,
     username: &str,
@@ -64,6 +72,10 @@ pub fn verify(
 /// Splits a username into its expiry (seconds since the Unix epoch) and uid. The expiry is
 /// the part before the first `:` and must be decimal digits; the uid is everything after it
 /// (so it may itself hold colons) and must not be empty.
+///
+/// # Errors
+///
+/// `Malformed` when it is not of that form.
 pub fn parse_username(username: &str) -> Result<(u64, &str), CredentialError> {
     let (expiry, uid) = username.split_once(':').ok_or(CredentialError::Malformed)?;
     if expiry.is_empty() || !expiry.bytes().all(|b| b.is_ascii_digit()) || uid.is_empty() {

@@ -145,11 +145,11 @@ async fn oversized_messages_are_refused_and_huge_ones_close_the_socket() {
     let mut client = Client::connect(&server, "alice", "a1").await;
     let padded = |len: usize| json!({"type":"ping","nonce":1,"pad":"x".repeat(len)}).to_string();
 
-    client.send_text(padded(2 * 1024)).await;
+    client.send_text(padded(1500)).await;
     client.expect_error("message_too_large").await;
     client.ping(1).await;
 
-    client.send_text(padded(16 * 1024 + 1)).await;
+    client.send_text(padded(2 * 1024 + 1)).await;
     assert_eq!(client.expect_end().await, Some(CloseCode::Size));
 }
 

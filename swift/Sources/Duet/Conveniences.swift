@@ -12,7 +12,9 @@ extension VideoCall {
     /// - Parameters:
     ///   - data: custom text handed to the callee's `didReceiveCallWithConversation`.
     ///   - iceTransportPolicy: `.relay` sends the media through the TURN relay only.
-    /// - Throws: `ActionError` (an empty uid, calling yourself, a client that is shut down).
+    /// - Throws: `ActionError`: `.InvalidArgument` with kind `.uid` (empty or malformed),
+    ///   `.callingYourself` or `.dataTooLong`; `.Closed` (no end reason) once the client is
+    ///   shut down.
     @discardableResult
     public func call(
         uid: String,

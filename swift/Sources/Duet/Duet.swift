@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterInt16: FfiConverterPrimitive {
     typealias FfiType = Int16
     typealias SwiftType = Int16
@@ -599,24 +615,6 @@ fileprivate struct FfiConverterString: FfiConverter {
         let len = Int32(value.utf8.count)
         writeInt(&buf, len)
         writeBytes(&buf, value.utf8)
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterData: FfiConverterRustBuffer {
-    typealias SwiftType = Data
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
-        let len: Int32 = try readInt(&buf)
-        return Data(try readBytes(&buf, count: Int(len)))
-    }
-
-    public static func write(_ value: Data, into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        writeBytes(&buf, value)
     }
 }
 
@@ -838,6 +836,11 @@ public protocol ConversationProtocol: AnyObject, Sendable {
     
     /**
      * Answers an incoming call with this side's media.
+     *
+     * # Errors
+     *
+     * `Closed` (with why) once the call is over; `InvalidState` for a call this side placed
+     * or has already accepted.
      */
     func accept(localStream: LocalStream) throws 
     
@@ -859,6 +862,11 @@ public protocol ConversationProtocol: AnyObject, Sendable {
     
     /**
      * Declines an incoming call. The caller hears `Rejected`.
+     *
+     * # Errors
+     *
+     * `Closed` once the call is over; `InvalidState` for a call this side placed or has
+     * accepted.
      */
     func reject() throws 
     
@@ -946,6 +954,11 @@ open class Conversation: ConversationProtocol, @unchecked Sendable {
     
     /**
      * Answers an incoming call with this side's media.
+     *
+     * # Errors
+     *
+     * `Closed` (with why) once the call is over; `InvalidState` for a call this side placed
+     * or has already accepted.
      */
 open func accept(localStream: LocalStream)throws   {try rustCallWithError(FfiConverterTypeActionError_lift) {
         uniffiCallStatus in
@@ -994,6 +1007,11 @@ open func closeReason() -> EndReason?  {
     
     /**
      * Declines an incoming call. The caller hears `Rejected`.
+     *
+     * # Errors
+     *
+     * `Closed` once the call is over; `InvalidState` for a call this side placed or has
+     * accepted.
      */
 open func reject()throws   {try rustCallWithError(FfiConverterTypeActionError_lift) {
         uniffiCallStatus in
@@ -1157,6 +1175,21 @@ public protocol ConversationDelegate: AnyObject, Sendable {
      */
     func didChangeRemoteMedia(videoEnabled: Bool, audioEnabled: Bool) 
     
+    /**
+     * The media connection: `Reconnecting` when this side's path went down or its network
+     * changed (an ICE restart is under way), `PeerReconnecting` when the other party said
+     * its own did, `Connected` once media flows again. Unrecovered for 30 s, the call ends
+     * with `EndReason.NetworkLost`.
+     */
+    func didChangeMediaState(state: MediaState) 
+    
+    /**
+     * The network quality of each side changed, 0 (nothing gets through) to 5
+     * (excellent): what this side receives (`local`) and what the other side receives
+     * (`remote`). `CallStats` carries the same levels.
+     */
+    func didChangeNetworkQuality(local: UInt8, remote: UInt8) 
+    
 }
 /**
  * What happens to a conversation. Called on the VideoCall's event thread, in order. Events
@@ -1278,6 +1311,36 @@ open func didChangeRemoteMedia(videoEnabled: Bool, audioEnabled: Bool)  {try! ru
             self.uniffiCloneHandle(),
         FfiConverterBool.lower(videoEnabled),
         FfiConverterBool.lower(audioEnabled),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The media connection: `Reconnecting` when this side's path went down or its network
+     * changed (an ICE restart is under way), `PeerReconnecting` when the other party said
+     * its own did, `Connected` once media flows again. Unrecovered for 30 s, the call ends
+     * with `EndReason.NetworkLost`.
+     */
+open func didChangeMediaState(state: MediaState)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_conversationdelegate_did_change_media_state(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeMediaState_lower(state),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The network quality of each side changed, 0 (nothing gets through) to 5
+     * (excellent): what this side receives (`local`) and what the other side receives
+     * (`remote`). `CallStats` carries the same levels.
+     */
+open func didChangeNetworkQuality(local: UInt8, remote: UInt8)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_conversationdelegate_did_change_network_quality(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt8.lower(local),
+        FfiConverterUInt8.lower(remote),uniffiCallStatus
     )
 }
 }
@@ -1429,6 +1492,56 @@ fileprivate struct UniffiCallbackInterfaceConversationDelegate {
                 makeCall: makeCall,
                 writeReturn: writeReturn
             )
+        },
+        didChangeMediaState: { (
+            uniffiHandle: UInt64,
+            state: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeConversationDelegate.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didChangeMediaState(
+                     state: try FfiConverterTypeMediaState_lift(state)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        didChangeNetworkQuality: { (
+            uniffiHandle: UInt64,
+            local: UInt8,
+            remote: UInt8,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeConversationDelegate.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didChangeNetworkQuality(
+                     local: try FfiConverterUInt8.lift(local),
+                     remote: try FfiConverterUInt8.lift(remote)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
         }
     )
 
@@ -1516,6 +1629,35 @@ public func FfiConverterTypeConversationDelegate_lower(_ value: ConversationDele
  */
 public protocol LocalStreamProtocol: AnyObject, Sendable {
     
+    /**
+     * Pushes an I420 camera frame whose planes lie at the given addresses: `y_len` bytes at
+     * `y_address`, and so on. Prefer the Swift and Kotlin `pushI420` conveniences, which take
+     * `Data` / direct `ByteBuffer` planes and call this.
+     *
+     * Each plane's bytes must stay valid and unchanged until this returns; they are copied
+     * once into a packed frame and never read afterwards. Strides may include row padding.
+     * `rotation_degrees` is 0, 90, 180 or 270. Frames pushed while video is disabled are
+     * dropped.
+     *
+     * # Errors
+     *
+     * `InvalidFrame` when the sizes, strides, plane lengths or rotation do not describe a
+     * picture.
+     */
+    func pushI420At(width: UInt32, height: UInt32, yAddress: UInt64, yLen: UInt64, yStride: UInt32, uAddress: UInt64, uLen: UInt64, uStride: UInt32, vAddress: UInt64, vLen: UInt64, vStride: UInt32, timestampUs: UInt64, rotationDegrees: UInt32) throws 
+    
+    /**
+     * Pushes an NV12 camera frame (Y plane, then interleaved U,V) whose planes lie at the
+     * given addresses, the usual layout of iOS and Android cameras. Prefer the Swift and
+     * Kotlin `pushNv12` conveniences. The contract is `push_i420_at`'s.
+     *
+     * # Errors
+     *
+     * `InvalidFrame` when the sizes, strides, plane lengths or rotation do not describe a
+     * picture.
+     */
+    func pushNv12At(width: UInt32, height: UInt32, yAddress: UInt64, yLen: UInt64, yStride: UInt32, uvAddress: UInt64, uvLen: UInt64, uvStride: UInt32, timestampUs: UInt64, rotationDegrees: UInt32) throws 
+    
     func audioEnabled()  -> Bool
     
     func constraints()  -> StreamConstraints
@@ -1523,22 +1665,12 @@ public protocol LocalStreamProtocol: AnyObject, Sendable {
     /**
      * Pushes 10 ms of mono 48 kHz PCM: exactly 480 samples. Dropped while audio is
      * disabled.
+     *
+     * # Errors
+     *
+     * `AudioLength` for any other number of samples.
      */
     func pushAudio(samples: [Int16], timestampUs: UInt64) throws 
-    
-    /**
-     * Pushes an I420 camera frame. The planes are borrowed for this call only (Swift
-     * `Data`, Kotlin direct `ByteBuffer`) and copied once, into a packed frame; strides
-     * may include row padding. Frames pushed while video is disabled are dropped.
-     */
-    func pushI420(width: UInt32, height: UInt32, y: Data, yStride: UInt32, u: Data, uStride: UInt32, v: Data, vStride: UInt32, timestampUs: UInt64, rotation: Rotation) throws 
-    
-    /**
-     * Pushes an NV12 camera frame (Y plane, then interleaved U,V), the usual layout of iOS
-     * (`kCVPixelFormatType_420YpCbCr8BiPlanar*`) and Android cameras. Borrowed, then
-     * copied once into a packed I420 frame.
-     */
-    func pushNv12(width: UInt32, height: UInt32, y: Data, yStride: UInt32, uv: Data, uvStride: UInt32, timestampUs: UInt64, rotation: Rotation) throws 
     
     func setAudioEnabled(enabled: Bool) 
     
@@ -1633,6 +1765,70 @@ public static func synthetic(constraints: StreamConstraints) -> LocalStream  {
     
 
     
+    /**
+     * Pushes an I420 camera frame whose planes lie at the given addresses: `y_len` bytes at
+     * `y_address`, and so on. Prefer the Swift and Kotlin `pushI420` conveniences, which take
+     * `Data` / direct `ByteBuffer` planes and call this.
+     *
+     * Each plane's bytes must stay valid and unchanged until this returns; they are copied
+     * once into a packed frame and never read afterwards. Strides may include row padding.
+     * `rotation_degrees` is 0, 90, 180 or 270. Frames pushed while video is disabled are
+     * dropped.
+     *
+     * # Errors
+     *
+     * `InvalidFrame` when the sizes, strides, plane lengths or rotation do not describe a
+     * picture.
+     */
+open func pushI420At(width: UInt32, height: UInt32, yAddress: UInt64, yLen: UInt64, yStride: UInt32, uAddress: UInt64, uLen: UInt64, uStride: UInt32, vAddress: UInt64, vLen: UInt64, vStride: UInt32, timestampUs: UInt64, rotationDegrees: UInt32)throws   {try rustCallWithError(FfiConverterTypeCaptureError_lift) {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_localstream_push_i420_at(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(width),
+        FfiConverterUInt32.lower(height),
+        FfiConverterUInt64.lower(yAddress),
+        FfiConverterUInt64.lower(yLen),
+        FfiConverterUInt32.lower(yStride),
+        FfiConverterUInt64.lower(uAddress),
+        FfiConverterUInt64.lower(uLen),
+        FfiConverterUInt32.lower(uStride),
+        FfiConverterUInt64.lower(vAddress),
+        FfiConverterUInt64.lower(vLen),
+        FfiConverterUInt32.lower(vStride),
+        FfiConverterUInt64.lower(timestampUs),
+        FfiConverterUInt32.lower(rotationDegrees),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Pushes an NV12 camera frame (Y plane, then interleaved U,V) whose planes lie at the
+     * given addresses, the usual layout of iOS and Android cameras. Prefer the Swift and
+     * Kotlin `pushNv12` conveniences. The contract is `push_i420_at`'s.
+     *
+     * # Errors
+     *
+     * `InvalidFrame` when the sizes, strides, plane lengths or rotation do not describe a
+     * picture.
+     */
+open func pushNv12At(width: UInt32, height: UInt32, yAddress: UInt64, yLen: UInt64, yStride: UInt32, uvAddress: UInt64, uvLen: UInt64, uvStride: UInt32, timestampUs: UInt64, rotationDegrees: UInt32)throws   {try rustCallWithError(FfiConverterTypeCaptureError_lift) {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_localstream_push_nv12_at(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(width),
+        FfiConverterUInt32.lower(height),
+        FfiConverterUInt64.lower(yAddress),
+        FfiConverterUInt64.lower(yLen),
+        FfiConverterUInt32.lower(yStride),
+        FfiConverterUInt64.lower(uvAddress),
+        FfiConverterUInt64.lower(uvLen),
+        FfiConverterUInt32.lower(uvStride),
+        FfiConverterUInt64.lower(timestampUs),
+        FfiConverterUInt32.lower(rotationDegrees),uniffiCallStatus
+    )
+}
+}
+    
 open func audioEnabled() -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
         uniffiCallStatus in
@@ -1654,6 +1850,10 @@ open func constraints() -> StreamConstraints  {
     /**
      * Pushes 10 ms of mono 48 kHz PCM: exactly 480 samples. Dropped while audio is
      * disabled.
+     *
+     * # Errors
+     *
+     * `AudioLength` for any other number of samples.
      */
 open func pushAudio(samples: [Int16], timestampUs: UInt64)throws   {try rustCallWithError(FfiConverterTypeCaptureError_lift) {
         uniffiCallStatus in
@@ -1662,60 +1862,6 @@ open func pushAudio(samples: [Int16], timestampUs: UInt64)throws   {try rustCall
         FfiConverterSequenceInt16.lower(samples),
         FfiConverterUInt64.lower(timestampUs),uniffiCallStatus
     )
-}
-}
-    
-    /**
-     * Pushes an I420 camera frame. The planes are borrowed for this call only (Swift
-     * `Data`, Kotlin direct `ByteBuffer`) and copied once, into a packed frame; strides
-     * may include row padding. Frames pushed while video is disabled are dropped.
-     */
-open func pushI420(width: UInt32, height: UInt32, y: Data, yStride: UInt32, u: Data, uStride: UInt32, v: Data, vStride: UInt32, timestampUs: UInt64, rotation: Rotation)throws   {try rustCallWithError(FfiConverterTypeCaptureError_lift) {
-        uniffiCallStatus in
-        FfiConverterByRefBytes.lower(y) { yFb in
-        FfiConverterByRefBytes.lower(u) { uFb in
-        FfiConverterByRefBytes.lower(v) { vFb in
-    uniffi_duet_ffi_fn_method_localstream_push_i420(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(width),
-        FfiConverterUInt32.lower(height),
-        yFb,
-        FfiConverterUInt32.lower(yStride),
-        uFb,
-        FfiConverterUInt32.lower(uStride),
-        vFb,
-        FfiConverterUInt32.lower(vStride),
-        FfiConverterUInt64.lower(timestampUs),
-        FfiConverterTypeRotation_lower(rotation),uniffiCallStatus
-    )
-        }
-        }
-        }
-}
-}
-    
-    /**
-     * Pushes an NV12 camera frame (Y plane, then interleaved U,V), the usual layout of iOS
-     * (`kCVPixelFormatType_420YpCbCr8BiPlanar*`) and Android cameras. Borrowed, then
-     * copied once into a packed I420 frame.
-     */
-open func pushNv12(width: UInt32, height: UInt32, y: Data, yStride: UInt32, uv: Data, uvStride: UInt32, timestampUs: UInt64, rotation: Rotation)throws   {try rustCallWithError(FfiConverterTypeCaptureError_lift) {
-        uniffiCallStatus in
-        FfiConverterByRefBytes.lower(y) { yFb in
-        FfiConverterByRefBytes.lower(uv) { uvFb in
-    uniffi_duet_ffi_fn_method_localstream_push_nv12(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(width),
-        FfiConverterUInt32.lower(height),
-        yFb,
-        FfiConverterUInt32.lower(yStride),
-        uvFb,
-        FfiConverterUInt32.lower(uvStride),
-        FfiConverterUInt64.lower(timestampUs),
-        FfiConverterTypeRotation_lower(rotation),uniffiCallStatus
-    )
-        }
-        }
 }
 }
     
@@ -2078,6 +2224,11 @@ public protocol VideoCallProtocol: AnyObject, Sendable {
     /**
      * Calls `remote_uid`. Any call under way on this client is hung up first (one call at
      * a time). The returned conversation hears the answer through its delegate.
+     *
+     * # Errors
+     *
+     * `InvalidArgument` for a malformed uid, calling yourself or data over the limit;
+     * `Closed` after `shutdown`.
      */
     func call(remoteUid: String, localStream: LocalStream, options: CallOptions) throws  -> Conversation
     
@@ -2089,6 +2240,24 @@ public protocol VideoCallProtocol: AnyObject, Sendable {
     func isConnected()  -> Bool
     
     /**
+     * The device's network changed (the platform's network monitor said so): every call
+     * under way restarts ICE at once. The Swift and Kotlin shims call it for the app.
+     */
+    func networkChanged() 
+    
+    /**
+     * Registers this device's push token, so that calls reach it while it is not
+     * connected (docs/protocol.md, Pushes). It replaces the device's earlier token and
+     * survives server restarts. Returns once the server has kept it; if the connection
+     * drops first, it is sent again when it is back. Call it after every new token.
+     *
+     * # Errors
+     *
+     * The token is malformed, the server could not keep it, or the client shut down.
+     */
+    func registerPush(push: PushToken) async throws 
+    
+    /**
      * Hangs up every call, closes the connection, and returns once it is closed.
      * Conversations still held report `Closed` from then on.
      */
@@ -2098,6 +2267,15 @@ public protocol VideoCallProtocol: AnyObject, Sendable {
      * The uid the server knows this client as (the token's subject).
      */
     func uid()  -> String
+    
+    /**
+     * Forgets this device's push token (at sign-out): calls no longer wake it.
+     *
+     * # Errors
+     *
+     * The server could not forget it, or the client shut down.
+     */
+    func unregisterPush() async throws 
     
     /**
      * A fresh token for the next reconnect (the one in use is checked only when
@@ -2165,6 +2343,10 @@ open class VideoCall: VideoCallProtocol, @unchecked Sendable {
      * Connects and authenticates. Returns once the server has welcomed this device, so a
      * wrong URL or a refused token is an error here; after that, a dropped connection is
      * retried in the background and calls resume. `delegate` hears incoming calls.
+     *
+     * # Errors
+     *
+     * A bad URL or device id, an unreachable or silent server, or a refused token.
      */
 public static func connect(config: ClientConfig, delegate: VideoCallDelegate)async throws  -> VideoCall  {
     return
@@ -2186,6 +2368,11 @@ public static func connect(config: ClientConfig, delegate: VideoCallDelegate)asy
     /**
      * Calls `remote_uid`. Any call under way on this client is hung up first (one call at
      * a time). The returned conversation hears the answer through its delegate.
+     *
+     * # Errors
+     *
+     * `InvalidArgument` for a malformed uid, calling yourself or data over the limit;
+     * `Closed` after `shutdown`.
      */
 open func call(remoteUid: String, localStream: LocalStream, options: CallOptions)throws  -> Conversation  {
     return try  FfiConverterTypeConversation_lift(try rustCallWithError(FfiConverterTypeActionError_lift) {
@@ -2221,6 +2408,44 @@ open func isConnected() -> Bool  {
 }
     
     /**
+     * The device's network changed (the platform's network monitor said so): every call
+     * under way restarts ICE at once. The Swift and Kotlin shims call it for the app.
+     */
+open func networkChanged()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_videocall_network_changed(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Registers this device's push token, so that calls reach it while it is not
+     * connected (docs/protocol.md, Pushes). It replaces the device's earlier token and
+     * survives server restarts. Returns once the server has kept it; if the connection
+     * drops first, it is sent again when it is back. Call it after every new token.
+     *
+     * # Errors
+     *
+     * The token is malformed, the server could not keep it, or the client shut down.
+     */
+open func registerPush(push: PushToken)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_duet_ffi_fn_method_videocall_register_push(
+                        self.uniffiCloneHandle(),FfiConverterTypePushToken_lower(push)
+                )
+            },
+            pollFunc: ffi_duet_ffi_rust_future_poll_void,
+            completeFunc: ffi_duet_ffi_rust_future_complete_void,
+            freeFunc: ffi_duet_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypePushError_lift
+        )
+}
+    
+    /**
      * Hangs up every call, closes the connection, and returns once it is closed.
      * Conversations still held report `Closed` from then on.
      */
@@ -2251,6 +2476,29 @@ open func uid() -> String  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Forgets this device's push token (at sign-out): calls no longer wake it.
+     *
+     * # Errors
+     *
+     * The server could not forget it, or the client shut down.
+     */
+open func unregisterPush()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_duet_ffi_fn_method_videocall_unregister_push(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_duet_ffi_rust_future_poll_void,
+            completeFunc: ffi_duet_ffi_rust_future_complete_void,
+            freeFunc: ffi_duet_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypePushError_lift
+        )
 }
     
     /**
@@ -2335,6 +2583,15 @@ public protocol VideoCallDelegate: AnyObject, Sendable {
      * server's grace period (20 s by default). Not called for the initial connect.
      */
     func didChangeConnectionState(state: ConnectionState) 
+    
+    /**
+     * The call whose push woke the app (`ClientConfig.woken_for`) is over for this
+     * device: cancelled, answered or declined on another device, timed out. `reason` is
+     * `None` when the server does not know the call (long over, or lost in a restart).
+     * End the system call screen shown for the push. A woken call that still rings comes
+     * to `did_receive_call_with_conversation` instead.
+     */
+    func didEndWokenCall(callId: String, reason: EndReason?) 
     
 }
 /**
@@ -2423,6 +2680,23 @@ open func didChangeConnectionState(state: ConnectionState)  {try! rustCall() {
 }
 }
     
+    /**
+     * The call whose push woke the app (`ClientConfig.woken_for`) is over for this
+     * device: cancelled, answered or declined on another device, timed out. `reason` is
+     * `None` when the server does not know the call (long over, or lost in a restart).
+     * End the system call screen shown for the push. A woken call that still rings comes
+     * to `did_receive_call_with_conversation` instead.
+     */
+open func didEndWokenCall(callId: String, reason: EndReason?)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_videocalldelegate_did_end_woken_call(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(callId),
+        FfiConverterOptionTypeEndReason.lower(reason),uniffiCallStatus
+    )
+}
+}
+    
 
     
 }
@@ -2490,6 +2764,32 @@ fileprivate struct UniffiCallbackInterfaceVideoCallDelegate {
                 }
                 return uniffiObj.didChangeConnectionState(
                      state: try FfiConverterTypeConnectionState_lift(state)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        didEndWokenCall: { (
+            uniffiHandle: UInt64,
+            callId: RustBuffer,
+            reason: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeVideoCallDelegate.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didEndWokenCall(
+                     callId: try FfiConverterString.lift(callId),
+                     reason: try FfiConverterOptionTypeEndReason.lift(reason)
                 )
             }
 
@@ -3305,6 +3605,14 @@ public struct CallStats: Equatable, Hashable {
      * 10 ms audio frames decoded.
      */
     public var audioFramesDecoded: UInt64
+    /**
+     * Network quality of what this side receives, 0 (nothing) to 5 (excellent).
+     */
+    public var qualityLocal: UInt8
+    /**
+     * Network quality of what the other side receives, from its receiver reports.
+     */
+    public var qualityRemote: UInt8
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3320,7 +3628,13 @@ public struct CallStats: Equatable, Hashable {
          */targetBitrateBps: UInt32, framesSent: UInt64, framesDecoded: UInt64, audioPacketsSent: UInt64, 
         /**
          * 10 ms audio frames decoded.
-         */audioFramesDecoded: UInt64) {
+         */audioFramesDecoded: UInt64, 
+        /**
+         * Network quality of what this side receives, 0 (nothing) to 5 (excellent).
+         */qualityLocal: UInt8, 
+        /**
+         * Network quality of what the other side receives, from its receiver reports.
+         */qualityRemote: UInt8) {
         self.sentWidth = sentWidth
         self.sentHeight = sentHeight
         self.sentFps = sentFps
@@ -3343,6 +3657,8 @@ public struct CallStats: Equatable, Hashable {
         self.framesDecoded = framesDecoded
         self.audioPacketsSent = audioPacketsSent
         self.audioFramesDecoded = audioFramesDecoded
+        self.qualityLocal = qualityLocal
+        self.qualityRemote = qualityRemote
     }
 
     
@@ -3382,7 +3698,9 @@ public struct FfiConverterTypeCallStats: FfiConverterRustBuffer {
                 framesSent: FfiConverterUInt64.read(from: &buf), 
                 framesDecoded: FfiConverterUInt64.read(from: &buf), 
                 audioPacketsSent: FfiConverterUInt64.read(from: &buf), 
-                audioFramesDecoded: FfiConverterUInt64.read(from: &buf)
+                audioFramesDecoded: FfiConverterUInt64.read(from: &buf), 
+                qualityLocal: FfiConverterUInt8.read(from: &buf), 
+                qualityRemote: FfiConverterUInt8.read(from: &buf)
         )
     }
 
@@ -3409,6 +3727,8 @@ public struct FfiConverterTypeCallStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.framesDecoded, into: &buf)
         FfiConverterUInt64.write(value.audioPacketsSent, into: &buf)
         FfiConverterUInt64.write(value.audioFramesDecoded, into: &buf)
+        FfiConverterUInt8.write(value.qualityLocal, into: &buf)
+        FfiConverterUInt8.write(value.qualityRemote, into: &buf)
     }
 }
 
@@ -3451,6 +3771,12 @@ public struct ClientConfig: Equatable, Hashable {
      * `"127.0.0.1:0"`.
      */
     public var bindAddresses: [String]
+    /**
+     * The call id a push carried, when the push started or woke the app: the server
+     * answers at once with that call (`did_receive_call_with_conversation`, if it still
+     * rings) or its end (`VideoCallDelegate.did_end_woken_call`).
+     */
+    public var wokenFor: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3469,11 +3795,17 @@ public struct ClientConfig: Equatable, Hashable {
          * Local addresses calls bind their media sockets to, e.g. `"0.0.0.0:0"`. Empty means
          * the engine's default (every interface but loopback); tests on one machine use
          * `"127.0.0.1:0"`.
-         */bindAddresses: [String] = []) {
+         */bindAddresses: [String] = [], 
+        /**
+         * The call id a push carried, when the push started or woke the app: the server
+         * answers at once with that call (`did_receive_call_with_conversation`, if it still
+         * rings) or its end (`VideoCallDelegate.did_end_woken_call`).
+         */wokenFor: String? = nil) {
         self.serverUrl = serverUrl
         self.token = token
         self.deviceId = deviceId
         self.bindAddresses = bindAddresses
+        self.wokenFor = wokenFor
     }
 
     
@@ -3495,7 +3827,8 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
                 serverUrl: FfiConverterString.read(from: &buf), 
                 token: FfiConverterString.read(from: &buf), 
                 deviceId: FfiConverterOptionString.read(from: &buf), 
-                bindAddresses: FfiConverterSequenceString.read(from: &buf)
+                bindAddresses: FfiConverterSequenceString.read(from: &buf), 
+                wokenFor: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -3504,6 +3837,7 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
         FfiConverterString.write(value.token, into: &buf)
         FfiConverterOptionString.write(value.deviceId, into: &buf)
         FfiConverterSequenceString.write(value.bindAddresses, into: &buf)
+        FfiConverterOptionString.write(value.wokenFor, into: &buf)
     }
 }
 
@@ -3709,24 +4043,27 @@ public func FfiConverterTypeVideoSize_lower(_ value: VideoSize) -> RustBuffer {
 
 
 /**
- * Returned at once by an action the app asked for (`call`, `accept`, `reject`).
+ * Returned at once by an action the app asked for (`call`, `accept`, `reject`). Switch on
+ * the case (and its `kind`); `reason` is for people.
  */
 public 
 enum ActionError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
 
     
     
-    case InvalidArgument(reason: String
+    case InvalidArgument(kind: InvalidArgumentKind, reason: String
     )
     /**
      * The action does not fit the conversation's state (accepting an outgoing call).
      */
-    case InvalidState(reason: String
+    case InvalidState(kind: WrongStateKind, reason: String
     )
     /**
-     * The conversation or its client is gone.
+     * The conversation is over (`end_reason` says why, when this side knows), or its
+     * client is gone.
      */
-    case Closed
+    case Closed(endReason: EndReason?, reason: String
+    )
 
     
 
@@ -3768,12 +4105,17 @@ public struct FfiConverterTypeActionError: FfiConverterRustBuffer {
 
         
         case 1: return .InvalidArgument(
+            kind: try FfiConverterTypeInvalidArgumentKind.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 2: return .InvalidState(
+            kind: try FfiConverterTypeWrongStateKind.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 3: return .Closed
+        case 3: return .Closed(
+            endReason: try FfiConverterOptionTypeEndReason.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
 
          default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3786,19 +4128,23 @@ public struct FfiConverterTypeActionError: FfiConverterRustBuffer {
 
         
         
-        case let .InvalidArgument(reason):
+        case let .InvalidArgument(kind,reason):
             writeInt(&buf, Int32(1))
+            FfiConverterTypeInvalidArgumentKind.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidState(reason):
+        case let .InvalidState(kind,reason):
             writeInt(&buf, Int32(2))
+            FfiConverterTypeWrongStateKind.write(kind, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .Closed:
+        case let .Closed(endReason,reason):
             writeInt(&buf, Int32(3))
-        
+            FfiConverterOptionTypeEndReason.write(endReason, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
         }
     }
 }
@@ -3820,8 +4166,84 @@ public func FfiConverterTypeActionError_lower(_ value: ActionError) -> RustBuffe
 
 
 /**
+ * Which APNs a PushKit token belongs to.
+ */
+
+public enum ApnsEnvironment: Equatable, Hashable {
+    
+    /**
+     * Development builds (the `aps-environment` entitlement `development`).
+     */
+    case sandbox
+    /**
+     * App Store, TestFlight and ad-hoc builds.
+     */
+    case production
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ApnsEnvironment: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeApnsEnvironment: FfiConverterRustBuffer {
+    typealias SwiftType = ApnsEnvironment
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ApnsEnvironment {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .sandbox
+        
+        case 2: return .production
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ApnsEnvironment, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .sandbox:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .production:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeApnsEnvironment_lift(_ buf: RustBuffer) throws -> ApnsEnvironment {
+    return try FfiConverterTypeApnsEnvironment.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeApnsEnvironment_lower(_ value: ApnsEnvironment) -> RustBuffer {
+    return FfiConverterTypeApnsEnvironment.lower(value)
+}
+
+
+
+/**
  * Something went wrong with a call under way; delivered to
  * `ConversationDelegate.did_fail_with_error`. `did_close` follows when it ended the call.
+ * Switch on the case; `reason` is for people.
  */
 public 
 enum CallError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -3834,9 +4256,32 @@ enum CallError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Server(code: ServerErrorCode, reason: String
     )
     /**
-     * The peer connection could not be set up or failed (ICE, DTLS, codecs).
+     * No network path to the other party was found, or the one in use stopped working.
      */
-    case Media(reason: String
+    case IceFailed
+    /**
+     * A path was found but the encrypted media session (DTLS-SRTP) could not be set up.
+     */
+    case DtlsFailed
+    /**
+     * A codec this side needs could not start.
+     */
+    case NoCodec(kind: MediaKind, reason: String
+    )
+    /**
+     * The other party's offer or answer could not be used.
+     */
+    case BadRemoteDescription(reason: String
+    )
+    /**
+     * The media connection went down mid-call and did not recover within 30 s; the call
+     * ends with `EndReason.NetworkLost`.
+     */
+    case NetworkLost
+    /**
+     * The peer connection could not be set up for another reason.
+     */
+    case MediaSetup(reason: String
     )
 
     
@@ -3886,7 +4331,17 @@ public struct FfiConverterTypeCallError: FfiConverterRustBuffer {
             code: try FfiConverterTypeServerErrorCode.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .Media(
+        case 4: return .IceFailed
+        case 5: return .DtlsFailed
+        case 6: return .NoCodec(
+            kind: try FfiConverterTypeMediaKind.read(from: &buf), 
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .BadRemoteDescription(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 8: return .NetworkLost
+        case 9: return .MediaSetup(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -3916,8 +4371,31 @@ public struct FfiConverterTypeCallError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Media(reason):
+        case .IceFailed:
             writeInt(&buf, Int32(4))
+        
+        
+        case .DtlsFailed:
+            writeInt(&buf, Int32(5))
+        
+        
+        case let .NoCodec(kind,reason):
+            writeInt(&buf, Int32(6))
+            FfiConverterTypeMediaKind.write(kind, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .BadRemoteDescription(reason):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .NetworkLost:
+            writeInt(&buf, Int32(8))
+        
+        
+        case let .MediaSetup(reason):
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4592,6 +5070,11 @@ public enum EndReason: Equatable, Hashable {
      */
     case connectionLost
     /**
+     * The media connection went down and ICE restarts did not bring it back within 30 s
+     * (a network that went away for good): not a hang-up.
+     */
+    case networkLost
+    /**
      * An error ended the call; `did_fail_with_error` said which.
      */
     case failed
@@ -4640,7 +5123,9 @@ public struct FfiConverterTypeEndReason: FfiConverterRustBuffer {
         
         case 12: return .connectionLost
         
-        case 13: return .failed
+        case 13: return .networkLost
+        
+        case 14: return .failed
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -4698,8 +5183,12 @@ public struct FfiConverterTypeEndReason: FfiConverterRustBuffer {
             writeInt(&buf, Int32(12))
         
         
-        case .failed:
+        case .networkLost:
             writeInt(&buf, Int32(13))
+        
+        
+        case .failed:
+            writeInt(&buf, Int32(14))
         
         }
     }
@@ -4793,6 +5282,441 @@ public func FfiConverterTypeIceTransportPolicy_lift(_ buf: RustBuffer) throws ->
 #endif
 public func FfiConverterTypeIceTransportPolicy_lower(_ value: IceTransportPolicy) -> RustBuffer {
     return FfiConverterTypeIceTransportPolicy.lower(value)
+}
+
+
+
+/**
+ * Which argument was wrong.
+ */
+
+public enum InvalidArgumentKind: Equatable, Hashable {
+    
+    /**
+     * The uid is empty, too long, or holds a control character.
+     */
+    case uid
+    case callingYourself
+    /**
+     * The custom data is over the server's limit.
+     */
+    case dataTooLong
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension InvalidArgumentKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInvalidArgumentKind: FfiConverterRustBuffer {
+    typealias SwiftType = InvalidArgumentKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InvalidArgumentKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .uid
+        
+        case 2: return .callingYourself
+        
+        case 3: return .dataTooLong
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: InvalidArgumentKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .uid:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .callingYourself:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .dataTooLong:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInvalidArgumentKind_lift(_ buf: RustBuffer) throws -> InvalidArgumentKind {
+    return try FfiConverterTypeInvalidArgumentKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInvalidArgumentKind_lower(_ value: InvalidArgumentKind) -> RustBuffer {
+    return FfiConverterTypeInvalidArgumentKind.lower(value)
+}
+
+
+
+/**
+ * Audio or video, where an error concerns one of them.
+ */
+
+public enum MediaKind: Equatable, Hashable {
+    
+    case audio
+    case video
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension MediaKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMediaKind: FfiConverterRustBuffer {
+    typealias SwiftType = MediaKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MediaKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .audio
+        
+        case 2: return .video
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: MediaKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .audio:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .video:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMediaKind_lift(_ buf: RustBuffer) throws -> MediaKind {
+    return try FfiConverterTypeMediaKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMediaKind_lower(_ value: MediaKind) -> RustBuffer {
+    return FfiConverterTypeMediaKind.lower(value)
+}
+
+
+
+/**
+ * Where a call's media connection stands (`ConversationDelegate.did_change_media_state`).
+ */
+
+public enum MediaState: Equatable, Hashable {
+    
+    /**
+     * Media flows (again).
+     */
+    case connected
+    /**
+     * This side's path is down or its network changed; ICE is restarting.
+     */
+    case reconnecting
+    /**
+     * The other party's path is down or changed; ICE is restarting.
+     */
+    case peerReconnecting
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension MediaState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMediaState: FfiConverterRustBuffer {
+    typealias SwiftType = MediaState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MediaState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .connected
+        
+        case 2: return .reconnecting
+        
+        case 3: return .peerReconnecting
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: MediaState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .connected:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .reconnecting:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .peerReconnecting:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMediaState_lift(_ buf: RustBuffer) throws -> MediaState {
+    return try FfiConverterTypeMediaState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMediaState_lower(_ value: MediaState) -> RustBuffer {
+    return FfiConverterTypeMediaState.lower(value)
+}
+
+
+
+/**
+ * Why `VideoCall.register_push` or `unregister_push` failed.
+ */
+public 
+enum PushError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The token is not one the server accepts (a bad character, too long).
+     */
+    case InvalidToken(reason: String
+    )
+    /**
+     * The server could not keep it (its store full or failing).
+     */
+    case Refused(reason: String
+    )
+    /**
+     * The client shut down first.
+     */
+    case ShutDown
+
+    
+
+    
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_pusherror_uniffi_trait_display(
+            FfiConverterTypePushError_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension PushError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushError: FfiConverterRustBuffer {
+    typealias SwiftType = PushError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .InvalidToken(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .Refused(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .ShutDown
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .InvalidToken(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Refused(reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .ShutDown:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushError_lift(_ buf: RustBuffer) throws -> PushError {
+    return try FfiConverterTypePushError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushError_lower(_ value: PushError) -> RustBuffer {
+    return FfiConverterTypePushError.lower(value)
+}
+
+
+/**
+ * A device's push token, as its platform's push service issued it
+ * (`VideoCall.register_push`).
+ */
+
+public enum PushToken: Equatable, Hashable {
+    
+    /**
+     * An iOS PushKit VoIP token, in hex, for the app `bundle_id`; the push goes to the
+     * topic `<bundle_id>.voip` in the APNs `environment` the app was built for.
+     */
+    case apns(token: String, bundleId: String, environment: ApnsEnvironment
+    )
+    /**
+     * A Firebase Cloud Messaging registration token.
+     */
+    case fcm(token: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushToken: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushToken: FfiConverterRustBuffer {
+    typealias SwiftType = PushToken
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushToken {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .apns(token: try FfiConverterString.read(from: &buf), bundleId: try FfiConverterString.read(from: &buf), environment: try FfiConverterTypeApnsEnvironment.read(from: &buf)
+        )
+        
+        case 2: return .fcm(token: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushToken, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .apns(token,bundleId,environment):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(token, into: &buf)
+            FfiConverterString.write(bundleId, into: &buf)
+            FfiConverterTypeApnsEnvironment.write(environment, into: &buf)
+            
+        
+        case let .fcm(token):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(token, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushToken_lift(_ buf: RustBuffer) throws -> PushToken {
+    return try FfiConverterTypePushToken.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushToken_lower(_ value: PushToken) -> RustBuffer {
+    return FfiConverterTypePushToken.lower(value)
 }
 
 
@@ -4914,6 +5838,14 @@ public enum ServerErrorCode: Equatable, Hashable {
      * Another connection with the same device id replaced this one.
      */
     case replaced
+    /**
+     * The uid already has as many devices as the server allows.
+     */
+    case tooManyDevices
+    /**
+     * The connection did not read what the server sent it fast enough.
+     */
+    case tooSlow
 
 
 
@@ -4958,6 +5890,10 @@ public struct FfiConverterTypeServerErrorCode: FfiConverterRustBuffer {
         case 11: return .duplicateCallId
         
         case 12: return .replaced
+        
+        case 13: return .tooManyDevices
+        
+        case 14: return .tooSlow
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -5014,6 +5950,14 @@ public struct FfiConverterTypeServerErrorCode: FfiConverterRustBuffer {
         case .replaced:
             writeInt(&buf, Int32(12))
         
+        
+        case .tooManyDevices:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .tooSlow:
+            writeInt(&buf, Int32(14))
+        
         }
     }
 }
@@ -5031,6 +5975,95 @@ public func FfiConverterTypeServerErrorCode_lift(_ buf: RustBuffer) throws -> Se
 #endif
 public func FfiConverterTypeServerErrorCode_lower(_ value: ServerErrorCode) -> RustBuffer {
     return FfiConverterTypeServerErrorCode.lower(value)
+}
+
+
+
+/**
+ * Which state the action did not fit.
+ */
+
+public enum WrongStateKind: Equatable, Hashable {
+    
+    case alreadyAccepted
+    /**
+     * Accepting or rejecting a call this side placed.
+     */
+    case notTheCallee
+    /**
+     * Rejecting a call already accepted.
+     */
+    case notRinging
+    case notAccepted
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension WrongStateKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWrongStateKind: FfiConverterRustBuffer {
+    typealias SwiftType = WrongStateKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WrongStateKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .alreadyAccepted
+        
+        case 2: return .notTheCallee
+        
+        case 3: return .notRinging
+        
+        case 4: return .notAccepted
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: WrongStateKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .alreadyAccepted:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .notTheCallee:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .notRinging:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .notAccepted:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWrongStateKind_lift(_ buf: RustBuffer) throws -> WrongStateKind {
+    return try FfiConverterTypeWrongStateKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWrongStateKind_lower(_ value: WrongStateKind) -> RustBuffer {
+    return FfiConverterTypeWrongStateKind.lower(value)
 }
 
 
@@ -5387,6 +6420,11 @@ public func initLogging(level: String)  {try! rustCall() {
  * Asks a development server (`duet serve` without a secret) for a token for `uid`, so
  * that a sample app needs no backend. A production server refuses (`Refused`): there,
  * tokens come from the app's own backend.
+ *
+ * # Errors
+ *
+ * As `VideoCall.connect` for an unusable URL or an unreachable server; `Refused` from a
+ * production server.
  */
 public func fetchDevelopmentToken(serverUrl: String, uid: String)async throws  -> String  {
     return
@@ -5421,10 +6459,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_func_init_logging() != 22155) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_func_fetch_development_token() != 21931) {
+    if (uniffi_duet_ffi_checksum_func_fetch_development_token() != 979) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_method_conversation_accept() != 51739) {
+    if (uniffi_duet_ffi_checksum_method_conversation_accept() != 62553) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_conversation_call_id() != 14506) {
@@ -5436,7 +6474,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_method_conversation_close_reason() != 23829) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_method_conversation_reject() != 18298) {
+    if (uniffi_duet_ffi_checksum_method_conversation_reject() != 25399) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_conversation_remote_stream() != 33738) {
@@ -5472,10 +6510,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_remote_media() != 56233) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_media_state() != 3675) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_network_quality() != 31248) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation() != 15557) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_videocalldelegate_did_change_connection_state() != 697) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_videocalldelegate_did_end_woken_call() != 28160) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_videosink_on_video_frame() != 21514) {
@@ -5523,19 +6570,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_method_videoframe_y_stride() != 21387) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_duet_ffi_checksum_method_localstream_push_i420_at() != 49141) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_localstream_push_nv12_at() != 36179) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_duet_ffi_checksum_method_localstream_audio_enabled() != 59457) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_localstream_constraints() != 21281) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_method_localstream_push_audio() != 9910) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_duet_ffi_checksum_method_localstream_push_i420() != 61996) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_duet_ffi_checksum_method_localstream_push_nv12() != 33329) {
+    if (uniffi_duet_ffi_checksum_method_localstream_push_audio() != 50065) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_localstream_set_audio_enabled() != 10364) {
@@ -5574,7 +6621,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_method_remotestream_video_size() != 28421) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_method_videocall_call() != 52573) {
+    if (uniffi_duet_ffi_checksum_method_videocall_call() != 32852) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_videocall_device_id() != 15671) {
@@ -5583,10 +6630,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_method_videocall_is_connected() != 61870) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_duet_ffi_checksum_method_videocall_network_changed() != 11362) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_videocall_register_push() != 31562) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_duet_ffi_checksum_method_videocall_shutdown() != 36981) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_videocall_uid() != 62249) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_videocall_unregister_push() != 49417) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_videocall_update_token() != 16187) {
@@ -5598,7 +6654,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_constructor_localstream_synthetic() != 17626) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_constructor_videocall_connect() != 30684) {
+    if (uniffi_duet_ffi_checksum_constructor_videocall_connect() != 60291) {
         return InitializationResult.apiChecksumMismatch
     }
 

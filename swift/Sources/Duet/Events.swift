@@ -15,6 +15,12 @@ public enum ConversationEvent: Sendable {
     /// The other party turned its camera or microphone off or on (also heard at the start
     /// of a call whose other party sends only one of them; until then, assume both).
     case remoteMedia(videoEnabled: Bool, audioEnabled: Bool)
+    /// The media connection went reconnecting (this side's or the other party's network
+    /// changed; ICE is restarting) or came back. Unrecovered for 30 s, the call ends with
+    /// `.networkLost`.
+    case mediaState(MediaState)
+    /// The network quality of each side, 0 (nothing gets through) to 5 (excellent).
+    case networkQuality(local: UInt8, remote: UInt8)
     /// The call ended other than by this side's own `close()` or `reject()`, for `reason`.
     case closed(reason: EndReason?)
 }
@@ -57,11 +63,19 @@ private final class EventRelay: ConversationDelegate, @unchecked Sendable {
     func didChangeRemoteMedia(videoEnabled: Bool, audioEnabled: Bool) {
         handler(.remoteMedia(videoEnabled: videoEnabled, audioEnabled: audioEnabled))
     }
+    func didChangeMediaState(state: MediaState) { handler(.mediaState(state)) }
+    func didChangeNetworkQuality(local: UInt8, remote: UInt8) {
+        handler(.networkQuality(local: local, remote: remote))
+    }
 }
 
 extension ConversationDelegate {
     /// Optional news: a delegate that does not show "camera off" need not implement this.
     public func didChangeRemoteMedia(videoEnabled: Bool, audioEnabled: Bool) {}
+    /// Optional news: a delegate that shows no "reconnecting" need not implement this.
+    public func didChangeMediaState(state: MediaState) {}
+    /// Optional news: a delegate that shows no signal bars need not implement this.
+    public func didChangeNetworkQuality(local: UInt8, remote: UInt8) {}
 }
 
 extension VideoCall {
@@ -83,6 +97,10 @@ extension VideoCallDelegate {
     /// Connection changes are optional news: a delegate that only answers calls need not
     /// implement this.
     public func didChangeConnectionState(state: ConnectionState) {}
+
+    /// Only an app woken by a push (`ClientConfig.wokenFor`) hears this: a delegate that
+    /// connects for no push need not implement it.
+    public func didEndWokenCall(callId: String, reason: EndReason?) {}
 }
 
 private final class IncomingCallRelay: VideoCallDelegate, @unchecked Sendable {

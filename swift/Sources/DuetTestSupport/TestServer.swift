@@ -60,14 +60,22 @@ public enum DuetCLI {
 public final class TestServer: @unchecked Sendable {
     public let url: String
     private let process: Process
+    /// Where the server keeps push registrations: its own, not the user's ~/.local/share.
+    private let dataDirectory: URL
 
     /// - Parameter secret: a production server's secret (it then gives no development
     ///   tokens); without one, the development secret.
-    public init(ringTimeoutSeconds: Int = 10, listen: String = "127.0.0.1:0", secret: String? = nil) throws {
+    ///   - extraArguments: more flags for `duet serve` (`FakePush.serveArguments`, say).
+    public init(
+        ringTimeoutSeconds: Int = 10, listen: String = "127.0.0.1:0", secret: String? = nil,
+        extraArguments: [String] = []
+    ) throws {
+        dataDirectory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("duet-test-server-\(UUID().uuidString)")
         process = DuetCLI.duet([
             "serve", "--listen", listen, "--turn-listen", "127.0.0.1:0",
-            "--ring-timeout", String(ringTimeoutSeconds),
-        ] + (secret.map { ["--secret", $0] } ?? []))
+            "--ring-timeout", String(ringTimeoutSeconds), "--data-dir", dataDirectory.path,
+        ] + (secret.map { ["--secret", $0] } ?? []) + extraArguments)
         let stdout = Pipe()
         process.standardOutput = stdout
         try process.run()
@@ -104,7 +112,10 @@ public final class TestServer: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: dataDirectory)
+    }
 
     private static func readLine(_ handle: FileHandle, within seconds: TimeInterval) throws -> String {
         let done = DispatchSemaphore(value: 0)

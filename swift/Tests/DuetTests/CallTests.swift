@@ -220,6 +220,8 @@ final class CallTests: DuetTestCase {
                 case .stream: heard.append("stream")
                 case .failed(let error): heard.append("failed \(error)")
                 case .remoteMedia(let video, let audio): heard.append("remote media \(video) \(audio)")
+                case .mediaState(let state): heard.append("media \(state)")
+                case .networkQuality: break
                 case .closed(let reason): heard.append("closed \(reason.map { "\($0)" } ?? "nil")")
                 }
             }

@@ -54,11 +54,13 @@ final class ErrorTests: DuetTestCase {
         let yourself = assertThrows(ActionError.self) {
             try alice.video.call(uid: "alice", localStream: syntheticStream())
         }
-        guard case .InvalidArgument = yourself else { return XCTFail("got \(String(describing: yourself))") }
+        guard case .InvalidArgument(kind: .callingYourself, _) = yourself else {
+            return XCTFail("got \(String(describing: yourself))")
+        }
         let nobody = assertThrows(ActionError.self) {
             try alice.video.call(uid: "", localStream: syntheticStream())
         }
-        guard case .InvalidArgument = nobody else { return XCTFail("got \(String(describing: nobody))") }
+        guard case .InvalidArgument(kind: .uid, _) = nobody else { return XCTFail("got \(String(describing: nobody))") }
     }
 
     func testAcceptingAClosedOrOutgoingConversationThrows() async throws {
@@ -70,14 +72,58 @@ final class ErrorTests: DuetTestCase {
 
         // Only the callee can accept.
         let notYours = assertThrows(ActionError.self) { try outgoing.accept(localStream: syntheticStream()) }
-        guard case .InvalidState = notYours else { return XCTFail("got \(String(describing: notYours))") }
+        guard case .InvalidState(kind: .notTheCallee, _) = notYours else {
+            return XCTFail("got \(String(describing: notYours))")
+        }
 
         outgoing.close()
         let closed = try await calleeHeard.next()
         XCTAssertEqual(closed, .closed(.cancelled))
+        // Too late, and the error says why: the caller cancelled.
         let tooLate = assertThrows(ActionError.self) { try incoming.accept(localStream: syntheticStream()) }
         XCTAssertNotNil(tooLate)
-        XCTAssertThrowsError(try incoming.reject())
+        guard case .Closed(endReason: .cancelled, _) = tooLate else {
+            return XCTFail("accept: got \(String(describing: tooLate))")
+        }
+        let rejectTooLate = assertThrows(ActionError.self) { try incoming.reject() }
+        guard case .Closed(endReason: .cancelled, _) = rejectTooLate else {
+            return XCTFail("reject: got \(String(describing: rejectTooLate))")
+        }
+    }
+
+    /// What an app does with an `ActionError`: switch on its case and kind, never on its
+    /// text. Accepting twice is `InvalidState(.alreadyAccepted)`, rejecting an accepted call
+    /// `InvalidState(.notRinging)`; once the caller hangs up, accepting is `Closed` with the
+    /// end reason the callee heard; calling yourself is `InvalidArgument(.callingYourself)`.
+    func testAnAppSwitchesOnTheActionErrorsKind() async throws {
+        let alice = try await connect("alice")
+        let bob = try await connect("bob")
+        let call = try await connectedCall(alice, bob)
+
+        func kindOf(_ body: () throws -> Void) -> String {
+            do {
+                try body()
+                return "no error"
+            } catch let error as ActionError {
+                switch error {
+                case .InvalidArgument(let kind, _): return "invalid argument \(kind)"
+                case .InvalidState(let kind, _): return "invalid state \(kind)"
+                case .Closed(let endReason, _): return "closed \(endReason.map { "\($0)" } ?? "nil")"
+                }
+            } catch {
+                return "not an ActionError: \(error)"
+            }
+        }
+        XCTAssertEqual(kindOf { try call.incoming.accept(localStream: syntheticStream()) }, "invalid state alreadyAccepted")
+        XCTAssertEqual(kindOf { try call.incoming.reject() }, "invalid state notRinging")
+
+        call.outgoing.close()
+        let heard = try await call.callee.next()
+        XCTAssertEqual(heard, .closed(.hangup))
+        XCTAssertEqual(kindOf { try call.incoming.accept(localStream: syntheticStream()) }, "closed hangup")
+        XCTAssertEqual(
+            kindOf { _ = try alice.video.call(uid: "alice", localStream: syntheticStream()) },
+            "invalid argument callingYourself")
     }
 
     func testCallingAUserWithNoDeviceFailsThenCloses() async throws {

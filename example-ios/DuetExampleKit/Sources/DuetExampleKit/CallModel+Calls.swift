@@ -80,6 +80,10 @@ extension CallModel {
 
     /// Ends the call (or cancels it while it rings) and goes home.
     public func hangUp() {
+        if systemCallEnd != nil {
+            endSystemCall()
+            return
+        }
         conversation?.close()
         endCall()
         screen = .home
@@ -103,7 +107,7 @@ extension CallModel {
 
     /// At home (or looking at how the last call ended), with no call and nothing starting.
     var isIdle: Bool {
-        guard conversation == nil, !isWorking, client != nil else { return false }
+        guard conversation == nil, systemCallEnd == nil, !isWorking, client != nil else { return false }
         switch screen {
         case .home, .ended: return true
         default: return false
@@ -151,6 +155,9 @@ extension CallModel {
             media.play(remote)
         case .remoteMedia(let videoEnabled, _):
             isRemoteVideoOn = videoEnabled
+        case .mediaState, .networkQuality:
+            // Not shown by the example yet (a "reconnecting" banner, signal bars).
+            break
         case .failed(let error):
             callError = error
             // An error that ended the call goes in its summary; one that did not, here.

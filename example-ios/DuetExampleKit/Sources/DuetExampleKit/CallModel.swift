@@ -71,6 +71,11 @@ public final class CallModel {
     @ObservationIgnored var callError: CallError?
     /// This side placed the current call.
     @ObservationIgnored var isCaller = false
+    /// Ends the call answered on the system's call screen that the call view shows (nil:
+    /// none); CallModel+SystemCall.swift.
+    @ObservationIgnored var systemCallEnd: (@Sendable () -> Void)?
+    /// This device's push token (PushKit's, from the app), registered at each sign-in.
+    @ObservationIgnored public private(set) var pushToken: PushToken?
 
     /// - Parameters:
     ///   - tokens: where tokens come from; by default `duet serve`'s development tokens.
@@ -117,6 +122,7 @@ public final class CallModel {
             isReconnecting = false
             listen(to: events)
             screen = .home
+            await registerPush()
         } catch {
             signInProblem = Problem(signingInTo: entered.serverURL, error: error)
         }
@@ -134,7 +140,25 @@ public final class CallModel {
         isReconnecting = false
         problem = nil
         screen = .signIn
+        // Signed out: calls to this uid must not wake this phone any more.
+        try? await client?.unregisterPush()
         await client?.shutdown()
+    }
+
+    /// A new push token from the platform: kept, and registered now if signed in (and at
+    /// every later sign-in). A failure only means calls ring while the app is open.
+    public func setPushToken(_ token: PushToken) async {
+        pushToken = token
+        await registerPush()
+    }
+
+    private func registerPush() async {
+        guard let client, let pushToken else { return }
+        do {
+            try await client.registerPush(push: pushToken)
+        } catch {
+            problem = Problem("Calls will ring only while Duet is open: \(error)", remedy: .dismiss)
+        }
     }
 
     /// The server refused this client's token on a reconnect: fetch a fresh one and hand

@@ -55,7 +55,8 @@ extension Problem {
         }
     }
 
-    /// A call went wrong (`ConversationDelegate.didFailWithError`).
+    /// A call went wrong (`ConversationDelegate.didFailWithError`): one message and remedy
+    /// per kind of error, never a parse of its text.
     public init(callError: CallError) {
         switch callError {
         case .Unreachable(let uid):
@@ -64,23 +65,65 @@ extension Problem {
             self.init("The connection to the server was lost.", remedy: .dismiss)
         case .Server(_, let reason):
             self.init("The server refused: \(reason)", remedy: .dismiss)
-        case .Media(let reason):
+        case .IceFailed:
+            // Calling again over the same networks finds no more paths than this time.
             self.init(
-                "The call's audio and video could not get through (\(reason)). Across networks, the server's "
-                    + "TURN relay must be reachable: see --turn-listen and --turn-public-ip.",
+                "No network path to the other party was found, so the call's audio and video could not get "
+                    + "through. Across networks, the server's TURN relay must be reachable: see --turn-listen "
+                    + "and --turn-public-ip.",
                 remedy: .dismiss)
+        case .DtlsFailed:
+            self.init(
+                "The other party was reached, but the call's encryption could not be set up. Try calling again.",
+                remedy: .retry)
+        case .NoCodec(let kind, let reason):
+            self.init(
+                "This device could not start its \(kind == .audio ? "audio" : "video") codec (\(reason)).",
+                remedy: .dismiss)
+        case .BadRemoteDescription(let reason):
+            self.init(
+                "The other party's app set up the call in a way this one cannot use (\(reason)). "
+                    + "Both apps may need updating.",
+                remedy: .dismiss)
+        case .NetworkLost:
+            self.init(
+                "The network went away for 30 seconds and the call could not carry on. Check the network and call "
+                    + "again.",
+                remedy: .retry)
+        case .MediaSetup(let reason):
+            self.init("The call's audio and video could not be set up (\(reason)). Try again.", remedy: .retry)
         }
     }
 
-    /// `call`, `accept` or `reject` was refused at once (`ActionError`).
+    /// `call`, `accept` or `reject` was refused at once (`ActionError`), by kind.
     public init(actionError error: Error) {
         switch error {
-        case ActionError.InvalidArgument(let reason), ActionError.InvalidState(let reason):
-            self.init(reason.prefix(1).uppercased() + reason.dropFirst(), remedy: .dismiss)
-        case ActionError.Closed:
+        case ActionError.InvalidArgument(.callingYourself, _):
+            self.init("Cannot call yourself", remedy: .dismiss)
+        case ActionError.InvalidArgument(.uid, let reason):
+            self.init("That uid cannot be called (\(reason)).", remedy: .dismiss)
+        case ActionError.InvalidArgument(.dataTooLong, _):
+            self.init("The custom data is too long for the server. Shorten it.", remedy: .dismiss)
+        case ActionError.InvalidState(let kind, _):
+            self.init(Self.wrongState(kind), remedy: .dismiss)
+        case ActionError.Closed(.none, _):
+            // No end reason: the client itself is gone (shut down, or signed out).
             self.init("You are signed out. Sign in again.", remedy: .signInAgain)
+        case ActionError.Closed(.answeredElsewhere?, _):
+            self.init("The call was answered on another of your devices.", remedy: .dismiss)
+        case ActionError.Closed(.some, _):
+            self.init("The call is already over.", remedy: .dismiss)
         default:
             self.init(error.localizedDescription, remedy: .dismiss)
+        }
+    }
+
+    private static func wrongState(_ kind: WrongStateKind) -> String {
+        switch kind {
+        case .alreadyAccepted: return "The call is already answered."
+        case .notTheCallee: return "Only the person called can answer or decline."
+        case .notRinging: return "The call is no longer ringing."
+        case .notAccepted: return "The call has not been answered yet."
         }
     }
 

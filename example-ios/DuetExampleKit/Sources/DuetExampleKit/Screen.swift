@@ -66,6 +66,7 @@ public struct CallSummary: Equatable, Sendable {
         case .unreachable: return "\(uid) is not online"
         case .replaced: return "Replaced by a newer call"
         case .connectionLost: return "Lost the connection to the server"
+        case .networkLost: return "The network was lost and did not come back"
         case .failed: return "The call failed"
         }
     }

@@ -26,11 +26,53 @@ final class ProblemTests: XCTestCase {
 
     func testCallErrors() {
         XCTAssertTrue(Problem(callError: .Unreachable(uid: "bob")).message.hasPrefix("bob "))
-        XCTAssertTrue(Problem(callError: .Media(reason: "ICE failed")).message.contains("--turn-public-ip"))
-        XCTAssertEqual(Problem(actionError: ActionError.Closed).remedy, .signInAgain)
+        XCTAssertTrue(Problem(callError: .IceFailed).message.contains("--turn-public-ip"))
+        XCTAssertEqual(Problem(actionError: ActionError.Closed(endReason: nil, reason: "closed")).remedy, .signInAgain)
         XCTAssertEqual(
-            Problem(actionError: ActionError.InvalidArgument(reason: "cannot call yourself")).message,
+            Problem(actionError: ActionError.InvalidArgument(kind: .callingYourself, reason: "cannot call yourself"))
+                .message,
             "Cannot call yourself")
+    }
+
+    /// Each media failure says something of its own, and what to do: a network path is a
+    /// setup matter (the TURN relay), a failed handshake is worth another try.
+    func testEachMediaFailureHasItsOwnMessage() {
+        let ice = Problem(callError: .IceFailed)
+        XCTAssertEqual(ice.remedy, .dismiss)
+        XCTAssertTrue(ice.message.contains("No network path"), ice.message)
+        let dtls = Problem(callError: .DtlsFailed)
+        XCTAssertEqual(dtls.remedy, .retry)
+        XCTAssertTrue(dtls.message.contains("encryption"), dtls.message)
+        let codec = Problem(callError: .NoCodec(kind: .video, reason: "openh264 missing"))
+        XCTAssertEqual(codec.remedy, .dismiss)
+        XCTAssertTrue(codec.message.contains("video codec (openh264 missing)"), codec.message)
+        XCTAssertTrue(
+            Problem(callError: .NoCodec(kind: .audio, reason: "x")).message.contains("audio codec"))
+        let sdp = Problem(callError: .BadRemoteDescription(reason: "no m= line"))
+        XCTAssertEqual(sdp.remedy, .dismiss)
+        XCTAssertTrue(sdp.message.contains("(no m= line)"), sdp.message)
+        let setup = Problem(callError: .MediaSetup(reason: "no port"))
+        XCTAssertEqual(setup.remedy, .retry)
+        XCTAssertTrue(setup.message.contains("(no port)"), setup.message)
+        let messages = [ice, dtls, codec, sdp, setup].map(\.message)
+        XCTAssertEqual(Set(messages).count, messages.count, "\(messages)")
+    }
+
+    /// An action refused by kind: a closed call with its reason is not a sign-out.
+    func testActionErrorsByKind() {
+        let overHere = Problem(actionError: ActionError.Closed(endReason: .cancelled, reason: "closed"))
+        XCTAssertEqual(overHere, Problem("The call is already over.", remedy: .dismiss))
+        XCTAssertTrue(
+            Problem(actionError: ActionError.Closed(endReason: .answeredElsewhere, reason: "closed"))
+                .message.contains("another of your devices"))
+        XCTAssertEqual(
+            Problem(actionError: ActionError.InvalidState(kind: .notTheCallee, reason: "x")).message,
+            "Only the person called can answer or decline.")
+        XCTAssertTrue(
+            Problem(actionError: ActionError.InvalidArgument(kind: .uid, reason: "uid is empty"))
+                .message.contains("(uid is empty)"))
+        XCTAssertTrue(
+            Problem(actionError: ActionError.InvalidArgument(kind: .dataTooLong, reason: "x")).message.contains("too long"))
     }
 
     func testEndReasonsReadFromEachSide() {

@@ -30,6 +30,20 @@ final class SignInTests: ModelTestCase, @unchecked Sendable {
     }
 
     @MainActor
+    func testThePushTokenIsRegisteredAtSignInAndOneTheServerRefusesIsTold() async throws {
+        let model = model("alice")
+        // Before signing in: kept, and registered at sign-in.
+        await model.setPushToken(.fcm(token: "dGVzdC10b2tlbg:APA91bHun4MxP5egoKMwt2KZFBaFUH"))
+        await model.signIn()
+        XCTAssertEqual(model.screen, .home)
+        XCTAssertNil(model.problem)
+        await model.setPushToken(.fcm(token: "not a token"))
+        let problem = try XCTUnwrap(model.problem)
+        XCTAssertTrue(problem.message.contains("only while Duet is open"), problem.message)
+        await signOutAll()
+    }
+
+    @MainActor
     func testNoServerThereSaysToStartOneAndRetryWorks() async throws {
         let model = model("alice")
         let running = model.serverURL

@@ -14,7 +14,7 @@ final class StatsFormatTests: XCTestCase {
             receivedFps: fps, bitrateSentBps: 800_000, bitrateReceivedBps: received, bytesSent: 0,
             bytesReceived: 0, packetsSent: 0, packetsReceived: 0, packetsLost: 0, jitterMs: 0, rttMs: rtt,
             localCandidateType: local, remoteCandidateType: remote, targetBitrateBps: 0, framesSent: 0,
-            framesDecoded: 0, audioPacketsSent: 0, audioFramesDecoded: 0)
+            framesDecoded: 0, audioPacketsSent: 0, audioFramesDecoded: 0, qualityLocal: 5, qualityRemote: 5)
     }
 
     func testTheLineHasSizeRateBitrateRoundTripAndPath() {

@@ -27,6 +27,8 @@ use duet_protocol::{
 mod types;
 pub use types::*;
 
+use crate::errors::{ActionError, CallError, InvalidArgument, WrongState};
+
 #[cfg(test)]
 mod tests;
 
@@ -76,12 +78,12 @@ struct HeldIncoming {
 }
 
 #[derive(Debug)]
-pub struct Lifecycle {
+pub(crate) struct Lifecycle {
     config: LifecycleConfig,
     uid: Option<String>,
     calls: BTreeMap<CallId, Call>,
     held: Option<HeldIncoming>,
-    next_conv: u64,
+    ids: ConvIds,
     connected: bool,
     disconnected_since: Option<Instant>,
     /// What must reach the server but was said while the connection was down.
@@ -92,13 +94,20 @@ pub struct Lifecycle {
 impl Lifecycle {
     /// A machine for a client that is connecting: it counts as disconnected since `now`
     /// until `on_connected`.
-    pub fn new(config: LifecycleConfig, now: Instant) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(config: LifecycleConfig, now: Instant) -> Self {
+        Self::with_ids(config, now, ConvIds::default())
+    }
+
+    /// A machine that names conversations from `ids`, shared with whoever names outgoing
+    /// conversations before the machine hears of them (`call_as`).
+    pub(crate) fn with_ids(config: LifecycleConfig, now: Instant, ids: ConvIds) -> Self {
         Lifecycle {
             config,
             uid: None,
             calls: BTreeMap::new(),
             held: None,
-            next_conv: 1,
+            ids,
             connected: false,
             disconnected_since: Some(now),
             unsent: VecDeque::new(),
@@ -106,38 +115,35 @@ impl Lifecycle {
         }
     }
 
-    pub fn uid(&self) -> Option<&str> {
-        self.uid.as_deref()
-    }
-
-    pub fn is_connected(&self) -> bool {
-        self.connected
-    }
-
     // ---- the app's actions ----
 
     /// Starts a call to `to`, hanging up any call under way first. Returns the handle of the
     /// new conversation and its call id. The invite goes out once the media layer has an
     /// offer (`Output::OfferNeeded`, then `offer_ready`).
-    pub fn call(
+    #[cfg(test)]
+    pub(crate) fn call(
         &mut self,
         now: Instant,
         to: &str,
         data: Option<String>,
         options: CallOptions,
     ) -> Result<(ConvId, CallId), ActionError> {
-        duet_protocol::check_uid(to).map_err(ActionError::InvalidArgument)?;
-        if self.uid.as_deref() == Some(to) {
-            return Err(ActionError::InvalidArgument("cannot call yourself".into()));
-        }
-        let max_data = self.config.limits.max_data_bytes;
-        if data.as_ref().is_some_and(|d| d.len() > max_data) {
-            return Err(ActionError::InvalidArgument(format!(
-                "data is longer than {max_data} bytes"
-            )));
-        }
+        let conv = self.ids.next();
+        let id = self.call_as(now, conv, to, data, options)?;
+        Ok((conv, id))
+    }
+
+    /// `call`, for a conversation the caller has already named (from the shared `ConvIds`).
+    pub(crate) fn call_as(
+        &mut self,
+        now: Instant,
+        conv: ConvId,
+        to: &str,
+        data: Option<String>,
+        options: CallOptions,
+    ) -> Result<CallId, ActionError> {
+        check_call(self.uid.as_deref(), to, data.as_deref(), &self.config.limits)?;
         self.end_all(now, EndReason::Replaced);
-        let conv = self.new_conv();
         let id = uuid::Uuid::new_v4().to_string();
         self.calls.insert(
             id.clone(),
@@ -158,32 +164,32 @@ impl Lifecycle {
             },
         );
         self.outputs.push_back(Output::OfferNeeded { conv, call_id: id.clone(), options });
-        Ok((conv, id))
+        Ok(id)
     }
 
     /// The media layer's offer for a call being prepared: the invite goes out with it.
-    pub fn offer_ready(
+    pub(crate) fn offer_ready(
         &mut self,
         now: Instant,
         conv: ConvId,
         sdp: String,
-    ) -> Result<(), ActionError> {
+    ) -> Result<(), DescriptionRefused> {
         let _ = now;
-        self.description_ready(conv, Phase::Preparing, Phase::Calling, sdp, "the offer is sent")
+        self.description_ready(conv, Phase::Preparing, Phase::Calling, sdp)
     }
 
     /// The app answers a ringing call: the media layer prepares an answer
     /// (`Output::AnswerNeeded`, then `answer_ready`).
-    pub fn begin_accept(&mut self, now: Instant, conv: ConvId) -> Result<(), ActionError> {
+    pub(crate) fn begin_accept(&mut self, now: Instant, conv: ConvId) -> Result<(), ActionError> {
         let _ = now;
         let call = self.call_of_mut(conv)?;
         match call.phase {
             Phase::Ringing => {}
             Phase::Answering | Phase::Accepting | Phase::Active => {
-                return Err(ActionError::InvalidState("the call is already accepted"))
+                return Err(ActionError::InvalidState(WrongState::AlreadyAccepted))
             }
             Phase::Preparing | Phase::Calling => {
-                return Err(ActionError::InvalidState("only the callee can accept"))
+                return Err(ActionError::InvalidState(WrongState::NotTheCallee))
             }
         }
         call.phase = Phase::Answering;
@@ -198,30 +204,30 @@ impl Lifecycle {
     }
 
     /// The media layer's answer: the accept goes out with it.
-    pub fn answer_ready(
+    pub(crate) fn answer_ready(
         &mut self,
         now: Instant,
         conv: ConvId,
         sdp: String,
-    ) -> Result<(), ActionError> {
+    ) -> Result<(), DescriptionRefused> {
         let _ = now;
-        let refusal = "no answer is being prepared";
-        self.description_ready(conv, Phase::Answering, Phase::Accepting, sdp, refusal)
+        self.description_ready(conv, Phase::Answering, Phase::Accepting, sdp)
     }
 
     /// Sends the invite or accept that carries a new local description, then the candidates
-    /// gathered while it was made.
+    /// gathered while it was made. Refused (`DescriptionRefused`) when the call moved on
+    /// while the description was being made.
     fn description_ready(
         &mut self,
         conv: ConvId,
         expected: Phase,
         next: Phase,
         sdp: String,
-        refusal: &'static str,
-    ) -> Result<(), ActionError> {
-        let call = self.call_of_mut(conv)?;
+    ) -> Result<(), DescriptionRefused> {
+        let call =
+            self.calls.values_mut().find(|c| c.conv == conv).ok_or(DescriptionRefused::Closed)?;
         if call.phase != expected {
-            return Err(ActionError::InvalidState(refusal));
+            return Err(DescriptionRefused::WrongPhase);
         }
         call.phase = next;
         call.local_sdp = Some(sdp);
@@ -240,22 +246,30 @@ impl Lifecycle {
     }
 
     /// The media layer could not set the call up (or lost it): the call ends with an error.
-    pub fn media_failed(&mut self, now: Instant, conv: ConvId, why: String) {
+    pub(crate) fn media_failed(&mut self, now: Instant, conv: ConvId, error: CallError) {
         let _ = now;
         let Some(id) = self.id_of(conv) else { return };
         let call = self.remove(&id).expect("found above");
         if let Some(msg) = end_message(&call) {
             self.send(msg);
         }
-        self.outputs.push_back(Output::Event { conv, event: Event::Failed(CallError::Media(why)) });
-        self.outputs.push_back(Output::Event { conv, event: Event::Closed(EndReason::Failed) });
+        let reason = match error {
+            CallError::NetworkLost => EndReason::NetworkLost,
+            _ => EndReason::Failed,
+        };
+        self.outputs.push_back(Output::Event { conv, event: CallEvent::Failed(error) });
+        self.outputs.push_back(Output::Event { conv, event: CallEvent::Closed(reason) });
     }
 
     /// Declines a ringing call.
-    pub fn reject(&mut self, now: Instant, conv: ConvId) -> Result<(), ActionError> {
+    pub(crate) fn reject(&mut self, now: Instant, conv: ConvId) -> Result<(), ActionError> {
         let call = self.call_of_mut(conv)?;
         if call.phase != Phase::Ringing {
-            return Err(ActionError::InvalidState("only a ringing incoming call can be rejected"));
+            let wrong = match call.role {
+                Role::Caller => WrongState::NotTheCallee,
+                Role::Callee => WrongState::NotRinging,
+            };
+            return Err(ActionError::InvalidState(wrong));
         }
         let id = call.id.clone();
         self.remove(&id);
@@ -266,7 +280,7 @@ impl Lifecycle {
 
     /// Ends the conversation, whatever its state: a cancel while it rings, a hang-up after.
     /// Closing a conversation that is already over does nothing.
-    pub fn close(&mut self, now: Instant, conv: ConvId) {
+    pub(crate) fn close(&mut self, now: Instant, conv: ConvId) {
         let _ = now;
         if let Some(id) = self.id_of(conv) {
             let call = self.remove(&id).expect("found above");
@@ -278,7 +292,7 @@ impl Lifecycle {
 
     /// Relays a signal (an ICE candidate, a renegotiation) from the media layer. Held while
     /// the description it belongs with has not gone out.
-    pub fn signal(&mut self, conv: ConvId, signal: Signal) -> Result<(), ActionError> {
+    pub(crate) fn signal(&mut self, conv: ConvId, signal: Signal) -> Result<(), ActionError> {
         let call = self.call_of_mut(conv)?;
         match call.phase {
             Phase::Preparing | Phase::Answering => {
@@ -286,7 +300,7 @@ impl Lifecycle {
                 return Ok(());
             }
             Phase::Ringing if call.role == Role::Callee => {
-                return Err(ActionError::InvalidState("a callee signals only once it has accepted"))
+                return Err(ActionError::InvalidState(WrongState::NotAccepted))
             }
             _ => {}
         }
@@ -296,7 +310,7 @@ impl Lifecycle {
     }
 
     /// Ends every call, as when the client shuts down. The app hears nothing more.
-    pub fn shutdown(&mut self, now: Instant) {
+    pub(crate) fn shutdown(&mut self, now: Instant) {
         let _ = now;
         let ids: Vec<CallId> = self.calls.keys().cloned().collect();
         for id in ids {
@@ -310,7 +324,7 @@ impl Lifecycle {
         }
     }
 
-    pub fn state(&self, conv: ConvId) -> ConversationState {
+    pub(crate) fn state(&self, conv: ConvId) -> ConversationState {
         match self.calls.values().find(|c| c.conv == conv) {
             None => ConversationState::Closed,
             Some(c) => match c.phase {
@@ -325,15 +339,23 @@ impl Lifecycle {
         }
     }
 
+    /// For a call under way (accepted and confirmed): whether this side is the one that makes
+    /// ICE-restart offers, the caller (the side that made the first offer), so that the two
+    /// sides never offer at once. `None` for a call not under way.
+    pub(crate) fn restart_offerer(&self, conv: ConvId) -> Option<bool> {
+        let c = self.calls.values().find(|c| c.conv == conv)?;
+        (c.phase == Phase::Active).then_some(c.role == Role::Caller)
+    }
+
     /// The id of the call a conversation currently stands for (it changes once, on glare).
-    pub fn call_id(&self, conv: ConvId) -> Option<CallId> {
+    pub(crate) fn call_id(&self, conv: ConvId) -> Option<CallId> {
         self.id_of(conv)
     }
 
     // ---- the connection ----
 
     /// The calls to restate in `hello` after a reconnect.
-    pub fn restatements(&self, now: Instant) -> Vec<CallRestatement> {
+    pub(crate) fn restatements(&self, now: Instant) -> Vec<CallRestatement> {
         self.calls
             .values()
             .filter_map(|c| {
@@ -368,7 +390,7 @@ impl Lifecycle {
             .collect()
     }
 
-    pub fn on_connected(&mut self, now: Instant, welcome: &Welcome) {
+    pub(crate) fn on_connected(&mut self, now: Instant, welcome: &Welcome) {
         let _ = now;
         self.uid = Some(welcome.uid.clone());
         self.config.ring_timeout = welcome.ring_timeout;
@@ -391,9 +413,14 @@ impl Lifecycle {
         self.outputs.extend(unsent.into_iter().map(Output::Send));
     }
 
+    /// Whether something said while disconnected still waits for a connection.
+    pub(crate) fn has_unsent(&self) -> bool {
+        !self.unsent.is_empty()
+    }
+
     /// A message the driver could not send: the connection died under it. Invites and
     /// accepts are left out, as `on_connected` re-derives them from the calls' states.
-    pub fn requeue(&mut self, msg: ClientMessage) {
+    pub(crate) fn requeue(&mut self, msg: ClientMessage) {
         if !matches!(
             msg,
             ClientMessage::Invite { .. }
@@ -404,7 +431,7 @@ impl Lifecycle {
         }
     }
 
-    pub fn on_disconnected(&mut self, now: Instant) {
+    pub(crate) fn on_disconnected(&mut self, now: Instant) {
         if self.connected {
             self.connected = false;
             self.disconnected_since = Some(now);
@@ -413,7 +440,7 @@ impl Lifecycle {
 
     // ---- the server ----
 
-    pub fn on_message(&mut self, now: Instant, msg: ServerMessage) {
+    pub(crate) fn on_message(&mut self, now: Instant, msg: ServerMessage) {
         match msg {
             ServerMessage::Incoming { call_id, from, data, options, sdp } => {
                 self.on_incoming(now, IncomingCall { call_id, from, data, options, sdp })
@@ -437,7 +464,10 @@ impl Lifecycle {
                 self.on_error(now, code, message, call_id)
             }
             // The driver handles these: they are about the connection, not a call.
-            ServerMessage::Welcome { .. } | ServerMessage::Pong { .. } => {}
+            ServerMessage::Welcome { .. }
+            | ServerMessage::Pong { .. }
+            | ServerMessage::PushRegistered
+            | ServerMessage::PushUnregistered => {}
         }
     }
 
@@ -459,7 +489,7 @@ impl Lifecycle {
             self.send(ClientMessage::Reject { call_id: incoming.call_id, busy: true });
             return;
         }
-        let conv = self.new_conv();
+        let conv = self.ids.next();
         self.calls.insert(
             incoming.call_id.clone(),
             Call {
@@ -496,7 +526,7 @@ impl Lifecycle {
                 call.phase = Phase::Active;
                 self.outputs.push_back(Output::Event {
                     conv,
-                    event: Event::Response(CallStatus::Accepted),
+                    event: CallEvent::Response(CallStatus::Accepted),
                 });
                 self.outputs.push_back(Output::Established { conv, remote_sdp: sdp });
                 self.release_held();
@@ -508,8 +538,9 @@ impl Lifecycle {
                     _ => EndReason::Timeout,
                 };
                 self.remove(&id);
-                self.outputs.push_back(Output::Event { conv, event: Event::Response(terminal) });
-                self.outputs.push_back(Output::Event { conv, event: Event::Closed(reason) });
+                self.outputs
+                    .push_back(Output::Event { conv, event: CallEvent::Response(terminal) });
+                self.outputs.push_back(Output::Event { conv, event: CallEvent::Closed(reason) });
                 self.release_held();
             }
             (Role::Callee, Phase::Accepting, CallStatus::Accepted) => {
@@ -518,7 +549,7 @@ impl Lifecycle {
                 if merged {
                     self.outputs.push_back(Output::Event {
                         conv,
-                        event: Event::Response(CallStatus::Accepted),
+                        event: CallEvent::Response(CallStatus::Accepted),
                     });
                 }
                 self.outputs.push_back(Output::Established { conv, remote_sdp: None });
@@ -575,11 +606,11 @@ impl Lifecycle {
         if reason == CloseReason::Unreachable {
             self.outputs.push_back(Output::Event {
                 conv,
-                event: Event::Failed(CallError::Unreachable { uid: call.peer.clone() }),
+                event: CallEvent::Failed(CallError::Unreachable { uid: call.peer.clone() }),
             });
         }
         self.outputs
-            .push_back(Output::Event { conv, event: Event::Closed(EndReason::from(reason)) });
+            .push_back(Output::Event { conv, event: CallEvent::Closed(EndReason::from(reason)) });
         if call.role == Role::Caller {
             self.release_held();
         }
@@ -607,14 +638,14 @@ impl Lifecycle {
         self.remove(&id);
         self.outputs.push_back(Output::Event {
             conv,
-            event: Event::Failed(CallError::Server { code, message }),
+            event: CallEvent::Failed(CallError::Server { code, message }),
         });
-        self.outputs.push_back(Output::Event { conv, event: Event::Closed(EndReason::Failed) });
+        self.outputs.push_back(Output::Event { conv, event: CallEvent::Closed(EndReason::Failed) });
     }
 
     // ---- time ----
 
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let lost = self
             .disconnected_since
             .filter(|_| !self.calls.is_empty())
@@ -628,7 +659,7 @@ impl Lifecycle {
         [lost, ring].into_iter().flatten().min()
     }
 
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         if let Some(since) = self.disconnected_since {
             if now >= since + self.config.grace + self.config.margin {
                 self.fail_all(CallError::ConnectionLost, EndReason::ConnectionLost);
@@ -650,34 +681,28 @@ impl Lifecycle {
             if call.role == Role::Caller {
                 self.outputs.push_back(Output::Event {
                     conv: call.conv,
-                    event: Event::Response(CallStatus::Timeout),
+                    event: CallEvent::Response(CallStatus::Timeout),
                 });
             }
             self.outputs.push_back(Output::Event {
                 conv: call.conv,
-                event: Event::Closed(EndReason::Timeout),
+                event: CallEvent::Closed(EndReason::Timeout),
             });
         }
     }
 
-    pub fn poll_output(&mut self) -> Option<Output> {
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
 
     // ---- helpers ----
-
-    fn new_conv(&mut self) -> ConvId {
-        let id = ConvId(self.next_conv);
-        self.next_conv += 1;
-        id
-    }
 
     fn id_of(&self, conv: ConvId) -> Option<CallId> {
         self.calls.values().find(|c| c.conv == conv).map(|c| c.id.clone())
     }
 
     fn call_of_mut(&mut self, conv: ConvId) -> Result<&mut Call, ActionError> {
-        self.calls.values_mut().find(|c| c.conv == conv).ok_or(ActionError::Closed)
+        self.calls.values_mut().find(|c| c.conv == conv).ok_or(ActionError::Closed(None))
     }
 
     /// Removes a call, telling the media layer to drop whatever it holds for it.
@@ -704,7 +729,8 @@ impl Lifecycle {
             if let Some(msg) = end_message(&call) {
                 self.send(msg);
             }
-            self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Closed(reason) });
+            self.outputs
+                .push_back(Output::Event { conv: call.conv, event: CallEvent::Closed(reason) });
         }
         self.release_held();
     }
@@ -716,9 +742,12 @@ impl Lifecycle {
             if let Some(msg) = end_message(&call) {
                 self.send(msg);
             }
+            self.outputs.push_back(Output::Event {
+                conv: call.conv,
+                event: CallEvent::Failed(error.clone()),
+            });
             self.outputs
-                .push_back(Output::Event { conv: call.conv, event: Event::Failed(error.clone()) });
-            self.outputs.push_back(Output::Event { conv: call.conv, event: Event::Closed(reason) });
+                .push_back(Output::Event { conv: call.conv, event: CallEvent::Closed(reason) });
         }
         self.held = None;
     }
@@ -730,6 +759,40 @@ impl Lifecycle {
             self.send(ClientMessage::Reject { call_id: held.call.call_id, busy: true });
         }
     }
+}
+
+/// Whether a call to `to` may be placed, by a client signed in as `uid` (once known) under
+/// the server's `limits`. The app-facing handle checks with it too, so a bad argument fails
+/// at the call site.
+///
+/// # Errors
+///
+/// `InvalidArgument` for a malformed uid, calling yourself, or data over the limit.
+pub(crate) fn check_call(
+    uid: Option<&str>,
+    to: &str,
+    data: Option<&str>,
+    limits: &duet_protocol::Limits,
+) -> Result<(), ActionError> {
+    let invalid = ActionError::InvalidArgument;
+    duet_protocol::check_uid(to).map_err(|e| invalid(InvalidArgument::Uid(e)))?;
+    if uid == Some(to) {
+        return Err(invalid(InvalidArgument::CallingYourself));
+    }
+    let max_bytes = limits.max_data_bytes;
+    if data.is_some_and(|d| d.len() > max_bytes) {
+        return Err(invalid(InvalidArgument::DataTooLong { max_bytes }));
+    }
+    Ok(())
+}
+
+/// Why a description that the media layer made no longer fits its call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DescriptionRefused {
+    /// The call ended while it was being made.
+    Closed,
+    /// The call is no longer waiting for this kind of description (glare turned it around).
+    WrongPhase,
 }
 
 /// The message that carries this side's description of a call: the invite of a caller, the

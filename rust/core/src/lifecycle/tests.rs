@@ -81,7 +81,7 @@ fn sent(out: &[Output]) -> Vec<C> {
         .collect()
 }
 
-fn events(out: &[Output], conv: ConvId) -> Vec<Event> {
+fn events(out: &[Output], conv: ConvId) -> Vec<CallEvent> {
     out.iter()
         .filter_map(|o| match o {
             Output::Event { conv: c, event } if *c == conv => Some(event.clone()),
@@ -228,7 +228,7 @@ fn accept_in_every_state() {
                 assert!(sent(&out).is_empty(), "nothing goes out before the answer exists");
                 assert_eq!(r.m.state(conv), ConversationState::Accepting);
             }
-            St::Closed => assert_eq!(res, Err(ActionError::Closed), "{st:?}"),
+            St::Closed => assert_eq!(res, Err(ActionError::Closed(None)), "{st:?}"),
             _ => {
                 assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}: {res:?}");
                 assert!(out.is_empty(), "{st:?}: a refused accept sends nothing");
@@ -252,9 +252,9 @@ fn answer_ready_in_every_state() {
                     "{st:?}"
                 );
             }
-            St::Closed => assert_eq!(res, Err(ActionError::Closed)),
+            St::Closed => assert_eq!(res, Err(DescriptionRefused::Closed)),
             _ => {
-                assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}: {res:?}");
+                assert_eq!(res, Err(DescriptionRefused::WrongPhase), "{st:?}");
                 assert!(out.is_empty(), "{st:?}");
             }
         }
@@ -274,9 +274,9 @@ fn offer_ready_in_every_state() {
                     matches!(sent(&out).as_slice(), [C::Invite { to, sdp: Some(sdp), .. }] if to == "bob" && sdp == "offer")
                 );
             }
-            St::Closed => assert_eq!(res, Err(ActionError::Closed)),
+            St::Closed => assert_eq!(res, Err(DescriptionRefused::Closed)),
             _ => {
-                assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}: {res:?}");
+                assert_eq!(res, Err(DescriptionRefused::WrongPhase), "{st:?}");
                 assert!(out.is_empty(), "{st:?}");
             }
         }
@@ -288,7 +288,7 @@ fn media_failure_in_every_state_ends_the_call_with_an_error() {
     for st in ALL {
         let (mut r, conv) = in_state(st);
         let id = r.m.call_id(conv);
-        r.m.media_failed(r.now, conv, "no camera".into());
+        r.m.media_failed(r.now, conv, CallError::MediaSetup { detail: "no camera".into() });
         let out = r.drain();
         if st == St::Closed {
             assert!(out.is_empty());
@@ -297,8 +297,8 @@ fn media_failure_in_every_state_ends_the_call_with_an_error() {
         assert_eq!(
             events(&out, conv),
             vec![
-                Event::Failed(CallError::Media("no camera".into())),
-                Event::Closed(EndReason::Failed)
+                CallEvent::Failed(CallError::MediaSetup { detail: "no camera".into() }),
+                CallEvent::Closed(EndReason::Failed)
             ],
             "{st:?}"
         );
@@ -345,7 +345,7 @@ fn reject_in_every_state() {
                 );
                 assert_eq!(r.m.state(conv), ConversationState::Closed);
             }
-            St::Closed => assert_eq!(res, Err(ActionError::Closed)),
+            St::Closed => assert_eq!(res, Err(ActionError::Closed(None))),
             _ => {
                 assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}");
                 assert_eq!(
@@ -393,7 +393,7 @@ fn a_new_call_in_every_state_hangs_up_the_previous_one() {
             // The server never heard of a call still preparing its offer.
             Some(_) if st == St::Preparing => {
                 assert!(matches!(msgs[0], C::Invite { .. }), "{st:?}");
-                assert_eq!(events(&out, old), vec![Event::Closed(EndReason::Replaced)]);
+                assert_eq!(events(&out, old), vec![CallEvent::Closed(EndReason::Replaced)]);
             }
             Some(old_id) => {
                 assert_eq!(
@@ -401,7 +401,11 @@ fn a_new_call_in_every_state_hangs_up_the_previous_one() {
                     C::Hangup { call_id: old_id },
                     "{st:?}: the old call is hung up first"
                 );
-                assert_eq!(events(&out, old), vec![Event::Closed(EndReason::Replaced)], "{st:?}");
+                assert_eq!(
+                    events(&out, old),
+                    vec![CallEvent::Closed(EndReason::Replaced)],
+                    "{st:?}"
+                );
             }
             None => assert!(events(&out, old).is_empty()),
         }
@@ -423,7 +427,7 @@ fn signal_in_every_state() {
         let out = r.drain();
         match st {
             St::Ringing => assert!(matches!(res, Err(ActionError::InvalidState(_))), "{st:?}"),
-            St::Closed => assert_eq!(res, Err(ActionError::Closed)),
+            St::Closed => assert_eq!(res, Err(ActionError::Closed(None))),
             St::Preparing | St::Answering | St::MergedAnswering => {
                 assert_eq!(res, Ok(()), "{st:?}");
                 assert!(sent(&out).is_empty(), "{st:?}: held until the description goes out");
@@ -447,7 +451,7 @@ fn server_close_in_every_state() {
         if st == St::Closed {
             assert!(out.is_empty(), "a late close for a closed call is ignored");
         } else {
-            assert_eq!(events(&out, conv), vec![Event::Closed(EndReason::Hangup)], "{st:?}");
+            assert_eq!(events(&out, conv), vec![CallEvent::Closed(EndReason::Hangup)], "{st:?}");
         }
         assert!(
             r.recv(S::Closed { call_id: id, reason: CloseReason::Hangup }).is_empty(),
@@ -469,7 +473,7 @@ fn responses_in_every_state() {
             let ev = events(&out, conv);
             match (st, status) {
                 (St::CallingUnacked | St::CallingAcked, CallStatus::Accepted) => {
-                    assert_eq!(ev, vec![Event::Response(CallStatus::Accepted)]);
+                    assert_eq!(ev, vec![CallEvent::Response(CallStatus::Accepted)]);
                     assert!(out.contains(&Output::Established {
                         conv,
                         remote_sdp: Some("answer".into())
@@ -477,9 +481,9 @@ fn responses_in_every_state() {
                     assert_eq!(r.m.state(conv), ConversationState::Connected);
                 }
                 (St::CallingUnacked | St::CallingAcked, s) => {
-                    assert_eq!(ev[0], Event::Response(s), "{st:?} {s:?}");
+                    assert_eq!(ev[0], CallEvent::Response(s), "{st:?} {s:?}");
                     assert!(
-                        matches!(ev[1], Event::Closed(_)),
+                        matches!(ev[1], CallEvent::Closed(_)),
                         "a final answer closes the conversation"
                     );
                     assert_eq!(r.m.state(conv), ConversationState::Closed);
@@ -512,7 +516,7 @@ fn cancel_while_ringing_sends_hangup_and_the_callee_hears_cancelled() {
     let mut callee = Rig::new("bob");
     let conv = callee.ringing(&id, "alice");
     let out = callee.recv(S::Closed { call_id: id, reason: CloseReason::Cancelled });
-    assert_eq!(events(&out, conv), vec![Event::Closed(EndReason::Cancelled)]);
+    assert_eq!(events(&out, conv), vec![CallEvent::Closed(EndReason::Cancelled)]);
 }
 
 #[test]
@@ -520,7 +524,7 @@ fn accept_after_the_caller_cancelled_is_refused_and_sends_nothing() {
     let mut r = Rig::new("bob");
     let conv = r.ringing("c1", "alice");
     r.recv(S::Closed { call_id: "c1".into(), reason: CloseReason::Cancelled });
-    assert_eq!(r.m.begin_accept(r.now, conv), Err(ActionError::Closed));
+    assert_eq!(r.m.begin_accept(r.now, conv), Err(ActionError::Closed(None)));
     assert!(sent(&r.drain()).is_empty());
 }
 
@@ -533,7 +537,7 @@ fn accept_racing_a_cancel_ends_in_closed() {
     r.drain();
     // The cancel crossed our accept; the server answers the accept with not_in_call.
     let out = r.recv(S::Closed { call_id: "c1".into(), reason: CloseReason::Cancelled });
-    assert_eq!(events(&out, conv), vec![Event::Closed(EndReason::Cancelled)]);
+    assert_eq!(events(&out, conv), vec![CallEvent::Closed(EndReason::Cancelled)]);
     let out = r.recv(S::error(ErrorCode::NotInCall, "no such call", Some("c1")));
     assert!(out.is_empty(), "the late error finds nothing to fail");
 }
@@ -590,7 +594,7 @@ fn glare_merges_into_the_call_that_reached_the_server_first() {
         r.recv(S::Response { call_id: "theirs".into(), status: CallStatus::Accepted, sdp: None });
     assert_eq!(
         events(&out, conv),
-        vec![Event::Response(CallStatus::Accepted)],
+        vec![CallEvent::Response(CallStatus::Accepted)],
         "the app sees its call answered"
     );
     assert_eq!(r.m.state(conv), ConversationState::Connected);
@@ -607,7 +611,7 @@ fn the_glare_winner_side_sees_an_ordinary_accept() {
     r.recv(S::Ringing { call_id: id.clone() });
     let out =
         r.recv(S::Response { call_id: id, status: CallStatus::Accepted, sdp: Some("a".into()) });
-    assert_eq!(events(&out, conv), vec![Event::Response(CallStatus::Accepted)]);
+    assert_eq!(events(&out, conv), vec![CallEvent::Response(CallStatus::Accepted)]);
 }
 
 #[test]
@@ -668,8 +672,8 @@ fn unreachable_callee_fails_then_closes() {
     assert_eq!(
         events(&out, conv),
         vec![
-            Event::Failed(CallError::Unreachable { uid: "bob".into() }),
-            Event::Closed(EndReason::Unreachable)
+            CallEvent::Failed(CallError::Unreachable { uid: "bob".into() }),
+            CallEvent::Closed(EndReason::Unreachable)
         ]
     );
 }
@@ -684,8 +688,8 @@ fn server_errors_fail_an_unanswered_invite_but_spare_retries() {
     assert!(matches!(
         events(&out, conv).as_slice(),
         [
-            Event::Failed(CallError::Server { code: ErrorCode::InvalidRequest, .. }),
-            Event::Closed(EndReason::Failed)
+            CallEvent::Failed(CallError::Server { code: ErrorCode::InvalidRequest, .. }),
+            CallEvent::Closed(EndReason::Failed)
         ]
     ));
 }
@@ -694,7 +698,7 @@ fn server_errors_fail_an_unanswered_invite_but_spare_retries() {
 fn not_in_call_for_a_live_call_ends_it() {
     let (mut r, conv) = in_state(St::ConnectedCallee);
     let out = r.recv(S::error(ErrorCode::NotInCall, "gone", Some("in1")));
-    assert_eq!(events(&out, conv).last(), Some(&Event::Closed(EndReason::Failed)));
+    assert_eq!(events(&out, conv).last(), Some(&CallEvent::Closed(EndReason::Failed)));
 }
 
 #[test]
@@ -728,7 +732,7 @@ fn a_ring_the_server_never_ends_ends_locally() {
     let out = r.drain();
     assert_eq!(
         events(&out, conv),
-        vec![Event::Response(CallStatus::Timeout), Event::Closed(EndReason::Timeout)]
+        vec![CallEvent::Response(CallStatus::Timeout), CallEvent::Closed(EndReason::Timeout)]
     );
     assert_eq!(sent(&out), vec![C::Hangup { call_id: id }]);
 
@@ -737,7 +741,7 @@ fn a_ring_the_server_never_ends_ends_locally() {
     r.advance(RING + MARGIN);
     assert_eq!(
         events(&r.drain(), conv),
-        vec![Event::Closed(EndReason::Timeout)],
+        vec![CallEvent::Closed(EndReason::Timeout)],
         "the phone stops ringing"
     );
 }
@@ -778,7 +782,10 @@ fn a_long_disconnect_ends_calls_with_connection_lost() {
     let out = r.drain();
     assert_eq!(
         events(&out, conv),
-        vec![Event::Failed(CallError::ConnectionLost), Event::Closed(EndReason::ConnectionLost)]
+        vec![
+            CallEvent::Failed(CallError::ConnectionLost),
+            CallEvent::Closed(EndReason::ConnectionLost)
+        ]
     );
     // The hang-up waits for the connection, so a server that kept the call learns of it.
     r.m.on_connected(r.now, &welcome("alice"));

@@ -2,17 +2,29 @@
 
 use std::time::Duration;
 
-use duet_protocol::{
-    CallId, CallOptions, CallStatus, ClientMessage, CloseReason, ErrorCode, Limits, Signal,
-};
+use duet_protocol::{CallId, CallOptions, CallStatus, ClientMessage, CloseReason, Limits, Signal};
+
+use crate::errors::CallError;
 
 /// A conversation as the app holds it. Stable for the conversation's life, even when glare
 /// swaps the call behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConvId(pub u64);
+pub(crate) struct ConvId(pub u64);
+
+/// Hands out conversation ids. Shared by the app-facing handle (which names an outgoing
+/// conversation before the engine sees it) and the machine (which names incoming ones), so
+/// the two never collide.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConvIds(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl ConvIds {
+    pub(crate) fn next(&self) -> ConvId {
+        ConvId(self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
+    }
+}
 
 #[derive(Debug, Clone)]
-pub struct LifecycleConfig {
+pub(crate) struct LifecycleConfig {
     /// The server's ring timeout; the server's `welcome` overrides it.
     pub ring_timeout: Duration,
     /// How long a lost connection may stay lost before its calls end; `welcome` overrides it.
@@ -36,7 +48,7 @@ impl Default for LifecycleConfig {
 
 /// What the machine needs from the server's `welcome`.
 #[derive(Debug, Clone)]
-pub struct Welcome {
+pub(crate) struct Welcome {
     pub uid: String,
     pub ring_timeout: Duration,
     pub grace: Duration,
@@ -44,7 +56,7 @@ pub struct Welcome {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Output {
+pub(crate) enum Output {
     /// A message for the server.
     Send(ClientMessage),
     /// A call for the app: hand it to `did_receive_call_with_conversation`.
@@ -57,7 +69,7 @@ pub enum Output {
         remote_sdp: Option<String>,
     },
     /// An event for the conversation's delegate.
-    Event { conv: ConvId, event: Event },
+    Event { conv: ConvId, event: CallEvent },
     /// Both sides agreed: start media. The caller gets the callee's answer here.
     Established { conv: ConvId, remote_sdp: Option<String> },
     /// A new outgoing call: create its media and offer, and pass the offer to
@@ -76,7 +88,7 @@ pub enum Output {
 
 /// Events for a `ConversationDelegate`, in the seeds' terms.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+pub(crate) enum CallEvent {
     Response(CallStatus),
     Failed(CallError),
     Closed(EndReason),
@@ -102,6 +114,9 @@ pub enum EndReason {
     Replaced,
     /// The connection to the server stayed lost past the grace period.
     ConnectionLost,
+    /// The media connection to the other party went down and ICE restarts did not bring it
+    /// back within the bound (30 s by default, `ReconnectPolicy::media_timeout`).
+    NetworkLost,
     /// An error ended the call; `did_fail_with_error` said which.
     Failed,
 }
@@ -122,6 +137,7 @@ impl EndReason {
             EndReason::Unreachable => "unreachable",
             EndReason::Replaced => "replaced",
             EndReason::ConnectionLost => "connection_lost",
+            EndReason::NetworkLost => "network_lost",
             EndReason::Failed => "failed",
         }
     }
@@ -140,30 +156,6 @@ impl From<CloseReason> for EndReason {
             CloseReason::Replaced => EndReason::Replaced,
         }
     }
-}
-
-/// Errors delivered to `did_fail_with_error`: something went wrong with a call under way.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    #[error("{uid} has no device connected")]
-    Unreachable { uid: String },
-    #[error("the connection to the server was lost")]
-    ConnectionLost,
-    #[error("the server refused: {message} ({code:?})")]
-    Server { code: ErrorCode, message: String },
-    #[error("media failed: {0}")]
-    Media(String),
-}
-
-/// Errors returned at once by an action the app asked for.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ActionError {
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
-    #[error("not allowed now: {0}")]
-    InvalidState(&'static str),
-    #[error("the conversation is closed")]
-    Closed,
 }
 
 /// Where a conversation stands, for the app to show.

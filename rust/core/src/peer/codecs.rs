@@ -8,7 +8,18 @@ use duet_media::{
 /// Makes the video encoder and decoder of each call. Both must speak H.264 constrained
 /// baseline in Annex B, one access unit per call, as duet-media's traits describe.
 pub trait VideoCodecs: Send + Sync {
+    /// An encoder for one call's video.
+    ///
+    /// # Errors
+    ///
+    /// When no encoder can be made for `config`: the call then fails with `NoCodec`.
     fn encoder(&self, config: VideoEncoderConfig) -> Result<Box<dyn VideoEncoder>, CodecError>;
+
+    /// A decoder for one call's remote video.
+    ///
+    /// # Errors
+    ///
+    /// When no decoder can be made: the call then fails with `NoCodec`.
     fn decoder(&self) -> Result<Box<dyn VideoDecoder>, CodecError>;
 }
 

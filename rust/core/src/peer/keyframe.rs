@@ -1,4 +1,5 @@
-//! Lets keyframe requests (PLI, FIR) and receiver bitrate estimates (REMB) reach the sender.
+//! Lets keyframe requests (PLI, FIR) and receiver bitrate estimates (REMB) reach the sender,
+//! and the congestion controller's estimate reach the stats.
 //!
 //! webrtc-rs stops inbound RTCP at the end of its interceptor chain unless an interceptor
 //! marks it for the application. This one keeps exactly the packets the encoder acts on.
@@ -37,6 +38,12 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
             let keep: Vec<Box<dyn rtc::rtcp::Packet>> =
                 pkts.iter().filter(|p| is_for_encoder(p.as_ref())).cloned().collect();
             if keep.is_empty() {
+                // The congestion controller's estimate rides on the feedback that moved it;
+                // passed on, webrtc-rs's end of the chain keeps it for the stats.
+                let estimate = Attribute::TargetBitrateChanged { bits_per_second: 0.0 };
+                if msg.message.get(&estimate).is_some() {
+                    self.reads.push_back(msg);
+                }
                 return Ok(());
             }
             msg.message.packet = Packet::Rtcp(keep);

@@ -1,45 +1,57 @@
-//! One call's media: a webrtc-rs peer connection (ICE, DTLS-SRTP), the pipelines from the
+//! One call's peer connection: webrtc-rs (ICE, DTLS-SRTP), the pipelines from the
 //! LocalStream to RTP and from RTP to the RemoteStream, and its stats.
 //!
-//! The lifecycle machine decides when media starts and ends; `CallMedia` only does it. It
-//! reports back through `MediaEvent`s. Nothing here holds the peer connection from inside
-//! its own event handler, so a closed connection is freed (webrtc-rs issue #906).
+//! The engine decides when a session starts and ends; `PeerSession` only does it, and
+//! reports back through `PeerEvent`s. Codec work runs on each pipeline's own thread
+//! (`pipeline`), never on the async runtime. Nothing here holds the peer connection from
+//! inside its own event handler, so a closed connection is freed (webrtc-rs issue #906).
 
+mod assembler;
+mod audio_receive;
+mod audio_send;
 mod codecs;
+mod error;
+mod handler;
+mod jitter;
 mod keyframe;
+mod nack;
+mod pipeline;
+mod quality;
 mod rate;
-mod receive;
-mod send;
+mod restart;
 mod setup;
 mod stats;
+mod track;
+mod video_receive;
+mod video_send;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use duet_media::{OpusDecoder, OpusEncoder, VideoEncoderConfig};
+use duet_media::{OpusEncoder, VideoEncoderConfig};
 use duet_protocol::{IceServer, IceTransportPolicy, Signal};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, RTCStatsReportEntry,
+    PeerConnection, PeerConnectionBuilder, RTCIceCandidateInit, RTCSessionDescription,
     StatsSelector,
 };
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 pub use codecs::{SoftwareVideoCodecs, VideoCodecs};
+pub(crate) use error::PeerError;
 pub use stats::{CallStats, CandidateType};
 
+use crate::errors::MediaKind;
 use crate::lifecycle::ConvId;
-use crate::media::{LocalStream, RemoteStream, Sending};
+use crate::streams::{LocalStream, RemoteStream, Sending};
 use crate::sync::lock;
 use crate::task::TaskHandle;
-use rate::RateControl;
-use send::{AudioSendState, VideoSendState};
+use audio_send::AudioSend;
+use handler::Handler;
 use stats::Snapshot;
+use video_send::{VideoSend, VideoSendParts};
 
 /// Where a call's media binds its UDP sockets, and which video codecs it uses.
 #[derive(Clone)]
@@ -72,191 +84,159 @@ impl MediaConfig {
     }
 }
 
-/// What a call's media tells the engine.
+/// What a call's peer session tells the engine.
 #[derive(Debug)]
-pub(crate) enum MediaEvent {
+pub(crate) enum PeerEvent {
     /// A signal for the peer: a local ICE candidate, or what this side sends.
     LocalSignal(ConvId, Signal),
     /// The peer changed what it sends (camera off, mute).
     RemoteSending(ConvId, Sending),
     /// The first remote track started.
     Stream(ConvId, Arc<RemoteStream>),
-    /// The connection failed (ICE or DTLS).
-    Failed(ConvId, String),
+    /// The session failed (ICE, DTLS, codecs).
+    Failed(ConvId, PeerError),
+    /// After the connection first came up: its ICE path went down (`false`: disconnected or
+    /// failed) or is up again (`true`).
+    Path(ConvId, bool),
+    /// The network quality levels changed (see `quality`).
+    Quality(ConvId, quality::Levels),
 }
 
-pub(crate) struct CallMedia {
-    conv: ConvId,
-    events: mpsc::UnboundedSender<MediaEvent>,
-    pc: Arc<dyn PeerConnection>,
-    remote: Arc<RemoteStream>,
-    video: Option<Arc<VideoSendState>>,
-    audio: Option<Arc<AudioSendState>>,
-    remote_described: watch::Sender<bool>,
-    candidates: mpsc::UnboundedSender<RTCIceCandidateInit>,
-    tasks: Arc<Mutex<Vec<TaskHandle>>>,
-    last_snapshot: Mutex<Option<Snapshot>>,
-    /// Sender tasks end when this is dropped (they wait on it for the connection).
-    _connected: watch::Receiver<bool>,
-}
-
-/// Everything a new call's media needs to know.
-pub(crate) struct MediaParams {
+/// Everything a new call's peer session needs to know.
+pub(crate) struct PeerParams {
     pub conv: ConvId,
     pub call_id: String,
     pub local: Arc<LocalStream>,
     pub ice_servers: Vec<IceServer>,
     pub policy: IceTransportPolicy,
     pub config: MediaConfig,
-    pub events: mpsc::UnboundedSender<MediaEvent>,
+    pub events: mpsc::UnboundedSender<PeerEvent>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct MediaError(String);
+/// Which description a new session makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The caller's offer.
+    Offer,
+    /// The callee's answer to the caller's offer.
+    Answer,
+}
 
-impl MediaError {
-    pub(crate) fn new(why: &str) -> Self {
-        MediaError(why.to_owned())
+pub(crate) struct PeerSession {
+    conv: ConvId,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    pc: Arc<dyn PeerConnection>,
+    /// Kept for ICE restarts, which set the latest `welcome`'s servers under the same policy.
+    policy: IceTransportPolicy,
+    remote: Arc<RemoteStream>,
+    video: Option<VideoSend>,
+    audio: Option<AudioSend>,
+    remote_described: watch::Sender<bool>,
+    candidates: mpsc::UnboundedSender<RTCIceCandidateInit>,
+    /// Tasks and pipelines that end with the session (the handler adds the receiving ones).
+    tasks: Arc<Mutex<Vec<TaskHandle>>>,
+    /// The latest network quality levels (`quality::monitor`).
+    quality: watch::Receiver<quality::Levels>,
+    last_snapshot: Mutex<Snapshot>,
+    /// Sender tasks end when this is dropped (they wait on it for the connection).
+    _connected: watch::Receiver<bool>,
+}
+
+impl PeerSession {
+    /// Builds a session and its description (the offer, or the answer to `remote_sdp`).
+    pub(crate) async fn start(
+        p: PeerParams,
+        role: Role,
+        remote_sdp: Option<String>,
+    ) -> Result<(PeerSession, String), PeerError> {
+        let started = Instant::now();
+        let session = Box::pin(PeerSession::new(p)).await?;
+        let built = started.elapsed();
+        let sdp = match (role, remote_sdp) {
+            (Role::Offer, _) => session.offer().await,
+            (Role::Answer, Some(offer)) => session.answer(offer).await,
+            (Role::Answer, None) => Err(PeerError::NoOffer),
+        };
+        tracing::debug!(
+            "peer session ready in {:?}: connection {built:?}, description {:?}",
+            started.elapsed(),
+            started.elapsed() - built
+        );
+        match sdp {
+            Ok(sdp) => Ok((session, sdp)),
+            Err(e) => {
+                session.close().await;
+                Err(e)
+            }
+        }
     }
-}
 
-impl From<webrtc::error::Error> for MediaError {
-    fn from(e: webrtc::error::Error) -> Self {
-        MediaError(e.to_string())
-    }
-}
-
-impl From<duet_media::CodecError> for MediaError {
-    fn from(e: duet_media::CodecError) -> Self {
-        MediaError(format!("codec: {e}"))
-    }
-}
-
-impl CallMedia {
-    pub(crate) async fn new(p: MediaParams) -> Result<CallMedia, MediaError> {
+    async fn new(p: PeerParams) -> Result<PeerSession, PeerError> {
         let (media_engine, registry) = setup::media_engine()?;
         let (connected_tx, connected) = watch::channel(false);
         let remote = RemoteStream::new(p.call_id.clone());
         let tasks = Arc::new(Mutex::new(Vec::new()));
-        let handler = Arc::new(Handler {
-            conv: p.conv,
-            events: p.events.clone(),
-            connected: connected_tx,
-            remote: Arc::clone(&remote),
-            tasks: Arc::clone(&tasks),
-            announced: AtomicBool::new(false),
-            video_codecs: Arc::clone(&p.config.video_codecs),
-        });
-        let pc: Arc<dyn PeerConnection> = Arc::new(
-            PeerConnectionBuilder::new()
-                .with_configuration(setup::configuration(&p.ice_servers, p.policy))
-                .with_media_engine(media_engine)
-                .with_setting_engine(setup::setting_engine())
-                .with_interceptor_registry(registry)
-                .with_handler(handler)
-                .with_udp_addrs(p.config.bind_addresses.clone())
-                .build()
-                .await?,
+        let handler = Handler::new(
+            p.conv,
+            p.events.clone(),
+            connected_tx,
+            Arc::clone(&remote),
+            Arc::clone(&tasks),
+            Arc::clone(&p.config.video_codecs),
         );
-
-        let mut spawned = Vec::new();
-        let constraints = p.local.constraints().clone();
+        // Boxed: webrtc-rs's builder future is some 20 KB, too much to keep inline.
+        let pc: Arc<dyn PeerConnection> = Arc::new(
+            Box::pin(
+                PeerConnectionBuilder::new()
+                    .with_configuration(setup::configuration(&p.ice_servers, p.policy))
+                    .with_media_engine(media_engine)
+                    .with_setting_engine(setup::setting_engine())
+                    .with_interceptor_registry(registry)
+                    .with_handler(Arc::new(handler))
+                    .with_udp_addrs(p.config.bind_addresses.clone())
+                    .build(),
+            )
+            .await?,
+        );
         // Our own stream id: the peer's tracks belong to the same call but are not ours.
         let stream_id = format!("duet-{}", uuid::Uuid::new_v4().simple());
-        let video = match &constraints.video {
-            Some(v) => {
-                let track = send::new_track(RtpCodecKind::Video, setup::h264(), &stream_id)?;
-                let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
-                let encoder = p.config.video_codecs.encoder(VideoEncoderConfig {
-                    width: v.width,
-                    height: v.height,
-                    fps: v.fps as f32,
-                    max_bitrate_bps: v.max_bitrate_bps,
-                })?;
-                let state = Arc::new(VideoSendState::default());
-                spawned.push(TaskHandle::spawn(send::send_video(
-                    track,
-                    sender,
-                    Arc::clone(&p.local),
-                    encoder,
-                    connected.clone(),
-                    Arc::clone(&state),
-                    v.fps,
-                )));
-                spawned.push(TaskHandle::spawn(control_rate(
-                    Arc::downgrade(&pc),
-                    Arc::clone(&state),
-                    RateControl::new(v.max_bitrate_bps),
-                )));
-                Some(state)
-            }
-            None => None,
-        };
-        let audio = if constraints.audio {
-            let track = send::new_track(RtpCodecKind::Audio, setup::opus(), &stream_id)?;
-            let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
-            let state = Arc::new(AudioSendState::default());
-            spawned.push(TaskHandle::spawn(send::send_audio(
-                track,
-                sender,
-                p.local.subscribe_audio(),
-                Box::new(OpusEncoder::new(32_000)?),
-                connected.clone(),
-                Arc::clone(&state),
-            )));
-            Some(state)
-        } else {
-            None
-        };
-
-        // Remote candidates can arrive before the remote description (a callee hears the
-        // caller's while it rings); webrtc-rs refuses them until then, so they wait here.
-        let (remote_described, mut described) = watch::channel(false);
-        let (candidates, mut incoming) = mpsc::unbounded_channel::<RTCIceCandidateInit>();
-        let weak = Arc::downgrade(&pc);
-        spawned.push(TaskHandle::spawn(async move {
-            if described.wait_for(|d| *d).await.is_err() {
-                return;
-            }
-            while let Some(c) = incoming.recv().await {
-                let Some(pc) = weak.upgrade() else { return };
-                if let Err(e) = pc.add_ice_candidate(c).await {
-                    tracing::debug!("remote candidate refused: {e}");
-                }
-            }
-        }));
-        spawned.push(TaskHandle::spawn(tell_what_is_sent(
+        let video = add_video(&pc, &p, &stream_id, &connected).await?;
+        let audio = add_audio(&pc, &p, &stream_id, &connected).await?;
+        let (remote_described, candidates) = queue_remote_candidates(&pc, &tasks);
+        let (quality_tx, quality) = watch::channel(quality::Levels::default());
+        lock(&tasks).push(TaskHandle::spawn(quality::monitor(
+            p.conv,
+            Arc::downgrade(&pc),
+            connected.clone(),
+            quality_tx,
+            p.events.clone(),
+        )));
+        lock(&tasks).push(TaskHandle::spawn(tell_what_is_sent(
             p.conv,
             p.local.watch_sending(),
             connected.clone(),
             p.events.clone(),
         )));
-        lock(&tasks).extend(spawned);
-        Ok(CallMedia {
+        Ok(PeerSession {
             conv: p.conv,
-            events: p.events.clone(),
+            events: p.events,
             pc,
+            policy: p.policy,
             remote,
             video,
             audio,
             remote_described,
             candidates,
             tasks,
-            // The first `stats()` reports rates since the call's media began.
-            last_snapshot: Mutex::new(Some(Snapshot {
-                at: Instant::now(),
-                bytes_sent: 0,
-                bytes_received: 0,
-                frames_sent: 0,
-                frames_decoded: 0,
-            })),
+            quality,
+            // The first `stats()` reports rates since the session began.
+            last_snapshot: Mutex::new(Snapshot::zero(Instant::now())),
             _connected: connected,
         })
     }
 
     /// Creates and applies the offer; returns its SDP for the invite.
-    pub(crate) async fn offer(&self) -> Result<String, MediaError> {
+    async fn offer(&self) -> Result<String, PeerError> {
         // An offer has m-lines only for what it sends: a caller without a camera or a
         // microphone must still ask for the callee's, or it never gets them.
         let unsent = [
@@ -277,8 +257,9 @@ impl CallMedia {
     }
 
     /// Applies the caller's offer and answers it; returns the answer's SDP for the accept.
-    pub(crate) async fn answer(&self, offer: String) -> Result<String, MediaError> {
-        self.pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
+    async fn answer(&self, offer: String) -> Result<String, PeerError> {
+        let offer = RTCSessionDescription::offer(offer).map_err(PeerError::RemoteDescription)?;
+        self.pc.set_remote_description(offer).await.map_err(PeerError::RemoteDescription)?;
         let _ = self.remote_described.send(true);
         let answer = self.pc.create_answer(None).await?;
         self.pc.set_local_description(answer.clone()).await?;
@@ -286,8 +267,9 @@ impl CallMedia {
     }
 
     /// Applies the callee's answer.
-    pub(crate) async fn accept_answer(&self, answer: String) -> Result<(), MediaError> {
-        self.pc.set_remote_description(RTCSessionDescription::answer(answer)?).await?;
+    pub(crate) async fn accept_answer(&self, answer: String) -> Result<(), PeerError> {
+        let answer = RTCSessionDescription::answer(answer).map_err(PeerError::RemoteDescription)?;
+        self.pc.set_remote_description(answer).await.map_err(PeerError::RemoteDescription)?;
         let _ = self.remote_described.send(true);
         Ok(())
     }
@@ -305,13 +287,14 @@ impl CallMedia {
                 let _ = self.candidates.send(init);
             }
             Signal::EndOfCandidates => {}
-            Signal::Description { .. } => {
-                tracing::debug!("renegotiation is not supported; ignored")
+            // The engine handles these (ICE restart, `engine::restart`); none reaches here.
+            Signal::Description { .. } | Signal::Reconnecting => {
+                tracing::debug!("a restart signal reached the session; ignored");
             }
             Signal::Media { video, audio } => {
                 let sending = Sending { video, audio };
                 if self.remote.set_sending(sending) {
-                    let _ = self.events.send(MediaEvent::RemoteSending(self.conv, sending));
+                    let _ = self.events.send(PeerEvent::RemoteSending(self.conv, sending));
                 }
             }
         }
@@ -326,10 +309,11 @@ impl CallMedia {
         let mut s = CallStats::default();
         stats::read_report(&report, &mut s);
         if let Some(v) = &self.video {
-            s.sent_width = v.width.load(Ordering::Relaxed);
-            s.sent_height = v.height.load(Ordering::Relaxed);
-            s.frames_sent = v.frames_sent.load(Ordering::Relaxed);
-            s.target_bitrate_bps = v.target_bps.load(Ordering::Relaxed);
+            let sent = *v.stats.borrow();
+            s.sent_width = sent.width;
+            s.sent_height = sent.height;
+            s.frames_sent = sent.frames_sent;
+            s.target_bitrate_bps = sent.target_bps;
         }
         if let Some((w, h)) = self.remote.video_size() {
             s.received_width = w;
@@ -337,20 +321,13 @@ impl CallMedia {
         }
         s.frames_decoded = self.remote.frames_decoded();
         s.audio_frames_decoded = self.remote.audio_frames_decoded();
-        s.audio_packets_sent =
-            self.audio.as_ref().map_or(0, |a| a.packets_sent.load(Ordering::Relaxed));
-        let now = Snapshot {
-            at: Instant::now(),
-            bytes_sent: s.bytes_sent,
-            bytes_received: s.bytes_received,
-            frames_sent: s.frames_sent,
-            frames_decoded: s.frames_decoded,
-        };
+        s.audio_packets_sent = self.audio.as_ref().map_or(0, |a| *a.packets_sent.borrow());
+        let levels = *self.quality.borrow();
+        (s.quality_local, s.quality_remote) = (levels.local, levels.remote);
+        let now = Snapshot::of(&s, Instant::now());
         let mut last = lock(&self.last_snapshot);
-        if let Some(before) = last.as_ref() {
-            stats::rates(&mut s, before, &now);
-        }
-        *last = Some(now);
+        stats::rates(&mut s, &last, &now);
+        *last = now;
         s
     }
 
@@ -363,31 +340,83 @@ impl CallMedia {
     }
 }
 
-/// Every second, feeds the receiver's loss report and estimate to the rate control.
-async fn control_rate(
-    pc: std::sync::Weak<dyn PeerConnection>,
-    state: Arc<VideoSendState>,
-    mut rate: RateControl,
-) {
-    state.target_bps.store(rate.target(), Ordering::Relaxed);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tick.tick().await;
-        let Some(pc) = pc.upgrade() else { return };
-        let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
-        drop(pc);
-        let lost = report.iter().find_map(|e| match e {
-            RTCStatsReportEntry::RemoteInboundRtp(r)
-                if r.received_rtp_stream_stats.rtp_stream_stats.kind == RtpCodecKind::Video =>
-            {
-                Some(r.fraction_lost)
-            }
-            _ => None,
-        });
-        let Some(lost) = lost else { continue };
-        let remb = Some(state.remb_bps.load(Ordering::Relaxed));
-        state.target_bps.store(rate.on_report(lost, remb), Ordering::Relaxed);
+async fn add_video(
+    pc: &Arc<dyn PeerConnection>,
+    p: &PeerParams,
+    stream_id: &str,
+    connected: &watch::Receiver<bool>,
+) -> Result<Option<VideoSend>, PeerError> {
+    let Some(v) = p.local.constraints().video.clone() else { return Ok(None) };
+    let track = track::new_track(RtpCodecKind::Video, setup::h264(), stream_id)?;
+    let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
+    let encoder = p
+        .config
+        .video_codecs
+        .encoder(VideoEncoderConfig {
+            width: v.width,
+            height: v.height,
+            fps: v.fps as f32,
+            max_bitrate_bps: v.max_bitrate_bps,
+        })
+        .map_err(|source| PeerError::NoCodec { kind: MediaKind::Video, source })?;
+    let send = VideoSend::start(VideoSendParts {
+        track,
+        sender,
+        pc: Arc::downgrade(pc),
+        local: Arc::clone(&p.local),
+        encoder,
+        connected: connected.clone(),
+        fps: v.fps,
+        max_bitrate_bps: v.max_bitrate_bps,
+    })?;
+    Ok(Some(send))
+}
+
+async fn add_audio(
+    pc: &Arc<dyn PeerConnection>,
+    p: &PeerParams,
+    stream_id: &str,
+    connected: &watch::Receiver<bool>,
+) -> Result<Option<AudioSend>, PeerError> {
+    if !p.local.constraints().audio {
+        return Ok(None);
     }
+    let track = track::new_track(RtpCodecKind::Audio, setup::opus(), stream_id)?;
+    let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
+    let encoder = OpusEncoder::new(32_000)
+        .map_err(|source| PeerError::NoCodec { kind: MediaKind::Audio, source })?;
+    let send = AudioSend::start(
+        track,
+        sender,
+        p.local.subscribe_audio(),
+        Box::new(encoder),
+        connected.clone(),
+    )?;
+    Ok(Some(send))
+}
+
+/// Remote candidates can arrive before the remote description (a callee hears the caller's
+/// while it rings); webrtc-rs refuses them until then, so they wait in a queue that a task
+/// drains once the description is applied.
+fn queue_remote_candidates(
+    pc: &Arc<dyn PeerConnection>,
+    tasks: &Mutex<Vec<TaskHandle>>,
+) -> (watch::Sender<bool>, mpsc::UnboundedSender<RTCIceCandidateInit>) {
+    let (remote_described, mut described) = watch::channel(false);
+    let (candidates, mut incoming) = mpsc::unbounded_channel::<RTCIceCandidateInit>();
+    let weak = Arc::downgrade(pc);
+    lock(tasks).push(TaskHandle::spawn(async move {
+        if described.wait_for(|d| *d).await.is_err() {
+            return;
+        }
+        while let Some(c) = incoming.recv().await {
+            let Some(pc) = weak.upgrade() else { return };
+            if let Err(e) = pc.add_ice_candidate(c).await {
+                tracing::debug!("remote candidate refused: {e}");
+            }
+        }
+    }));
+    (remote_described, candidates)
 }
 
 /// Tells the peer what this side sends whenever that changes, starting once media flows
@@ -397,7 +426,7 @@ async fn tell_what_is_sent(
     conv: ConvId,
     mut sending: watch::Receiver<Sending>,
     mut connected: watch::Receiver<bool>,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    events: mpsc::UnboundedSender<PeerEvent>,
 ) {
     if connected.wait_for(|c| *c).await.is_err() {
         return;
@@ -407,7 +436,7 @@ async fn tell_what_is_sent(
         let now = *sending.borrow_and_update();
         if now != told {
             let signal = Signal::Media { video: now.video, audio: now.audio };
-            if events.send(MediaEvent::LocalSignal(conv, signal)).is_err() {
+            if events.send(PeerEvent::LocalSignal(conv, signal)).is_err() {
                 return;
             }
             told = now;
@@ -415,68 +444,5 @@ async fn tell_what_is_sent(
         if sending.changed().await.is_err() {
             return;
         }
-    }
-}
-
-struct Handler {
-    conv: ConvId,
-    events: mpsc::UnboundedSender<MediaEvent>,
-    connected: watch::Sender<bool>,
-    remote: Arc<RemoteStream>,
-    tasks: Arc<Mutex<Vec<TaskHandle>>>,
-    announced: AtomicBool,
-    video_codecs: Arc<dyn VideoCodecs>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_candidate(&self, ev: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = ev.candidate.to_json() {
-            let signal = Signal::Candidate {
-                candidate: init.candidate,
-                sdp_mid: init.sdp_mid,
-                sdp_mline_index: init.sdp_mline_index,
-            };
-            let _ = self.events.send(MediaEvent::LocalSignal(self.conv, signal));
-        }
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        tracing::debug!(conv = self.conv.0, %state, "peer connection");
-        match state {
-            RTCPeerConnectionState::Connected => {
-                let _ = self.connected.send(true);
-            }
-            RTCPeerConnectionState::Failed => {
-                let _ = self
-                    .events
-                    .send(MediaEvent::Failed(self.conv, "the media connection failed".into()));
-            }
-            _ => {}
-        }
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let remote = Arc::clone(&self.remote);
-        let task = match track.kind().await {
-            RtpCodecKind::Video => match self.video_codecs.decoder() {
-                Ok(d) => TaskHandle::spawn(receive::receive_video(track, remote, d)),
-                Err(e) => return self.fail(format!("no video decoder: {e}")),
-            },
-            _ => match OpusDecoder::new() {
-                Ok(d) => TaskHandle::spawn(receive::receive_audio(track, remote, Box::new(d))),
-                Err(e) => return self.fail(format!("no audio decoder: {e}")),
-            },
-        };
-        lock(&self.tasks).push(task);
-        if !self.announced.swap(true, Ordering::Relaxed) {
-            let _ = self.events.send(MediaEvent::Stream(self.conv, Arc::clone(&self.remote)));
-        }
-    }
-}
-
-impl Handler {
-    fn fail(&self, why: String) {
-        let _ = self.events.send(MediaEvent::Failed(self.conv, why));
     }
 }

@@ -3,15 +3,21 @@
 use std::time::Duration;
 
 use duet_protocol::{IceServer, IceTransportPolicy};
-use rtc::interceptor::{Registry, Slot};
+use rtc::interceptor::{CongestionControlBuilder, Gcc, NackGeneratorBuilder, Registry, Slot};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc,
+};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind, TYPE_RTCP_FB_NACK,
+};
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, RTCConfiguration, RTCConfigurationBuilder,
-    RTCIceServer, RTCIceTransportPolicy, SettingEngine, SettingEngineBuilder,
+    MediaEngine, RTCConfiguration, RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy,
+    SettingEngine, SettingEngineBuilder,
 };
 
 use super::keyframe::KeyframeRequestForwarder;
+use super::nack::BoundedNackResponder;
 
 const PT_H264: u8 = 102;
 const PT_OPUS: u8 = 111;
@@ -39,8 +45,26 @@ pub(crate) fn opus() -> RTCRtpCodec {
     }
 }
 
+/// The congestion controller's range (bits per second, audio and video together). It
+/// starts where webrtc-rs's GCC does; the encoder's own maximum caps what it takes of it.
+const ESTIMATE_START_BPS: f64 = 300_000.0;
+const ESTIMATE_MIN_BPS: f64 = 40_000.0;
+const ESTIMATE_MAX_BPS: f64 = 5_000_000.0;
+/// How often missing packets are asked for again, and how many times: together about the
+/// longest the receiver's jitter buffer waits (`jitter::MAX_WAIT`).
+const NACK_INTERVAL: Duration = Duration::from_millis(40);
+const NACKS_PER_PACKET: u16 = 12;
+
 /// H.264 and Opus only, with NACK, PLI, TWCC and sender/receiver reports, plus the
 /// interceptor that lets keyframe requests and bitrate estimates reach the encoder.
+///
+/// webrtc-rs's default set (`register_default_interceptors`), changed where it fails on a
+/// real network (issue 11): its NACK responder answers without limit (a retransmission
+/// storm on a capped link) and its generator asks for every missing packet forever, so
+/// both are bounded here; and it has no congestion controller, so GCC (delay and loss,
+/// from transport-wide feedback, which browsers send) estimates the capacity that the
+/// encoder (`rate`) and the retransmission budget (`nack`) follow. No pacer: it paces at
+/// exactly the estimate, and a keyframe would wait behind it.
 pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), webrtc::error::Error> {
     let mut me = MediaEngine::default();
     me.register_codec(
@@ -51,10 +75,37 @@ pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), webrtc::error::E
         RTCRtpCodecParameters { rtp_codec: opus(), payload_type: PT_OPUS },
         RtpCodecKind::Audio,
     )?;
-    let registry = register_default_interceptors(Registry::new(), &mut me)?;
+    for parameter in ["", "pli"] {
+        let feedback =
+            RTCPFeedback { typ: TYPE_RTCP_FB_NACK.to_owned(), parameter: parameter.to_owned() };
+        me.register_feedback(feedback, RtpCodecKind::Video);
+    }
+    configure_simulcast_extension_headers(&mut me)?;
+    let registry = configure_twcc(Registry::new(), &mut me)?;
+    let registry = configure_rtcp_reports(registry);
+    let generator = NackGeneratorBuilder::new()
+        .with_interval(NACK_INTERVAL)
+        .with_max_nacks_per_packet(NACKS_PER_PACKET)
+        .build();
+    let estimator = Gcc::new(ESTIMATE_START_BPS, ESTIMATE_MIN_BPS, ESTIMATE_MAX_BPS);
+    let registry = registry
+        .with(Slot::NackGenerator, generator)
+        .with(Slot::NackResponder, BoundedNackResponder::default())
+        .with(Slot::CongestionControl, CongestionControlBuilder::new(estimator).build());
     // Last in the chain, nearest the application: everything before it has seen the RTCP.
     let registry = registry.with(Slot::from(14_000), KeyframeRequestForwarder::default());
     Ok((me, registry))
+}
+
+/// How often ICE checks candidate pairs while connecting.
+const CHECK_INTERVAL: Duration = Duration::from_millis(5);
+/// How long one candidate pair is checked before it is given up (see `setting_engine`).
+const PAIR_CHECK_BUDGET: Duration = Duration::from_secs(10);
+
+/// The binding requests that fill `PAIR_CHECK_BUDGET` at `CHECK_INTERVAL`.
+fn max_binding_requests() -> u16 {
+    let n = PAIR_CHECK_BUDGET.as_millis() / CHECK_INTERVAL.as_millis();
+    u16::try_from(n).unwrap_or(u16::MAX)
 }
 
 /// ICE timing tuned for call setup. webrtc-rs's defaults are for robustness on lossy links
@@ -65,14 +116,27 @@ pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), webrtc::error::E
 /// - 500 ms / 1 s / 2 s before a server-reflexive / peer-reflexive / relay pair may be
 ///   nominated, though with trickle ICE the first working pair is routinely peer-reflexive,
 ///   and under a relay-only policy nothing better can ever come.
+///
+/// webrtc-rs gives each candidate pair a fixed number of binding requests, one per check
+/// interval, and never resets the count: its default of 7 is 1.4 s at 200 ms, but at 5 ms a
+/// pair would be given up after about 40 ms, often before the first answer could come back
+/// over a 100 ms round trip or before a relay's permission was in place, and a pair given up
+/// is never tried again (issue 11: 1 setup in 50 direct and 6 in 50 relay-only failed at 5%
+/// loss + 50 ms). So a pair keeps being checked for `PAIR_CHECK_BUDGET`. The checks stop as
+/// soon as a pair is nominated, so on a working network this costs nothing; only pairs that
+/// never answer are checked that long.
 pub(crate) fn setting_engine() -> SettingEngine {
     let zero = Some(Duration::ZERO);
     SettingEngineBuilder::new()
-        .with_ice_connection_attempts(Some(Duration::from_millis(5)), None)
+        .with_ice_connection_attempts(Some(CHECK_INTERVAL), Some(max_binding_requests()))
         .with_host_acceptance_min_wait(zero)
         .with_srflx_acceptance_min_wait(zero)
         .with_prflx_acceptance_min_wait(zero)
         .with_relay_acceptance_min_wait(zero)
+        // An ICE restart binds new sockets (following a changed address) and releases the
+        // TURN allocations of the old ones, rather than checking again over sockets bound
+        // to an address that may be gone (issue 11).
+        .with_discard_local_candidates_during_ice_restart(true)
         .build()
 }
 

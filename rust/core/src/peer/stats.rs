@@ -57,6 +57,11 @@ pub struct CallStats {
     pub audio_packets_sent: u64,
     /// 10 ms audio frames decoded.
     pub audio_frames_decoded: u64,
+    /// Network quality of what this side receives, 0 (nothing) to 5 (excellent); see
+    /// `ConversationDelegate::did_change_network_quality`.
+    pub quality_local: u8,
+    /// Network quality of what the other side receives, from its receiver reports.
+    pub quality_remote: u8,
 }
 
 /// The counters the rates are computed from.
@@ -67,6 +72,24 @@ pub(crate) struct Snapshot {
     pub bytes_received: u64,
     pub frames_sent: u64,
     pub frames_decoded: u64,
+}
+
+impl Snapshot {
+    /// Nothing counted yet, at `at`: the base of a session's first rates.
+    pub(crate) fn zero(at: Instant) -> Snapshot {
+        Snapshot { at, bytes_sent: 0, bytes_received: 0, frames_sent: 0, frames_decoded: 0 }
+    }
+
+    /// The counters of `stats`, taken at `at`.
+    pub(crate) fn of(stats: &CallStats, at: Instant) -> Snapshot {
+        Snapshot {
+            at,
+            bytes_sent: stats.bytes_sent,
+            bytes_received: stats.bytes_received,
+            frames_sent: stats.frames_sent,
+            frames_decoded: stats.frames_decoded,
+        }
+    }
 }
 
 /// Reads webrtc-rs's report into `stats` (counters, jitter, RTT, candidate types).
@@ -97,7 +120,7 @@ pub(crate) fn read_report(report: &RTCStatsReport, stats: &mut CallStats) {
     for i in report.inbound_rtp_streams() {
         let r = &i.received_rtp_stream_stats;
         stats.packets_received += r.packets_received;
-        stats.packets_lost += r.packets_lost.max(0) as u64;
+        stats.packets_lost += u64::try_from(r.packets_lost).unwrap_or(0);
         // Jitter comes in RTP clock units: 90 kHz for video, 48 kHz for Opus.
         match format!("{:?}", r.rtp_stream_stats.kind).to_ascii_lowercase().as_str() {
             "video" => video_jitter = Some(r.jitter / 90.0),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub struct Proxy {
+pub(crate) struct Proxy {
     pub addr: SocketAddr,
     /// Bumped to cut every live connection.
     cut: watch::Sender<u64>,
@@ -18,7 +18,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub async fn start(target: SocketAddr) -> Proxy {
+    pub(crate) async fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (cut, cut_rx) = watch::channel(0u64);
@@ -46,22 +46,22 @@ impl Proxy {
         Proxy { addr, cut, open, task }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Drops every connection through the proxy.
-    pub fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.cut.send_modify(|n| *n += 1);
     }
 
     /// Refuses (accepts and drops) new connections until `heal`.
-    pub fn block(&self) {
+    pub(crate) fn block(&self) {
         self.open.store(false, Ordering::SeqCst);
         self.cut();
     }
 
-    pub fn heal(&self) {
+    pub(crate) fn heal(&self) {
         self.open.store(true, Ordering::SeqCst);
     }
 }

@@ -61,14 +61,14 @@ mod tests {
             }
         }
         assert_eq!(chunker.buffered(), 0);
-        let want: Vec<i16> = (1..=10 * SAMPLES_PER_10MS as i16).collect();
+        let want: Vec<i16> = (1..=i16::try_from(10 * SAMPLES_PER_10MS).unwrap()).collect();
         assert_eq!(out, want);
     }
 
     #[test]
     fn odd_frame_sizes_keep_order_and_remainder() {
         let mut chunker = AudioChunker::new();
-        let big = AudioFrame { samples: (0..2500).map(|i| i as i16).collect(), timestamp_us: 0 };
+        let big = AudioFrame { samples: (0..2500).collect(), timestamp_us: 0 };
         let first = chunker.push(&big).unwrap();
         let second = chunker.pop().unwrap();
         assert_eq!(chunker.pop(), None);

@@ -9,8 +9,9 @@ use openh264::formats::YUVSource;
 use openh264::OpenH264API;
 use openh264_sys2::{
     SBitrateInfo, ENCODER_OPTION, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE,
-    SPATIAL_LAYER_0, SPATIAL_LAYER_ALL,
+    ENCODER_OPTION_TRACE_LEVEL, SPATIAL_LAYER_0, SPATIAL_LAYER_ALL, WELS_LOG_QUIET,
 };
+use std::os::raw::c_int;
 
 use super::{
     CodecError, EncodedVideo, VideoDecoder, VideoEncoder, VideoEncoderConfig, MIN_VIDEO_BITRATE_BPS,
@@ -79,6 +80,11 @@ fn encode_error(e: openh264::Error) -> CodecError {
 impl OpenH264Encoder {
     /// Starts at `max_bitrate_bps`; the congestion controller lowers it through
     /// `set_target_bitrate`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` for a configuration `VideoEncoderConfig::validate` refuses, `Encode` if
+    /// OpenH264 cannot create an encoder.
     pub fn new(config: VideoEncoderConfig) -> Result<Self, CodecError> {
         config.validate()?;
         let mut encoder =
@@ -97,8 +103,16 @@ impl OpenH264Encoder {
             .profile(Profile::Baseline)
             .skip_frames(false)
             .num_threads(1);
-        let encoder =
+        let mut encoder =
             Encoder::with_api_config(OpenH264API::from_source(), config).map_err(encode_error)?;
+        // OpenH264 logs warnings to stderr by default, and its parameter check warns on every
+        // new encoder that rate control needs frame skipping: frames are never skipped here on
+        // purpose (see above). The crate sets the quiet level only after that check has run,
+        // so set it now, before the first frame initialises the encoder.
+        let mut quiet = WELS_LOG_QUIET;
+        set_option(&mut encoder, ENCODER_OPTION_TRACE_LEVEL, &mut quiet).map_err(|rc| {
+            CodecError::Encode(format!("quieting the encoder's log failed (code {rc})"))
+        })?;
         Ok(Session {
             encoder,
             width,
@@ -110,22 +124,43 @@ impl OpenH264Encoder {
     }
 }
 
+/// The value types OpenH264 reads for the options set here; `set_option` takes no other.
+trait EncoderOptionValue {}
+/// ENCODER_OPTION_BITRATE and ENCODER_OPTION_MAX_BITRATE.
+impl EncoderOptionValue for SBitrateInfo {}
+/// ENCODER_OPTION_TRACE_LEVEL: a level such as WELS_LOG_QUIET.
+impl EncoderOptionValue for c_int {}
+
+/// Sets one option through OpenH264's C API, for what the safe wrapper does not expose.
+/// Fails with OpenH264's return code.
+fn set_option<T: EncoderOptionValue>(
+    encoder: &mut Encoder,
+    option: ENCODER_OPTION,
+    value: &mut T,
+) -> Result<(), c_int> {
+    // SAFETY: `value` is the type OpenH264 reads for `option` (EncoderOptionValue above), and
+    // it reads it only during the call. The bitrate options are set once a frame has gone
+    // through (the encoder is initialised); the trace level is one of the options OpenH264
+    // accepts before that.
+    let rc = unsafe { encoder.raw_api().set_option(option, std::ptr::from_mut(value).cast()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(rc)
+    }
+}
+
 fn set_bitrate_option(
     session: &mut Session,
     option: ENCODER_OPTION,
     layer: i32,
     bps: u32,
 ) -> Result<(), CodecError> {
-    let mut info = SBitrateInfo { iLayer: layer, iBitrate: bps.min(i32::MAX as u32) as i32 };
-    // SAFETY: the encoder is initialised (a frame went through), and ENCODER_OPTION_BITRATE and
-    // _MAX_BITRATE take a pointer to an SBitrateInfo that OpenH264 only reads during the call.
-    let rc = unsafe {
-        session.encoder.raw_api().set_option(option, std::ptr::addr_of_mut!(info).cast())
-    };
-    if rc != 0 {
-        return Err(CodecError::Encode(format!("setting bitrate {bps} failed (code {rc})")));
-    }
-    Ok(())
+    // OpenH264 stores bitrates as i32; the configured maximum fits (VideoEncoderConfig::validate).
+    let bitrate = i32::try_from(bps).unwrap_or(i32::MAX);
+    let mut info = SBitrateInfo { iLayer: layer, iBitrate: bitrate };
+    set_option(&mut session.encoder, option, &mut info)
+        .map_err(|rc| CodecError::Encode(format!("setting bitrate {bps} failed (code {rc})")))
 }
 
 impl VideoEncoder for OpenH264Encoder {
@@ -198,6 +233,9 @@ pub struct OpenH264Decoder {
 }
 
 impl OpenH264Decoder {
+    /// # Errors
+    ///
+    /// `Decode` if OpenH264 cannot create a decoder.
     pub fn new() -> Result<Self, CodecError> {
         let decoder = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())
             .map_err(|e| CodecError::Decode(e.to_string()))?;

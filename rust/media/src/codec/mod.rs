@@ -40,6 +40,10 @@ pub struct VideoEncoderConfig {
 }
 
 impl VideoEncoderConfig {
+    /// # Errors
+    ///
+    /// `InvalidConfig` for a zero side, a frame rate outside (0, 240], or a maximum bitrate
+    /// outside [`MIN_VIDEO_BITRATE_BPS`, `i32::MAX`].
     pub fn validate(&self) -> Result<(), CodecError> {
         let bad = |why: String| Err(CodecError::InvalidConfig(why));
         if self.width == 0 || self.height == 0 {
@@ -82,6 +86,11 @@ pub trait VideoEncoder: Send {
     /// Encodes one frame; `keyframe` forces an IDR (a PLI/FIR arrived). May return None if the
     /// encoder skipped the frame. A frame whose size differs from the configured one
     /// reconfigures the encoder (the next output is a keyframe).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidFrame` for a frame that fails `VideoFrame::validate`, `FrameTooSmall` for one
+    /// the codec cannot code, `Encode` when the codec fails.
     fn encode(
         &mut self,
         frame: &VideoFrame,
@@ -95,6 +104,11 @@ pub trait VideoEncoder: Send {
 
 pub trait VideoDecoder: Send {
     /// Decodes one Annex-B access unit; None if it produced no picture yet.
+    ///
+    /// # Errors
+    ///
+    /// `EmptyPacket` for an empty access unit, `Decode` for one the codec cannot decode (the
+    /// next keyframe recovers).
     fn decode(
         &mut self,
         access_unit: &[u8],
@@ -104,11 +118,35 @@ pub trait VideoDecoder: Send {
 
 pub trait AudioEncoder: Send {
     /// 20 ms of mono 48 kHz PCM in, one packet out.
+    ///
+    /// # Errors
+    ///
+    /// `AudioFrameSize` unless `pcm` is `OPUS_FRAME_SAMPLES` long, `Encode` when the codec
+    /// fails.
     fn encode(&mut self, pcm: &[i16]) -> Result<Vec<u8>, CodecError>;
 }
 
 pub trait AudioDecoder: Send {
+    /// One packet in, its mono 48 kHz PCM out.
+    ///
+    /// # Errors
+    ///
+    /// `EmptyPacket` for an empty packet, `Decode` for one the codec cannot decode.
     fn decode(&mut self, packet: &[u8]) -> Result<Vec<i16>, CodecError>;
     /// Concealment for a lost packet.
+    ///
+    /// # Errors
+    ///
+    /// `Decode` when the codec fails.
     fn conceal(&mut self) -> Result<Vec<i16>, CodecError>;
+    /// The lost packet just before `next_packet`, from what `next_packet` carries of it
+    /// (Opus in-band FEC); concealment for a codec that carries nothing.
+    ///
+    /// # Errors
+    ///
+    /// `Decode` when the codec fails.
+    fn recover(&mut self, next_packet: &[u8]) -> Result<Vec<i16>, CodecError> {
+        let _ = next_packet;
+        self.conceal()
+    }
 }

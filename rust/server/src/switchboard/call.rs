@@ -1,6 +1,6 @@
 //! One call as the server holds it, and what is left of it once it has ended.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use duet_protocol::{
@@ -8,6 +8,7 @@ use duet_protocol::{
     Signal,
 };
 
+use super::held::Held;
 use super::DeviceKey;
 
 #[derive(Debug)]
@@ -22,14 +23,18 @@ pub(super) struct Call {
     pub offer: Option<String>,
     pub answer: Option<String>,
     pub phase: Phase,
+    /// Devices of the callee that were pushed for the call, not connected when it was
+    /// placed: while it rings, the callee counts as present through them (the caller hears
+    /// `ringing`, other callers `busy`) until they connect or the ring times out.
+    pub pushed: bool,
     /// While one party has not (re)stated the call after a restart: when the other is told
     /// `peer_disconnected`.
     pub absent_deadline: Option<Instant>,
     /// The caller's signals while ringing, replayed to devices that start ringing late so
     /// they see the same candidates as the ones that rang from the start.
-    pub ring_signals: Vec<Signal>,
+    pub ring_signals: Held<Signal>,
     /// Signals for the party that has not restated the call yet (its device is unknown).
-    pub pending: VecDeque<ServerMessage>,
+    pub pending: Held<ServerMessage>,
 }
 
 #[derive(Debug)]
@@ -56,7 +61,7 @@ pub(super) enum Part {
 }
 
 impl Call {
-    pub fn part(&self, key: &DeviceKey) -> Part {
+    pub(super) fn part(&self, key: &DeviceKey) -> Part {
         if key.uid == self.caller_uid {
             return match &self.caller_device {
                 Some(d) if *d == key.device_id => Part::Caller,
@@ -75,28 +80,28 @@ impl Call {
 
     /// Whether `key` may act for a party whose device the server does not know yet: after a
     /// restart, a device that ended the call locally does not restate it but sends `hangup`.
-    pub fn stands_in(&self, key: &DeviceKey) -> bool {
+    pub(super) fn stands_in(&self, key: &DeviceKey) -> bool {
         (key.uid == self.caller_uid && self.caller_device.is_none())
             || (key.uid == self.callee_uid && matches!(self.phase, Phase::Active { device: None }))
     }
 
-    pub fn is_ringing(&self) -> bool {
+    pub(super) fn is_ringing(&self) -> bool {
         matches!(self.phase, Phase::Ringing { .. })
     }
 
-    pub fn ring_deadline(&self) -> Option<Instant> {
+    pub(super) fn ring_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Ringing { deadline, .. } => Some(deadline),
             Phase::Active { .. } => None,
         }
     }
 
-    pub fn caller_key(&self) -> Option<DeviceKey> {
+    pub(super) fn caller_key(&self) -> Option<DeviceKey> {
         self.caller_device.as_ref().map(|d| DeviceKey::new(&self.caller_uid, d))
     }
 
     /// The callee's devices in the call: every ringing one, or the one that accepted.
-    pub fn callee_keys(&self) -> Vec<DeviceKey> {
+    pub(super) fn callee_keys(&self) -> Vec<DeviceKey> {
         let devices: Vec<&String> = match &self.phase {
             Phase::Ringing { devices, .. } => devices.iter().collect(),
             Phase::Active { device } => device.iter().collect(),
@@ -105,15 +110,26 @@ impl Call {
     }
 
     /// Both parties have a device in the call (not the case while a rebuilt call waits).
-    pub fn is_complete(&self) -> bool {
-        let callee_present = match &self.phase {
-            Phase::Ringing { devices, .. } => !devices.is_empty(),
-            Phase::Active { device } => device.is_some(),
-        };
-        self.caller_device.is_some() && callee_present
+    pub(super) fn is_complete(&self) -> bool {
+        self.caller_device.is_some() && self.callee_present()
     }
 
-    pub fn incoming(&self) -> IncomingCall {
+    /// Whether a device of `uid` takes part in the call: it placed it, rings for it, or
+    /// accepted it. A call rebuilt from the other party's restatement alone does not count
+    /// for `uid` until a device of its own restates it (or rings for it).
+    pub(super) fn involves(&self, uid: &str) -> bool {
+        (uid == self.caller_uid && self.caller_device.is_some())
+            || (uid == self.callee_uid && self.callee_present())
+    }
+
+    fn callee_present(&self) -> bool {
+        match &self.phase {
+            Phase::Ringing { devices, .. } => !devices.is_empty() || self.pushed,
+            Phase::Active { device } => device.is_some(),
+        }
+    }
+
+    pub(super) fn incoming(&self) -> IncomingCall {
         IncomingCall {
             call_id: self.id.clone(),
             from: self.caller_uid.clone(),
@@ -146,13 +162,16 @@ pub(super) struct EndedCall {
     pub caller_uid: String,
     pub caller_device: Option<String>,
     pub callee_uid: String,
+    /// The callee's device that accepted, if the call was answered (`Some("")` when the
+    /// server rebuilt an answered call whose accepting device it never learnt).
+    pub answered_by: Option<String>,
     pub to_caller: Option<ServerMessage>,
     pub to_callee: Option<ServerMessage>,
 }
 
 impl Grave {
     /// The message for a device restating the ended call, or `None` if it is not a party.
-    pub fn message_for(
+    pub(super) fn message_for(
         &self,
         key: &DeviceKey,
         call_id: &str,
@@ -162,8 +181,9 @@ impl Grave {
     ) -> Option<ServerMessage> {
         match self {
             Grave::Ended(ended) => {
-                let EndedCall { caller_uid, caller_device, callee_uid, to_caller, to_callee } =
-                    &**ended;
+                let EndedCall {
+                    caller_uid, caller_device, callee_uid, to_caller, to_callee, ..
+                } = &**ended;
                 let (uid, other, message) = match role {
                     Role::Caller => {
                         if caller_device.as_ref().is_some_and(|d| *d != key.device_id) {

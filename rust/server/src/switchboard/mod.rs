@@ -8,12 +8,15 @@
 
 mod call;
 mod directory;
+mod held;
 mod restate;
 #[cfg(test)]
 mod tests;
+mod woken;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duet_protocol::{
@@ -23,52 +26,84 @@ use duet_protocol::{
 
 use call::{closed, response, Call, EndedCall, Grave, Part, Phase, Tombstone};
 use directory::Directory;
+use held::{Bounds, Held};
+
+use crate::metrics::{CallCensus, CallEnd, Metrics};
 
 /// A device, the unit every message is addressed to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceKey {
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub(crate) struct DeviceKey {
     pub uid: String,
     pub device_id: String,
 }
 
 impl DeviceKey {
-    pub fn new(uid: &str, device_id: &str) -> Self {
+    pub(crate) fn new(uid: &str, device_id: &str) -> Self {
         DeviceKey { uid: uid.to_owned(), device_id: device_id.to_owned() }
     }
 }
 
 /// Messages to send, in order.
-pub type Sends = Vec<(DeviceKey, ServerMessage)>;
+pub(crate) type Sends = Vec<(DeviceKey, ServerMessage)>;
+
+/// Devices to wake with a push for a call that rings their user: registered for pushes,
+/// and not connected when the call was placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PushOrder {
+    pub call_id: CallId,
+    pub caller_uid: String,
+    pub callee_uid: String,
+    pub devices: Vec<String>,
+    pub data: Option<String>,
+    /// When the call stops ringing.
+    pub deadline: Instant,
+}
 
 /// The most messages held for one absent device (or party), per the protocol.
-pub const MAX_QUEUED: usize = 256;
+pub(crate) const MAX_QUEUED: usize = 256;
+/// The most bytes held in one such queue: half the default outbox bound, so that a device
+/// coming back gets what was held for it in one go, with room for `welcome` and the answers
+/// to what it restated.
+pub(crate) const MAX_QUEUED_BYTES: usize = 128 * 1024;
 /// The most calls one `hello` may restate: a device holds one call, a few cover races.
-pub const MAX_RESTATED_CALLS: usize = 8;
+pub(crate) const MAX_RESTATED_CALLS: usize = 8;
 /// How long an ended call is remembered for a device that restates it.
-pub const TOMBSTONE_TTL: Duration = Duration::from_secs(300);
+pub(crate) const TOMBSTONE_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
-pub struct SwitchboardConfig {
+pub(crate) struct SwitchboardConfig {
     pub ring_timeout: Duration,
     pub grace: Duration,
     pub max_data_bytes: usize,
     pub tombstone_ttl: Duration,
     pub max_queued: usize,
+    /// The most bytes (as encoded) held in any one such queue.
+    pub max_queued_bytes: usize,
+    /// Where calls placed, set up and ended are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl SwitchboardConfig {
-    pub fn new(ring_timeout: Duration, grace: Duration, limits: &Limits) -> Self {
+    fn held_bounds(&self) -> Bounds {
+        Bounds { items: self.max_queued, bytes: self.max_queued_bytes }
+    }
+
+    pub(crate) fn new(ring_timeout: Duration, grace: Duration, limits: &Limits) -> Self {
         SwitchboardConfig {
             ring_timeout,
             grace,
             max_data_bytes: limits.max_data_bytes,
             tombstone_ttl: TOMBSTONE_TTL,
             max_queued: MAX_QUEUED,
+            max_queued_bytes: MAX_QUEUED_BYTES,
+            metrics: Arc::default(),
         }
     }
 }
 
-pub struct Switchboard {
+pub(crate) struct Switchboard {
     config: SwitchboardConfig,
     dir: Directory,
     calls: HashMap<CallId, Call>,
@@ -76,6 +111,8 @@ pub struct Switchboard {
     /// Deadlines, lazily invalidated: an entry counts only if the thing it times still has
     /// that very deadline when it comes up.
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// Pushes decided, for the driver to send (`take_pushes`).
+    pushes: Vec<PushOrder>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -113,20 +150,26 @@ impl Refusal {
 }
 
 impl Switchboard {
-    pub fn new(config: SwitchboardConfig) -> Self {
+    pub(crate) fn new(config: SwitchboardConfig) -> Self {
         Switchboard {
-            dir: Directory::new(config.max_queued),
+            dir: Directory::new(config.held_bounds()),
             config,
             calls: HashMap::new(),
             tombstones: HashMap::new(),
             timers: BinaryHeap::new(),
+            pushes: Vec::new(),
         }
+    }
+
+    /// The pushes decided since the last call: the driver sends them, off its own path.
+    pub(crate) fn take_pushes(&mut self) -> Vec<PushOrder> {
+        std::mem::take(&mut self.pushes)
     }
 
     /// A device said `hello` (first time, after a drop, or replacing its own connection).
     /// Returns what it must get after `welcome`: its queued messages, the outcome of each
     /// restated call, and `incoming` for calls ringing its user.
-    pub fn connect(
+    pub(crate) fn connect(
         &mut self,
         now: Instant,
         device: &DeviceKey,
@@ -157,9 +200,15 @@ impl Switchboard {
         out
     }
 
+    /// Whether `device` may connect with its uid holding at most `max_devices` devices: a
+    /// device the server knows (connected, or within its grace period) always may.
+    pub(crate) fn admits(&self, device: &DeviceKey, max_devices: usize) -> bool {
+        self.dir.device(device).is_some() || self.dir.device_count(&device.uid) < max_devices
+    }
+
     /// A device's connection is gone. Its calls wait `grace` for it; `unsent` is what the
     /// connection was handed but never wrote, kept for its return.
-    pub fn disconnect(
+    pub(crate) fn disconnect(
         &mut self,
         now: Instant,
         device: &DeviceKey,
@@ -182,11 +231,26 @@ impl Switchboard {
 
     /// A message from a connected device. `hello` and `ping` are the connection's business
     /// and are ignored here.
-    pub fn handle(&mut self, now: Instant, from: &DeviceKey, msg: ClientMessage) -> Sends {
+    #[cfg(test)]
+    pub(crate) fn handle(&mut self, now: Instant, from: &DeviceKey, msg: ClientMessage) -> Sends {
+        self.handle_with(now, from, msg, &[])
+    }
+
+    /// `handle`, with the devices of an invite's callee that a push can reach
+    /// (`reachable`): those not connected are pushed (`take_pushes`), and make the call
+    /// ring rather than end `unreachable`.
+    pub(crate) fn handle_with(
+        &mut self,
+        now: Instant,
+        from: &DeviceKey,
+        msg: ClientMessage,
+        reachable: &[String],
+    ) -> Sends {
         let mut out = Sends::new();
         let result = match msg {
             ClientMessage::Invite { call_id, to, data, options, sdp } => {
-                self.invite(now, from, Invite { call_id, to, data, options, sdp }, &mut out)
+                let invite = Invite { call_id, to, data, options, sdp };
+                self.invite(now, from, invite, reachable, &mut out)
             }
             ClientMessage::Accept { call_id, sdp } => {
                 self.accept(now, from, &call_id, sdp, &mut out)
@@ -198,7 +262,10 @@ impl Switchboard {
             ClientMessage::Signal { call_id, signal } => {
                 self.signal(from, &call_id, signal, &mut out)
             }
-            ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => Ok(()),
+            ClientMessage::Hello { .. }
+            | ClientMessage::Ping { .. }
+            | ClientMessage::RegisterPush { .. }
+            | ClientMessage::UnregisterPush => Ok(()),
         };
         if let Err(refusal) = result {
             out.push((from.clone(), refusal.into_message()));
@@ -207,7 +274,7 @@ impl Switchboard {
     }
 
     /// Fires every deadline at or before `now`.
-    pub fn handle_timeout(&mut self, now: Instant) -> Sends {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Sends {
         let mut out = Sends::new();
         while self.timers.peek().is_some_and(|Reverse((at, _))| *at <= now) {
             let Some(Reverse((at, timer))) = self.timers.pop() else { break };
@@ -219,7 +286,7 @@ impl Switchboard {
     }
 
     /// When `handle_timeout` next has something to do.
-    pub fn next_deadline(&mut self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         // Stale entries are dropped here so that the driver does not wake up for nothing.
         while let Some(Reverse((at, timer))) = self.timers.peek() {
             if self.is_current(*at, timer) {
@@ -230,8 +297,17 @@ impl Switchboard {
         None
     }
 
+    /// Calls held now, by state; a walk over them all, for `/metrics` only.
+    pub(crate) fn census(&self) -> CallCensus {
+        let ringing = self.calls.values().filter(|c| c.is_ringing()).count();
+        let total = self.calls.len();
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        CallCensus { ringing: count(ringing), active: count(total - ringing) }
+    }
+
     /// Calls ringing or under way.
-    pub fn live_calls(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn live_calls(&self) -> usize {
         self.calls.len()
     }
 
@@ -276,17 +352,22 @@ impl Switchboard {
         now: Instant,
         from: &DeviceKey,
         invite: Invite,
+        reachable: &[String],
         out: &mut Sends,
     ) -> Result<(), Refusal> {
-        let Invite { call_id, to, data, options, sdp } = invite;
+        let Invite { call_id, to, .. } = &invite;
+        let (call_id, to) = (call_id.clone(), to.clone());
         let invalid = |message: String| Refusal::new(ErrorCode::InvalidRequest, message, &call_id);
-        check_call_id(&call_id).map_err(invalid)?;
+        check_call_id(&call_id).map_err(|e| invalid(e.to_string()))?;
         check_uid(&to).map_err(|e| invalid(format!("to: {e}")))?;
         if to == from.uid {
             return Err(invalid("calling yourself".into()));
         }
-        self.check_data(&call_id, data.as_deref())?;
+        self.check_data(&call_id, invite.data.as_deref())?;
         if self.calls.contains_key(&call_id) {
+            if self.reinvite(now, from, &call_id, &to, out) {
+                return Ok(());
+            }
             return Err(Refusal::new(
                 ErrorCode::DuplicateCallId,
                 "a call with this id exists",
@@ -299,7 +380,7 @@ impl Switchboard {
             self.replace(now, from, &previous, out);
         }
 
-        if self.dir.has_calls(&to) {
+        if self.is_busy(&to) {
             let glare = self.dir.calls_of(&to).into_iter().find(|id| {
                 self.calls.get(id).is_some_and(|c| {
                     c.caller_uid == to && c.callee_uid == from.uid && c.is_ringing()
@@ -318,14 +399,41 @@ impl Switchboard {
         }
 
         let devices = self.dir.connected_devices(&to);
-        if devices.is_empty() {
+        let pushed: Vec<String> =
+            reachable.iter().filter(|d| !devices.contains(d)).cloned().collect();
+        if devices.is_empty() && pushed.is_empty() {
             let verdict = closed(&call_id, CloseReason::Unreachable);
             self.dir.send(from, verdict.clone(), out);
             self.bury_unborn(now, &call_id, from, &to, verdict);
             return Ok(());
         }
+        self.ring(now, from, invite, devices, pushed, out);
+        Ok(())
+    }
 
+    /// Rings a new call on the callee's connected `devices`, and orders pushes to its
+    /// `pushed` ones.
+    fn ring(
+        &mut self,
+        now: Instant,
+        from: &DeviceKey,
+        invite: Invite,
+        devices: Vec<String>,
+        pushed: Vec<String>,
+        out: &mut Sends,
+    ) {
+        let Invite { call_id, to, data, options, sdp } = invite;
         let deadline = now + self.config.ring_timeout;
+        if !pushed.is_empty() {
+            self.pushes.push(PushOrder {
+                call_id: call_id.clone(),
+                caller_uid: from.uid.clone(),
+                callee_uid: to.clone(),
+                devices: pushed.clone(),
+                data: data.clone(),
+                deadline,
+            });
+        }
         let call = Call {
             id: call_id.clone(),
             caller_uid: from.uid.clone(),
@@ -336,9 +444,10 @@ impl Switchboard {
             offer: sdp,
             answer: None,
             phase: Phase::Ringing { devices: devices.iter().cloned().collect(), deadline },
+            pushed: !pushed.is_empty(),
             absent_deadline: None,
-            ring_signals: Vec::new(),
-            pending: VecDeque::new(),
+            ring_signals: Held::default(),
+            pending: Held::default(),
         };
         let incoming = ServerMessage::from(call.incoming());
         for device in &devices {
@@ -348,7 +457,7 @@ impl Switchboard {
         self.timers.push(Reverse((deadline, Timer::Ring(call_id.clone()))));
         self.tombstones.remove(&call_id);
         self.insert(call);
-        Ok(())
+        self.config.metrics.call_placed();
     }
 
     /// Glare: `from` is to answer the call `into` in place of its own `discarded` one, which
@@ -410,6 +519,7 @@ impl Switchboard {
             self.replace(now, from, &previous, out);
         }
         self.apply_accept(now, call_id, &from.device_id, sdp, true, out);
+        self.config.metrics.call_set_up();
         Ok(())
     }
 
@@ -547,14 +657,12 @@ impl Switchboard {
         out: &mut Sends,
     ) -> Result<(), Refusal> {
         check_call_id(call_id).map_err(|e| Refusal::new(ErrorCode::InvalidRequest, e, call_id))?;
-        let max_queued = self.config.max_queued;
+        let bounds = self.config.held_bounds();
         let call = self.calls.get_mut(call_id).ok_or_else(|| Refusal::not_in_call(call_id))?;
         let relayed = ServerMessage::Signal { call_id: call_id.to_owned(), signal: signal.clone() };
         let to = match (call.part(from), &call.phase) {
             (Part::Caller, Phase::Ringing { .. }) => {
-                if call.ring_signals.len() < max_queued {
-                    call.ring_signals.push(signal);
-                }
+                call.ring_signals.push(signal, bounds);
                 call.callee_keys()
             }
             (Part::Caller, Phase::Active { device: Some(device) }) => {
@@ -565,9 +673,7 @@ impl Switchboard {
             }
             // The other party has not restated the call yet: hold the signal for it.
             (Part::Caller | Part::Accepted, _) => {
-                if call.pending.len() < max_queued {
-                    call.pending.push_back(relayed);
-                }
+                call.pending.push(relayed, bounds);
                 return Ok(());
             }
             (Part::Ringing, _) => {
@@ -590,13 +696,15 @@ impl Switchboard {
         use CloseReason::{Cancelled, PeerDisconnected};
         for id in self.dir.calls_of(&key.uid) {
             let Some(call) = self.calls.get_mut(&id) else { continue };
+            let pushed = call.pushed;
             let ending = match (call.part(key), &mut call.phase) {
                 // A ringing call whose caller is gone is cancelled for the callee.
                 (Part::Caller, Phase::Ringing { .. }) => Some((PeerDisconnected, Cancelled)),
                 // It rings on at the callee's other devices, while it has any left.
                 (Part::Ringing, Phase::Ringing { devices, .. }) => {
                     devices.remove(&key.device_id);
-                    devices.is_empty().then_some((PeerDisconnected, PeerDisconnected))
+                    // Pushed devices may still come; the ring timeout bounds the wait.
+                    (devices.is_empty() && !pushed).then_some((PeerDisconnected, PeerDisconnected))
                 }
                 (Part::Caller | Part::Accepted, _) => Some((PeerDisconnected, PeerDisconnected)),
                 _ => None,
@@ -662,6 +770,7 @@ impl Switchboard {
                 }
             }
         }
+        self.config.metrics.call_ended(CallEnd::of(to_caller.as_ref(), to_callee.as_ref()));
         self.bury(now, &call, to_caller, to_callee);
     }
 
@@ -676,6 +785,10 @@ impl Switchboard {
             caller_uid: call.caller_uid.clone(),
             caller_device: call.caller_device.clone(),
             callee_uid: call.callee_uid.clone(),
+            answered_by: match &call.phase {
+                Phase::Active { device } => Some(device.clone().unwrap_or_default()),
+                Phase::Ringing { .. } => None,
+            },
             to_caller,
             to_callee,
         }));
@@ -692,10 +805,12 @@ impl Switchboard {
         callee_uid: &str,
         verdict: ServerMessage,
     ) {
+        self.config.metrics.call_ended(CallEnd::of(Some(&verdict), None));
         let ended = EndedCall {
             caller_uid: caller.uid.clone(),
             caller_device: Some(caller.device_id.clone()),
             callee_uid: callee_uid.to_owned(),
+            answered_by: None,
             to_caller: Some(verdict),
             to_callee: None,
         };
@@ -712,6 +827,13 @@ impl Switchboard {
         self.dir.link(&call.caller_uid, &call.id);
         self.dir.link(&call.callee_uid, &call.id);
         self.calls.insert(call.id.clone(), call);
+    }
+
+    /// Whether `uid` is in a call that a device of its own takes part in. Only such calls
+    /// make its callers hear `busy`: a restatement by someone else cannot (docs/protocol.md,
+    /// Resuming).
+    fn is_busy(&self, uid: &str) -> bool {
+        self.dir.calls_of(uid).iter().any(|id| self.calls.get(id).is_some_and(|c| c.involves(uid)))
     }
 
     /// The call the device has (as caller, or as the callee's accepting device); ringing
@@ -752,7 +874,7 @@ impl Switchboard {
     /// the same candidates as the devices that rang from the start.
     fn replay_ring_signals(&mut self, call_id: &str, key: &DeviceKey, out: &mut Sends) {
         let Some(call) = self.calls.get(call_id) else { return };
-        for signal in &call.ring_signals {
+        for signal in call.ring_signals.iter() {
             self.dir.send(
                 key,
                 ServerMessage::Signal { call_id: call_id.to_owned(), signal: signal.clone() },

@@ -2,7 +2,7 @@
 //! (the server still knows the call) or a server restart (it does not, and rebuilds it).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use duet_protocol::{
@@ -11,6 +11,7 @@ use duet_protocol::{
 };
 
 use super::call::{closed, response, Call, Grave, Phase};
+use super::held::Held;
 use super::{refresh_absence, DeviceKey, Refusal, Sends, Switchboard, Timer};
 
 /// What a reconnecting device's queue already told it, so that restating does not repeat it.
@@ -23,7 +24,7 @@ pub(super) struct Seen {
 }
 
 impl Seen {
-    pub fn from_queue(queue: &[ServerMessage]) -> Self {
+    pub(super) fn from_queue(queue: &[ServerMessage]) -> Self {
         let mut seen = Seen::default();
         for msg in queue {
             match msg {
@@ -78,7 +79,7 @@ impl Switchboard {
     fn check_restatement(&self, device: &DeviceKey, r: &CallRestatement) -> Result<(), Refusal> {
         let invalid =
             |message: String| Refusal::new(ErrorCode::InvalidRequest, message, &r.call_id);
-        check_call_id(&r.call_id).map_err(invalid)?;
+        check_call_id(&r.call_id).map_err(|e| invalid(e.to_string()))?;
         check_uid(&r.peer).map_err(|e| invalid(format!("peer: {e}")))?;
         if r.peer == device.uid {
             return Err(invalid("a call with yourself".into()));
@@ -98,8 +99,7 @@ impl Switchboard {
         seen: &Seen,
         out: &mut Sends,
     ) -> Result<(), Refusal> {
-        let grace = self.config.grace;
-        let Some(call) = self.calls.get_mut(&r.call_id) else { return Ok(()) };
+        let Some(call) = self.calls.get(&r.call_id) else { return Ok(()) };
         let (caller_uid, callee_uid) = match r.role {
             Role::Caller => (&device.uid, &r.peer),
             Role::Callee => (&r.peer, &device.uid),
@@ -107,86 +107,113 @@ impl Switchboard {
         if *caller_uid != call.caller_uid || *callee_uid != call.callee_uid {
             return Err(Refusal::not_in_call(&r.call_id));
         }
-        let id = r.call_id.clone();
-        let answered = seen.answered.contains(&id);
+        let answered = seen.answered.contains(&r.call_id);
         match r.role {
-            Role::Caller => {
-                match &call.caller_device {
-                    Some(d) if *d != device.device_id => return Err(Refusal::not_in_call(&id)),
-                    Some(_) => {}
-                    None => {
-                        call.caller_device = Some(device.device_id.clone());
-                        flush_pending(call, device, &mut self.dir, out);
-                    }
-                }
-                match (&call.phase, r.state) {
-                    // The caller missed its `response`.
-                    (Phase::Active { .. }, RestatedState::Ringing) if !answered => {
-                        self.dir.send(
-                            device,
-                            response(&id, CallStatus::Accepted, call.answer.clone()),
-                            out,
-                        );
-                    }
-                    // The caller saw an accept the restarted server never learnt of: the
-                    // accepting device will restate it; the others ring no more.
-                    (Phase::Ringing { .. }, RestatedState::Active) => {
-                        for key in call.callee_keys() {
-                            self.dir.send(&key, closed(&id, CloseReason::AnsweredElsewhere), out);
-                        }
-                        call.phase = Phase::Active { device: None };
-                        call.ring_signals.clear();
-                    }
-                    _ => {}
-                }
-                refresh_absence(call, now, grace, &mut self.timers);
+            Role::Caller => self.rejoin_as_caller(now, device, &r, answered, out),
+            Role::Callee => self.rejoin_as_callee(now, device, r, answered, out),
+        }
+    }
+
+    /// `answered`: the device's queue already told it how the call went.
+    fn rejoin_as_caller(
+        &mut self,
+        now: Instant,
+        device: &DeviceKey,
+        r: &CallRestatement,
+        answered: bool,
+        out: &mut Sends,
+    ) -> Result<(), Refusal> {
+        let grace = self.config.grace;
+        let id = r.call_id.clone();
+        let Some(call) = self.calls.get_mut(&id) else { return Ok(()) };
+        match &call.caller_device {
+            Some(d) if *d != device.device_id => return Err(Refusal::not_in_call(&id)),
+            Some(_) => {}
+            None => {
+                call.caller_device = Some(device.device_id.clone());
+                flush_pending(call, device, &mut self.dir, out);
             }
-            Role::Callee => match &mut call.phase {
-                Phase::Ringing { devices, .. } => {
-                    if r.state == RestatedState::Ringing {
-                        // A device still in the ringing set has the signals in its queue;
-                        // one that joins (after a restart) gets those sent since.
-                        let joins = devices.insert(device.device_id.clone());
-                        refresh_absence(call, now, grace, &mut self.timers);
-                        if joins {
-                            self.replay_ring_signals(&id, device, out);
-                        }
-                    } else {
-                        // Accepting (or active, after a server restart lost the accept):
-                        // the accept is applied now.
-                        let confirm = r.state == RestatedState::Accepting;
-                        self.apply_accept(now, &id, &device.device_id, r.sdp, confirm, out);
-                    }
+        }
+        match (&call.phase, r.state) {
+            // The caller missed its `response`.
+            (Phase::Active { .. }, RestatedState::Ringing) if !answered => {
+                self.dir.send(
+                    device,
+                    response(&id, CallStatus::Accepted, call.answer.clone()),
+                    out,
+                );
+            }
+            // The caller saw an accept the restarted server never learnt of: the
+            // accepting device will restate it; the others ring no more.
+            (Phase::Ringing { .. }, RestatedState::Active) => {
+                for key in call.callee_keys() {
+                    self.dir.send(&key, closed(&id, CloseReason::AnsweredElsewhere), out);
                 }
-                Phase::Active { device: Some(accepted) } => {
-                    if *accepted == device.device_id {
-                        if r.state == RestatedState::Accepting && !answered {
-                            self.dir.send(device, response(&id, CallStatus::Accepted, None), out);
-                        }
-                    } else if r.state == RestatedState::Active {
-                        return Err(Refusal::not_in_call(&id));
-                    } else if !answered {
+                call.phase = Phase::Active { device: None };
+                call.ring_signals.clear();
+            }
+            _ => {}
+        }
+        refresh_absence(call, now, grace, &mut self.timers);
+        Ok(())
+    }
+
+    fn rejoin_as_callee(
+        &mut self,
+        now: Instant,
+        device: &DeviceKey,
+        r: CallRestatement,
+        answered: bool,
+        out: &mut Sends,
+    ) -> Result<(), Refusal> {
+        let grace = self.config.grace;
+        let id = r.call_id.clone();
+        let Some(call) = self.calls.get_mut(&id) else { return Ok(()) };
+        match &mut call.phase {
+            Phase::Ringing { devices, .. } => {
+                if r.state == RestatedState::Ringing {
+                    // A device still in the ringing set has the signals in its queue;
+                    // one that joins (after a restart) gets those sent since.
+                    let joins = devices.insert(device.device_id.clone());
+                    refresh_absence(call, now, grace, &mut self.timers);
+                    if joins {
+                        self.replay_ring_signals(&id, device, out);
+                    }
+                } else {
+                    // Accepting (or active, after a server restart lost the accept):
+                    // the accept is applied now.
+                    let confirm = r.state == RestatedState::Accepting;
+                    self.apply_accept(now, &id, &device.device_id, r.sdp, confirm, out);
+                }
+            }
+            Phase::Active { device: Some(accepted) } => {
+                if *accepted == device.device_id {
+                    if r.state == RestatedState::Accepting && !answered {
+                        self.dir.send(device, response(&id, CallStatus::Accepted, None), out);
+                    }
+                } else if r.state == RestatedState::Active {
+                    return Err(Refusal::not_in_call(&id));
+                } else if !answered {
+                    self.dir.send(device, closed(&id, CloseReason::AnsweredElsewhere), out);
+                }
+            }
+            Phase::Active { device: None } => {
+                if r.state == RestatedState::Ringing {
+                    if !answered {
                         self.dir.send(device, closed(&id, CloseReason::AnsweredElsewhere), out);
                     }
-                }
-                Phase::Active { device: None } => {
-                    if r.state == RestatedState::Ringing {
-                        if !answered {
-                            self.dir.send(device, closed(&id, CloseReason::AnsweredElsewhere), out);
-                        }
-                    } else {
-                        call.phase = Phase::Active { device: Some(device.device_id.clone()) };
-                        if r.sdp.is_some() {
-                            call.answer = r.sdp;
-                        }
-                        if r.state == RestatedState::Accepting {
-                            self.dir.send(device, response(&id, CallStatus::Accepted, None), out);
-                        }
-                        flush_pending(call, device, &mut self.dir, out);
-                        refresh_absence(call, now, grace, &mut self.timers);
+                } else {
+                    call.phase = Phase::Active { device: Some(device.device_id.clone()) };
+                    if r.sdp.is_some() {
+                        call.answer = r.sdp;
                     }
+                    if r.state == RestatedState::Accepting {
+                        self.dir.send(device, response(&id, CallStatus::Accepted, None), out);
+                    }
+                    flush_pending(call, device, &mut self.dir, out);
+                    refresh_absence(call, now, grace, &mut self.timers);
                 }
-            },
+            }
         }
         Ok(())
     }
@@ -223,9 +250,10 @@ impl Switchboard {
             offer,
             answer,
             phase,
+            pushed: false,
             absent_deadline: None,
-            ring_signals: Vec::new(),
-            pending: VecDeque::new(),
+            ring_signals: Held::default(),
+            pending: Held::default(),
         };
         let id = call.id.clone();
         if let Some(deadline) = call.ring_deadline() {
@@ -237,8 +265,9 @@ impl Switchboard {
             self.dir.send(device, response(&id, CallStatus::Accepted, None), out);
         }
 
-        // A rebuilt ringing call rings the callee's connected devices that did not restate it.
-        let late: Vec<DeviceKey> = if call.is_ringing() {
+        // A rebuilt ringing call rings the callee's connected devices that did not restate
+        // it, as an invite would: not if the callee is in another call.
+        let late: Vec<DeviceKey> = if call.is_ringing() && !self.is_busy(&callee_uid) {
             self.dir
                 .connected_devices(&callee_uid)
                 .into_iter()
@@ -257,6 +286,35 @@ impl Switchboard {
         for key in &late {
             self.ring_late(&id, key, out);
         }
+    }
+
+    /// A caller re-sends an invite the server never acknowledged (its connection dropped
+    /// before `ringing` reached it: the clients re-send such invites rather than restate
+    /// them), for a call rebuilt meanwhile from the callee's restatement. The caller takes
+    /// its place in the call, as a restatement would have put it, and hears what the call
+    /// is now: `ringing`, or its answer. False if the invite is not that.
+    pub(super) fn reinvite(
+        &mut self,
+        now: Instant,
+        from: &DeviceKey,
+        call_id: &str,
+        to: &str,
+        out: &mut Sends,
+    ) -> bool {
+        let grace = self.config.grace;
+        let Some(call) = self.calls.get_mut(call_id) else { return false };
+        if call.caller_device.is_some() || call.caller_uid != from.uid || call.callee_uid != to {
+            return false;
+        }
+        call.caller_device = Some(from.device_id.clone());
+        let told = match &call.phase {
+            Phase::Ringing { .. } => ServerMessage::Ringing { call_id: call_id.to_owned() },
+            Phase::Active { .. } => response(call_id, CallStatus::Accepted, call.answer.clone()),
+        };
+        self.dir.send(from, told, out);
+        flush_pending(call, from, &mut self.dir, out);
+        refresh_absence(call, now, grace, &mut self.timers);
+        true
     }
 
     /// A device of the callee that connects while a call rings gets `incoming` too, unless it
@@ -295,7 +353,7 @@ fn flush_pending(
     dir: &mut super::directory::Directory,
     out: &mut Sends,
 ) {
-    for msg in call.pending.drain(..) {
+    for msg in call.pending.take() {
         dir.send(device, msg, out);
     }
 }

@@ -720,6 +720,33 @@ fn a_rebuilt_ringing_call_keeps_its_deadline_and_rings_the_other_devices() {
 }
 
 #[test]
+fn a_caller_re_sending_its_unacknowledged_invite_joins_the_call_the_callee_rebuilt() {
+    let mut b = Bench::new();
+    let ringing = json!([{"call_id":"c1","role":"callee","peer":"alice","state":"ringing","sdp":"offer","ring_elapsed_ms":1000}]);
+    assert_eq!(b.reconnect("bob/b1", ringing), vec![]);
+    b.connect("alice/a1");
+    assert_eq!(
+        b.invite("alice/a1", "c1", "bob"),
+        vec![to("alice/a1", json!({"type":"ringing","call_id":"c1"}))]
+    );
+    // The deadline is the callee's, and the caller now hears it.
+    assert_eq!(
+        b.advance(RING - Duration::from_millis(1000)),
+        vec![response("alice/a1", "c1", "timeout"), closed("bob/b1", "c1", "timeout")]
+    );
+    // Someone else re-using the id is still refused.
+    b.reconnect(
+        "bob/b1",
+        json!([{"call_id":"c2","role":"callee","peer":"alice","state":"ringing"}]),
+    );
+    b.connect("carol/c1");
+    assert_eq!(
+        error_code(&b.invite("carol/c1", "c2", "bob")),
+        vec![("carol/c1", "duplicate_call_id")]
+    );
+}
+
+#[test]
 fn a_rebuilt_ringing_call_past_its_deadline_times_out_at_once() {
     let mut b = Bench::new();
     b.reconnect("alice/a1", json!([{"call_id":"c1","role":"caller","peer":"bob","state":"ringing","ring_elapsed_ms":31000}]));
@@ -980,4 +1007,112 @@ fn an_invite_that_never_rang_is_not_rebuilt_by_its_restatement() {
     );
     assert_eq!(out, vec![closed("alice/a1", "c1", "unreachable")]);
     assert_eq!(b.sb.live_calls(), 0);
+}
+
+#[test]
+fn a_call_restated_by_one_party_counts_only_for_that_party() {
+    let mut b = Bench::new();
+    for who in ["bob/b1", "carol/c", "dave/d"] {
+        assert_eq!(b.connect(who), vec![]);
+    }
+    let claims = json!([
+        {"call_id":"x1","role":"caller","peer":"bob","state":"active"},
+        {"call_id":"x2","role":"callee","peer":"bob","state":"active"},
+    ]);
+    assert_eq!(b.reconnect("mallory/m", claims), vec![]);
+    // Bob is not busy for Carol's call, and nobody but Mallory hears of the claims.
+    let out = b.invite("carol/c", "c1", "bob");
+    assert_eq!(
+        out,
+        vec![
+            to(
+                "bob/b1",
+                json!({"type":"incoming","call_id":"c1","from":"carol","options":{"ice_transport_policy":"all"},"sdp":"offer"})
+            ),
+            to("carol/c", json!({"type":"ringing","call_id":"c1"})),
+        ]
+    );
+    // Mallory is busy with its own claims.
+    assert_eq!(b.invite("dave/d", "d1", "mallory"), vec![response("dave/d", "d1", "busy")]);
+    // Past the grace period the claims end, told to Mallory alone.
+    let out = b.advance(GRACE);
+    assert!(out.iter().all(|(who, _)| who == "mallory/m"), "{out:?}");
+}
+
+// --- Pushes ---
+
+impl Bench {
+    /// alice/a1 invites bob, whose devices `reachable` a push can reach.
+    fn invite_pushing(&mut self, call_id: &str, reachable: &[&str]) -> Got {
+        let msg: ClientMessage = serde_json::from_value(
+            json!({"type":"invite","call_id":call_id,"to":"bob","data":"d","sdp":"offer"}),
+        )
+        .expect("parses");
+        let reachable: Vec<String> = reachable.iter().map(|s| (*s).to_owned()).collect();
+        got(self.sb.handle_with(self.now, &key("alice/a1"), msg, &reachable))
+    }
+
+    fn woken(&mut self, who: &str, call_id: &str) -> Got {
+        let mut out = self.connect(who);
+        out.extend(got(self.sb.woken(&key(who), call_id)));
+        out
+    }
+}
+
+#[test]
+fn a_callee_with_only_pushed_devices_rings_and_is_pushed() {
+    let mut b = Bench::new();
+    b.connect("alice/a1");
+    b.connect("bob/b1");
+    let out = b.invite_pushing("c1", &["b1", "b2"]);
+    assert_eq!(out.len(), 2, "b1 rings, alice hears ringing: {out:?}");
+    let orders = b.sb.take_pushes();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].devices, ["b2"], "the connected device is rung, not pushed");
+    assert_eq!(orders[0].data.as_deref(), Some("d"));
+    assert_eq!(orders[0].deadline, b.now + RING);
+
+    let mut b = Bench::new();
+    b.connect("alice/a1");
+    assert_eq!(
+        b.invite_pushing("c1", &["b9"]),
+        vec![to("alice/a1", json!({"type":"ringing","call_id":"c1"}))]
+    );
+    // Pushed devices count as the callee being there: another caller hears busy.
+    b.connect("carol/k1");
+    assert_eq!(b.invite("carol/k1", "c2", "bob"), vec![response("carol/k1", "c2", "busy")]);
+    // The woken device rings and can take the call.
+    let out = b.woken("bob/b9", "c1");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1["type"], "incoming");
+    assert_eq!(b.accept("bob/b9", "c1").len(), 2);
+}
+
+#[test]
+fn a_woken_device_learns_at_once_that_its_call_ended() {
+    let mut b = Bench::new();
+    b.connect("alice/a1");
+    b.invite_pushing("c1", &["b9"]);
+    b.send("alice/a1", json!({"type":"hangup","call_id":"c1"}));
+    assert_eq!(b.woken("bob/b9", "c1"), vec![closed("bob/b9", "c1", "cancelled")]);
+
+    // Answered by another device: while it lasts, and after it ended.
+    let mut b = Bench::new();
+    b.connect("alice/a1");
+    b.connect("bob/b1");
+    b.invite_pushing("c1", &["b9"]);
+    b.accept("bob/b1", "c1");
+    assert_eq!(b.woken("bob/b9", "c1"), vec![closed("bob/b9", "c1", "answered_elsewhere")]);
+    b.send("alice/a1", json!({"type":"hangup","call_id":"c1"}));
+    assert_eq!(b.woken("bob/b8", "c1"), vec![closed("bob/b8", "c1", "answered_elsewhere")]);
+
+    // Timed out; and a call the server never knew (or not bob's).
+    let mut b = Bench::new();
+    b.connect("alice/a1");
+    b.invite_pushing("c1", &["b9"]);
+    b.advance(RING);
+    assert_eq!(b.woken("bob/b9", "c1"), vec![closed("bob/b9", "c1", "timeout")]);
+    assert_eq!(error_code(&b.woken("bob/b9", "nope")), [("bob/b9", "not_in_call")]);
+    assert_eq!(error_code(&b.woken("carol/k1", "c1")), [("carol/k1", "not_in_call")]);
+    assert_eq!(error_code(&b.woken("bob/b9", "../x")), [("bob/b9", "invalid_request")]);
 }

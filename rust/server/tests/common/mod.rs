@@ -1,5 +1,6 @@
 //! A raw-JSON test client and server set-up shared by the integration tests.
-#![allow(dead_code)] // each test binary uses its own subset
+// Each test binary uses its own subset, and `pub` is what shares them between binaries.
+#![allow(dead_code, unreachable_pub)]
 
 use std::time::Duration;
 
@@ -50,7 +51,9 @@ pub struct Client {
 impl Client {
     /// A WebSocket that has said nothing yet.
     pub async fn open(server: &ServerHandle, name: &str) -> Client {
-        let (ws, _) = connect_async(server.ws_url()).await.expect("websocket connects");
+        // Boxed: with TLS compiled in (duet-core's wss://, unified into the workspace's
+        // build) the connect future is large, and every test's would hold it inline.
+        let (ws, _) = Box::pin(connect_async(server.ws_url())).await.expect("websocket connects");
         Client { ws, name: name.to_owned() }
     }
 
@@ -80,6 +83,11 @@ impl Client {
         self.ws.send(Message::text(text)).await.expect("send");
     }
 
+    /// Any WebSocket message, including raw frames a well-behaved client never sends.
+    pub async fn send_message(&mut self, msg: Message) {
+        self.ws.send(msg).await.expect("send");
+    }
+
     /// The next message, which must come within `WAIT`.
     pub async fn next(&mut self) -> Value {
         match self.try_next(WAIT).await {
@@ -88,7 +96,7 @@ impl Client {
         }
     }
 
-    async fn try_next(&mut self, within: Duration) -> Option<Value> {
+    pub async fn try_next(&mut self, within: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
@@ -153,6 +161,18 @@ impl Client {
             Some(Ok(Message::Close(frame))) => frame.map(|f| f.code),
             None | Some(Err(_)) => None,
             Some(Ok(other)) => panic!("{}: expected the end, got {other:?}", self.name),
+        }
+    }
+
+    /// The connection ends with a close frame (any message first is a failure): its code
+    /// and reason.
+    pub async fn expect_close_frame(&mut self) -> (u16, String) {
+        let frame = tokio::time::timeout(WAIT, self.ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("{}: still open", self.name));
+        match frame {
+            Some(Ok(Message::Close(Some(frame)))) => (frame.code.into(), frame.reason.to_string()),
+            other => panic!("{}: expected a close frame, got {other:?}", self.name),
         }
     }
 

@@ -186,14 +186,12 @@ public final class CameraCapturer: NSObject, AVCaptureVideoDataOutputSampleBuffe
         else { return }
         let yStride = CVPixelBufferGetBytesPerRowOfPlane(pixelBuffer, 0)
         let uvStride = CVPixelBufferGetBytesPerRowOfPlane(pixelBuffer, 1)
-        // `Data` over the locked planes, not a copy of them: valid until the unlock above,
-        // and pushNv12 only borrows it for the duration of the call.
-        let y = Data(
-            bytesNoCopy: yBase, count: yStride * CVPixelBufferGetHeightOfPlane(pixelBuffer, 0),
-            deallocator: .none)
-        let uv = Data(
-            bytesNoCopy: uvBase, count: uvStride * CVPixelBufferGetHeightOfPlane(pixelBuffer, 1),
-            deallocator: .none)
+        // The locked planes themselves, not a copy: valid until the unlock above, and
+        // pushNv12 only reads them during the call.
+        let y = UnsafeRawBufferPointer(
+            start: yBase, count: yStride * CVPixelBufferGetHeightOfPlane(pixelBuffer, 0))
+        let uv = UnsafeRawBufferPointer(
+            start: uvBase, count: uvStride * CVPixelBufferGetHeightOfPlane(pixelBuffer, 1))
         // A frame the engine refuses (a size it cannot encode) is dropped like a late one.
         try? stream.pushNv12(
             width: UInt32(CVPixelBufferGetWidth(pixelBuffer)),

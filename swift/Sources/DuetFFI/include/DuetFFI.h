@@ -285,6 +285,20 @@ typedef void (*UniffiCallbackInterfaceConversationDelegateMethod4)(uint64_t, int
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CONVERSATION_DELEGATE_METHOD5
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CONVERSATION_DELEGATE_METHOD5
+typedef void (*UniffiCallbackInterfaceConversationDelegateMethod5)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CONVERSATION_DELEGATE_METHOD6
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CONVERSATION_DELEGATE_METHOD6
+typedef void (*UniffiCallbackInterfaceConversationDelegateMethod6)(uint64_t, uint8_t, uint8_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CALL_DELEGATE_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CALL_DELEGATE_METHOD0
 typedef void (*UniffiCallbackInterfaceVideoCallDelegateMethod0)(uint64_t, uint64_t, RustBuffer, void* _Nonnull, 
@@ -295,6 +309,13 @@ typedef void (*UniffiCallbackInterfaceVideoCallDelegateMethod0)(uint64_t, uint64
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CALL_DELEGATE_METHOD1
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CALL_DELEGATE_METHOD1
 typedef void (*UniffiCallbackInterfaceVideoCallDelegateMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CALL_DELEGATE_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CALL_DELEGATE_METHOD2
+typedef void (*UniffiCallbackInterfaceVideoCallDelegateMethod2)(uint64_t, RustBuffer, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
 
@@ -325,6 +346,8 @@ typedef struct UniffiVTableCallbackInterfaceConversationDelegate {
     UniffiCallbackInterfaceConversationDelegateMethod2 _Nonnull didFailWithError;
     UniffiCallbackInterfaceConversationDelegateMethod3 _Nonnull didClose;
     UniffiCallbackInterfaceConversationDelegateMethod4 _Nonnull didChangeRemoteMedia;
+    UniffiCallbackInterfaceConversationDelegateMethod5 _Nonnull didChangeMediaState;
+    UniffiCallbackInterfaceConversationDelegateMethod6 _Nonnull didChangeNetworkQuality;
 } UniffiVTableCallbackInterfaceConversationDelegate;
 
 #endif
@@ -335,6 +358,7 @@ typedef struct UniffiVTableCallbackInterfaceVideoCallDelegate {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceVideoCallDelegateMethod0 _Nonnull didReceiveCallWithConversation;
     UniffiCallbackInterfaceVideoCallDelegateMethod1 _Nonnull didChangeConnectionState;
+    UniffiCallbackInterfaceVideoCallDelegateMethod2 _Nonnull didEndWokenCall;
 } UniffiVTableCallbackInterfaceVideoCallDelegate;
 
 #endif
@@ -467,6 +491,16 @@ void uniffi_duet_ffi_fn_method_conversationdelegate_did_close(uint64_t ptr, Rust
 void uniffi_duet_ffi_fn_method_conversationdelegate_did_change_remote_media(uint64_t ptr, int8_t video_enabled, int8_t audio_enabled, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_MEDIA_STATE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_MEDIA_STATE
+void uniffi_duet_ffi_fn_method_conversationdelegate_did_change_media_state(uint64_t ptr, RustBuffer state, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_NETWORK_QUALITY
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_NETWORK_QUALITY
+void uniffi_duet_ffi_fn_method_conversationdelegate_did_change_network_quality(uint64_t ptr, uint8_t local, uint8_t remote, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOCALLDELEGATE
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOCALLDELEGATE
 uint64_t uniffi_duet_ffi_fn_clone_videocalldelegate(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -490,6 +524,11 @@ void uniffi_duet_ffi_fn_method_videocalldelegate_did_receive_call_with_conversat
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALLDELEGATE_DID_CHANGE_CONNECTION_STATE
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALLDELEGATE_DID_CHANGE_CONNECTION_STATE
 void uniffi_duet_ffi_fn_method_videocalldelegate_did_change_connection_state(uint64_t ptr, RustBuffer state, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALLDELEGATE_DID_END_WOKEN_CALL
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALLDELEGATE_DID_END_WOKEN_CALL
+void uniffi_duet_ffi_fn_method_videocalldelegate_did_end_woken_call(uint64_t ptr, RustBuffer call_id, RustBuffer reason, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOSINK
@@ -612,6 +651,16 @@ uint64_t uniffi_duet_ffi_fn_constructor_localstream_new(RustBuffer constraints, 
 uint64_t uniffi_duet_ffi_fn_constructor_localstream_synthetic(RustBuffer constraints, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_PUSH_I420_AT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_PUSH_I420_AT
+void uniffi_duet_ffi_fn_method_localstream_push_i420_at(uint64_t ptr, uint32_t width, uint32_t height, uint64_t y_address, uint64_t y_len, uint32_t y_stride, uint64_t u_address, uint64_t u_len, uint32_t u_stride, uint64_t v_address, uint64_t v_len, uint32_t v_stride, uint64_t timestamp_us, uint32_t rotation_degrees, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_PUSH_NV12_AT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_PUSH_NV12_AT
+void uniffi_duet_ffi_fn_method_localstream_push_nv12_at(uint64_t ptr, uint32_t width, uint32_t height, uint64_t y_address, uint64_t y_len, uint32_t y_stride, uint64_t uv_address, uint64_t uv_len, uint32_t uv_stride, uint64_t timestamp_us, uint32_t rotation_degrees, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_AUDIO_ENABLED
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_AUDIO_ENABLED
 int8_t uniffi_duet_ffi_fn_method_localstream_audio_enabled(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -625,16 +674,6 @@ RustBuffer uniffi_duet_ffi_fn_method_localstream_constraints(uint64_t ptr, RustC
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_PUSH_AUDIO
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_PUSH_AUDIO
 void uniffi_duet_ffi_fn_method_localstream_push_audio(uint64_t ptr, RustBuffer samples, uint64_t timestamp_us, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_PUSH_I420
-#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_PUSH_I420
-void uniffi_duet_ffi_fn_method_localstream_push_i420(uint64_t ptr, uint32_t width, uint32_t height, ForeignBytes y, uint32_t y_stride, ForeignBytes u, uint32_t u_stride, ForeignBytes v, uint32_t v_stride, uint64_t timestamp_us, RustBuffer rotation, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_PUSH_NV12
-#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_PUSH_NV12
-void uniffi_duet_ffi_fn_method_localstream_push_nv12(uint64_t ptr, uint32_t width, uint32_t height, ForeignBytes y, uint32_t y_stride, ForeignBytes uv, uint32_t uv_stride, uint64_t timestamp_us, RustBuffer rotation, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_LOCALSTREAM_SET_AUDIO_ENABLED
@@ -737,6 +776,16 @@ RustBuffer uniffi_duet_ffi_fn_method_videocall_device_id(uint64_t ptr, RustCallS
 int8_t uniffi_duet_ffi_fn_method_videocall_is_connected(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_NETWORK_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_NETWORK_CHANGED
+void uniffi_duet_ffi_fn_method_videocall_network_changed(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_REGISTER_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_REGISTER_PUSH
+uint64_t uniffi_duet_ffi_fn_method_videocall_register_push(uint64_t ptr, RustBuffer push
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_SHUTDOWN
 uint64_t uniffi_duet_ffi_fn_method_videocall_shutdown(uint64_t ptr
@@ -745,6 +794,11 @@ uint64_t uniffi_duet_ffi_fn_method_videocall_shutdown(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_UID
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_UID
 RustBuffer uniffi_duet_ffi_fn_method_videocall_uid(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_UNREGISTER_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_UNREGISTER_PUSH
+uint64_t uniffi_duet_ffi_fn_method_videocall_unregister_push(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_UPDATE_TOKEN
@@ -770,6 +824,11 @@ RustBuffer uniffi_duet_ffi_fn_method_captureerror_uniffi_trait_display(RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_CONNECTERROR_UNIFFI_TRAIT_DISPLAY
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_CONNECTERROR_UNIFFI_TRAIT_DISPLAY
 RustBuffer uniffi_duet_ffi_fn_method_connecterror_uniffi_trait_display(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_PUSHERROR_UNIFFI_TRAIT_DISPLAY
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_PUSHERROR_UNIFFI_TRAIT_DISPLAY
+RustBuffer uniffi_duet_ffi_fn_method_pusherror_uniffi_trait_display(RustBuffer ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_INIT_LOGGING
@@ -1150,6 +1209,18 @@ uint16_t uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_remote_
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_MEDIA_STATE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_MEDIA_STATE
+uint16_t uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_media_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_NETWORK_QUALITY
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_CONVERSATIONDELEGATE_DID_CHANGE_NETWORK_QUALITY
+uint16_t uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_network_quality(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_RECEIVE_CALL_WITH_CONVERSATION
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_RECEIVE_CALL_WITH_CONVERSATION
 uint16_t uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation(void
@@ -1159,6 +1230,12 @@ uint16_t uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_CHANGE_CONNECTION_STATE
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_CHANGE_CONNECTION_STATE
 uint16_t uniffi_duet_ffi_checksum_method_videocalldelegate_did_change_connection_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_END_WOKEN_CALL
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALLDELEGATE_DID_END_WOKEN_CALL
+uint16_t uniffi_duet_ffi_checksum_method_videocalldelegate_did_end_woken_call(void
     
 );
 #endif
@@ -1252,6 +1329,18 @@ uint16_t uniffi_duet_ffi_checksum_method_videoframe_y_stride(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_PUSH_I420_AT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_PUSH_I420_AT
+uint16_t uniffi_duet_ffi_checksum_method_localstream_push_i420_at(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_PUSH_NV12_AT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_PUSH_NV12_AT
+uint16_t uniffi_duet_ffi_checksum_method_localstream_push_nv12_at(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_AUDIO_ENABLED
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_AUDIO_ENABLED
 uint16_t uniffi_duet_ffi_checksum_method_localstream_audio_enabled(void
@@ -1267,18 +1356,6 @@ uint16_t uniffi_duet_ffi_checksum_method_localstream_constraints(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_PUSH_AUDIO
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_PUSH_AUDIO
 uint16_t uniffi_duet_ffi_checksum_method_localstream_push_audio(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_PUSH_I420
-#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_PUSH_I420
-uint16_t uniffi_duet_ffi_checksum_method_localstream_push_i420(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_PUSH_NV12
-#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_LOCALSTREAM_PUSH_NV12
-uint16_t uniffi_duet_ffi_checksum_method_localstream_push_nv12(void
     
 );
 #endif
@@ -1372,6 +1449,18 @@ uint16_t uniffi_duet_ffi_checksum_method_videocall_is_connected(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_NETWORK_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_NETWORK_CHANGED
+uint16_t uniffi_duet_ffi_checksum_method_videocall_network_changed(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_REGISTER_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_REGISTER_PUSH
+uint16_t uniffi_duet_ffi_checksum_method_videocall_register_push(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_SHUTDOWN
 uint16_t uniffi_duet_ffi_checksum_method_videocall_shutdown(void
@@ -1381,6 +1470,12 @@ uint16_t uniffi_duet_ffi_checksum_method_videocall_shutdown(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_UID
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_UID
 uint16_t uniffi_duet_ffi_checksum_method_videocall_uid(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_UNREGISTER_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_UNREGISTER_PUSH
+uint16_t uniffi_duet_ffi_checksum_method_videocall_unregister_push(void
     
 );
 #endif

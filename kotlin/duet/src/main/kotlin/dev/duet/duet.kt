@@ -675,11 +675,20 @@ internal interface UniffiCallbackInterfaceConversationDelegateMethod3 : com.sun.
 internal interface UniffiCallbackInterfaceConversationDelegateMethod4 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`videoEnabled`: Byte,`audioEnabled`: Byte,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceConversationDelegateMethod5 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`state`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceConversationDelegateMethod6 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`local`: Byte,`remote`: Byte,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceVideoCallDelegateMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`conversation`: Long,`data`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceVideoCallDelegateMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`state`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceVideoCallDelegateMethod2 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`callId`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceVideoSinkMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`frame`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
@@ -703,7 +712,7 @@ internal open class UniffiVTableCallbackInterfaceAudioSink(
     }
 
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "didReceiveResponse", "didReceiveStream", "didFailWithError", "didClose", "didChangeRemoteMedia")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "didReceiveResponse", "didReceiveStream", "didFailWithError", "didClose", "didChangeRemoteMedia", "didChangeMediaState", "didChangeNetworkQuality")
 internal open class UniffiVTableCallbackInterfaceConversationDelegate(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
@@ -712,6 +721,8 @@ internal open class UniffiVTableCallbackInterfaceConversationDelegate(
     @JvmField internal var `didFailWithError`: UniffiCallbackInterfaceConversationDelegateMethod2? = null,
     @JvmField internal var `didClose`: UniffiCallbackInterfaceConversationDelegateMethod3? = null,
     @JvmField internal var `didChangeRemoteMedia`: UniffiCallbackInterfaceConversationDelegateMethod4? = null,
+    @JvmField internal var `didChangeMediaState`: UniffiCallbackInterfaceConversationDelegateMethod5? = null,
+    @JvmField internal var `didChangeNetworkQuality`: UniffiCallbackInterfaceConversationDelegateMethod6? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -721,7 +732,9 @@ internal open class UniffiVTableCallbackInterfaceConversationDelegate(
         `didFailWithError`: UniffiCallbackInterfaceConversationDelegateMethod2? = null,
         `didClose`: UniffiCallbackInterfaceConversationDelegateMethod3? = null,
         `didChangeRemoteMedia`: UniffiCallbackInterfaceConversationDelegateMethod4? = null,
-    ): UniffiVTableCallbackInterfaceConversationDelegate(`uniffiFree`,`uniffiClone`,`didReceiveResponse`,`didReceiveStream`,`didFailWithError`,`didClose`,`didChangeRemoteMedia`,), Structure.ByValue
+        `didChangeMediaState`: UniffiCallbackInterfaceConversationDelegateMethod5? = null,
+        `didChangeNetworkQuality`: UniffiCallbackInterfaceConversationDelegateMethod6? = null,
+    ): UniffiVTableCallbackInterfaceConversationDelegate(`uniffiFree`,`uniffiClone`,`didReceiveResponse`,`didReceiveStream`,`didFailWithError`,`didClose`,`didChangeRemoteMedia`,`didChangeMediaState`,`didChangeNetworkQuality`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceConversationDelegate) {
         `uniffiFree` = other.`uniffiFree`
@@ -731,28 +744,33 @@ internal open class UniffiVTableCallbackInterfaceConversationDelegate(
         `didFailWithError` = other.`didFailWithError`
         `didClose` = other.`didClose`
         `didChangeRemoteMedia` = other.`didChangeRemoteMedia`
+        `didChangeMediaState` = other.`didChangeMediaState`
+        `didChangeNetworkQuality` = other.`didChangeNetworkQuality`
     }
 
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "didReceiveCallWithConversation", "didChangeConnectionState")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "didReceiveCallWithConversation", "didChangeConnectionState", "didEndWokenCall")
 internal open class UniffiVTableCallbackInterfaceVideoCallDelegate(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
     @JvmField internal var `didReceiveCallWithConversation`: UniffiCallbackInterfaceVideoCallDelegateMethod0? = null,
     @JvmField internal var `didChangeConnectionState`: UniffiCallbackInterfaceVideoCallDelegateMethod1? = null,
+    @JvmField internal var `didEndWokenCall`: UniffiCallbackInterfaceVideoCallDelegateMethod2? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
         `uniffiClone`: UniffiCallbackInterfaceClone? = null,
         `didReceiveCallWithConversation`: UniffiCallbackInterfaceVideoCallDelegateMethod0? = null,
         `didChangeConnectionState`: UniffiCallbackInterfaceVideoCallDelegateMethod1? = null,
-    ): UniffiVTableCallbackInterfaceVideoCallDelegate(`uniffiFree`,`uniffiClone`,`didReceiveCallWithConversation`,`didChangeConnectionState`,), Structure.ByValue
+        `didEndWokenCall`: UniffiCallbackInterfaceVideoCallDelegateMethod2? = null,
+    ): UniffiVTableCallbackInterfaceVideoCallDelegate(`uniffiFree`,`uniffiClone`,`didReceiveCallWithConversation`,`didChangeConnectionState`,`didEndWokenCall`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceVideoCallDelegate) {
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `didReceiveCallWithConversation` = other.`didReceiveCallWithConversation`
         `didChangeConnectionState` = other.`didChangeConnectionState`
+        `didEndWokenCall` = other.`didEndWokenCall`
     }
 
 }
@@ -836,9 +854,15 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_remote_media(
     ): Int
+    external fun uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_media_state(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_network_quality(
+    ): Int
     external fun uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videocalldelegate_did_change_connection_state(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_videocalldelegate_did_end_woken_call(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videosink_on_video_frame(
     ): Int
@@ -870,15 +894,15 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videoframe_y_stride(
     ): Int
+    external fun uniffi_duet_ffi_checksum_method_localstream_push_i420_at(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_localstream_push_nv12_at(
+    ): Int
     external fun uniffi_duet_ffi_checksum_method_localstream_audio_enabled(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_localstream_constraints(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_localstream_push_audio(
-    ): Int
-    external fun uniffi_duet_ffi_checksum_method_localstream_push_i420(
-    ): Int
-    external fun uniffi_duet_ffi_checksum_method_localstream_push_nv12(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_localstream_set_audio_enabled(
     ): Int
@@ -910,9 +934,15 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videocall_is_connected(
     ): Int
+    external fun uniffi_duet_ffi_checksum_method_videocall_network_changed(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_videocall_register_push(
+    ): Int
     external fun uniffi_duet_ffi_checksum_method_videocall_shutdown(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videocall_uid(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_videocall_unregister_push(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videocall_update_token(
     ): Int
@@ -994,6 +1024,10 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_duet_ffi_fn_method_conversationdelegate_did_change_remote_media(`ptr`: Long,`videoEnabled`: Byte,`audioEnabled`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_duet_ffi_fn_method_conversationdelegate_did_change_media_state(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_conversationdelegate_did_change_network_quality(`ptr`: Long,`local`: Byte,`remote`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_duet_ffi_fn_clone_videocalldelegate(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_duet_ffi_fn_free_videocalldelegate(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1003,6 +1037,8 @@ internal object UniffiLib {
     external fun uniffi_duet_ffi_fn_method_videocalldelegate_did_receive_call_with_conversation(`ptr`: Long,`conversation`: Long,`data`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_duet_ffi_fn_method_videocalldelegate_did_change_connection_state(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_videocalldelegate_did_end_woken_call(`ptr`: Long,`callId`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_duet_ffi_fn_clone_videosink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1052,15 +1088,15 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_duet_ffi_fn_constructor_localstream_synthetic(`constraints`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_duet_ffi_fn_method_localstream_push_i420_at(`ptr`: Long,`width`: Int,`height`: Int,`yAddress`: Long,`yLen`: Long,`yStride`: Int,`uAddress`: Long,`uLen`: Long,`uStride`: Int,`vAddress`: Long,`vLen`: Long,`vStride`: Int,`timestampUs`: Long,`rotationDegrees`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_localstream_push_nv12_at(`ptr`: Long,`width`: Int,`height`: Int,`yAddress`: Long,`yLen`: Long,`yStride`: Int,`uvAddress`: Long,`uvLen`: Long,`uvStride`: Int,`timestampUs`: Long,`rotationDegrees`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_duet_ffi_fn_method_localstream_audio_enabled(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_duet_ffi_fn_method_localstream_constraints(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_method_localstream_push_audio(`ptr`: Long,`samples`: RustBuffer.ByValue,`timestampUs`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_duet_ffi_fn_method_localstream_push_i420(`ptr`: Long,`width`: Int,`height`: Int,`y`: ForeignBytes.ByValue,`yStride`: Int,`u`: ForeignBytes.ByValue,`uStride`: Int,`v`: ForeignBytes.ByValue,`vStride`: Int,`timestampUs`: Long,`rotation`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_duet_ffi_fn_method_localstream_push_nv12(`ptr`: Long,`width`: Int,`height`: Int,`y`: ForeignBytes.ByValue,`yStride`: Int,`uv`: ForeignBytes.ByValue,`uvStride`: Int,`timestampUs`: Long,`rotation`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_duet_ffi_fn_method_localstream_set_audio_enabled(`ptr`: Long,`enabled`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1102,10 +1138,16 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_method_videocall_is_connected(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_duet_ffi_fn_method_videocall_network_changed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_videocall_register_push(`ptr`: Long,`push`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_duet_ffi_fn_method_videocall_shutdown(`ptr`: Long,
     ): Long
     external fun uniffi_duet_ffi_fn_method_videocall_uid(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_duet_ffi_fn_method_videocall_unregister_push(`ptr`: Long,
+    ): Long
     external fun uniffi_duet_ffi_fn_method_videocall_update_token(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_duet_ffi_fn_method_actionerror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1115,6 +1157,8 @@ internal object UniffiLib {
     external fun uniffi_duet_ffi_fn_method_captureerror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_method_connecterror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_duet_ffi_fn_method_pusherror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1242,10 +1286,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_func_init_logging() and 0xFFFF) != 22155) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_func_fetch_development_token() and 0xFFFF) != 21931) {
+    if ((lib.uniffi_duet_ffi_checksum_func_fetch_development_token() and 0xFFFF) != 979) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_method_conversation_accept() and 0xFFFF) != 51739) {
+    if ((lib.uniffi_duet_ffi_checksum_method_conversation_accept() and 0xFFFF) != 62553) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_conversation_call_id() and 0xFFFF) != 14506) {
@@ -1257,7 +1301,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_method_conversation_close_reason() and 0xFFFF) != 23829) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_method_conversation_reject() and 0xFFFF) != 18298) {
+    if ((lib.uniffi_duet_ffi_checksum_method_conversation_reject() and 0xFFFF) != 25399) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_conversation_remote_stream() and 0xFFFF) != 33738) {
@@ -1293,10 +1337,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_remote_media() and 0xFFFF) != 56233) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_media_state() and 0xFFFF) != 3675) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_conversationdelegate_did_change_network_quality() and 0xFFFF) != 31248) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_duet_ffi_checksum_method_videocalldelegate_did_receive_call_with_conversation() and 0xFFFF) != 15557) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_videocalldelegate_did_change_connection_state() and 0xFFFF) != 697) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_videocalldelegate_did_end_woken_call() and 0xFFFF) != 28160) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_videosink_on_video_frame() and 0xFFFF) != 21514) {
@@ -1344,19 +1397,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_method_videoframe_y_stride() and 0xFFFF) != 21387) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_duet_ffi_checksum_method_localstream_push_i420_at() and 0xFFFF) != 49141) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_localstream_push_nv12_at() and 0xFFFF) != 36179) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_duet_ffi_checksum_method_localstream_audio_enabled() and 0xFFFF) != 59457) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_localstream_constraints() and 0xFFFF) != 21281) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_method_localstream_push_audio() and 0xFFFF) != 9910) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
-    if ((lib.uniffi_duet_ffi_checksum_method_localstream_push_i420() and 0xFFFF) != 61996) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
-    if ((lib.uniffi_duet_ffi_checksum_method_localstream_push_nv12() and 0xFFFF) != 33329) {
+    if ((lib.uniffi_duet_ffi_checksum_method_localstream_push_audio() and 0xFFFF) != 50065) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_localstream_set_audio_enabled() and 0xFFFF) != 10364) {
@@ -1395,7 +1448,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_method_remotestream_video_size() and 0xFFFF) != 28421) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_method_videocall_call() and 0xFFFF) != 52573) {
+    if ((lib.uniffi_duet_ffi_checksum_method_videocall_call() and 0xFFFF) != 32852) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_videocall_device_id() and 0xFFFF) != 15671) {
@@ -1404,10 +1457,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_method_videocall_is_connected() and 0xFFFF) != 61870) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_duet_ffi_checksum_method_videocall_network_changed() and 0xFFFF) != 11362) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_videocall_register_push() and 0xFFFF) != 31562) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_duet_ffi_checksum_method_videocall_shutdown() and 0xFFFF) != 36981) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_videocall_uid() and 0xFFFF) != 62249) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_videocall_unregister_push() and 0xFFFF) != 49417) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_videocall_update_token() and 0xFFFF) != 16187) {
@@ -1419,7 +1481,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_constructor_localstream_synthetic() and 0xFFFF) != 17626) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_constructor_videocall_connect() and 0xFFFF) != 30684) {
+    if ((lib.uniffi_duet_ffi_checksum_constructor_videocall_connect() and 0xFFFF) != 60291) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1653,6 +1715,33 @@ private class JavaLangRefCleanable(
 /**
  * @suppress
  */
+public object FfiConverterUByte: FfiConverter<UByte, Byte> {
+    override fun lift(value: Byte): UByte {
+        return value.toUByte()
+    }
+
+    fun lift(value: Int): UByte {
+        return value.toUByte()
+    }
+
+    override fun read(buf: ByteBuffer): UByte {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: UByte): Byte {
+        return value.toByte()
+    }
+
+    override fun allocationSize(value: UByte) = 1UL
+
+    override fun write(value: UByte, buf: ByteBuffer) {
+        buf.put(value.toByte())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterShort: FfiConverter<Short, Short> {
     override fun lift(value: Short): Short {
         return value
@@ -1819,25 +1908,6 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
         val byteBuf = toUtf8(value)
         buf.putInt(byteBuf.limit())
         buf.put(byteBuf)
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
-    override fun read(buf: ByteBuffer): ByteArray {
-        val len = buf.getInt()
-        val byteArr = ByteArray(len)
-        buf.get(byteArr)
-        return byteArr
-    }
-    override fun allocationSize(value: ByteArray): ULong {
-        return 4UL + value.size.toULong()
-    }
-    override fun write(value: ByteArray, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        buf.put(value)
     }
 }
 
@@ -2265,6 +2335,11 @@ public interface ConversationInterface {
     
     /**
      * Answers an incoming call with this side's media.
+     *
+     * # Errors
+     *
+     * `Closed` (with why) once the call is over; `InvalidState` for a call this side placed
+     * or has already accepted.
      */
     fun `accept`(`localStream`: LocalStream)
     
@@ -2286,6 +2361,11 @@ public interface ConversationInterface {
     
     /**
      * Declines an incoming call. The caller hears `Rejected`.
+     *
+     * # Errors
+     *
+     * `Closed` once the call is over; `InvalidState` for a call this side placed or has
+     * accepted.
      */
     fun `reject`()
     
@@ -2424,6 +2504,11 @@ open class Conversation: Disposable, AutoCloseable, ConversationInterface
     
     /**
      * Answers an incoming call with this side's media.
+     *
+     * # Errors
+     *
+     * `Closed` (with why) once the call is over; `InvalidState` for a call this side placed
+     * or has already accepted.
      */
     @Throws(ActionException::class)override fun `accept`(`localStream`: LocalStream)
         = 
@@ -2489,6 +2574,11 @@ open class Conversation: Disposable, AutoCloseable, ConversationInterface
     
     /**
      * Declines an incoming call. The caller hears `Rejected`.
+     *
+     * # Errors
+     *
+     * `Closed` once the call is over; `InvalidState` for a call this side placed or has
+     * accepted.
      */
     @Throws(ActionException::class)override fun `reject`()
         = 
@@ -2759,6 +2849,21 @@ public interface ConversationDelegate {
      */
     fun `didChangeRemoteMedia`(`videoEnabled`: kotlin.Boolean, `audioEnabled`: kotlin.Boolean)
     
+    /**
+     * The media connection: `Reconnecting` when this side's path went down or its network
+     * changed (an ICE restart is under way), `PeerReconnecting` when the other party said
+     * its own did, `Connected` once media flows again. Unrecovered for 30 s, the call ends
+     * with `EndReason.NetworkLost`.
+     */
+    fun `didChangeMediaState`(`state`: MediaState)
+    
+    /**
+     * The network quality of each side changed, 0 (nothing gets through) to 5
+     * (excellent): what this side receives (`local`) and what the other side receives
+     * (`remote`). `CallStats` carries the same levels.
+     */
+    fun `didChangeNetworkQuality`(`local`: kotlin.UByte, `remote`: kotlin.UByte)
+    
     companion object
 }
 
@@ -2955,6 +3060,44 @@ open class ConversationDelegateImpl: Disposable, AutoCloseable, ConversationDele
     
 
     
+    /**
+     * The media connection: `Reconnecting` when this side's path went down or its network
+     * changed (an ICE restart is under way), `PeerReconnecting` when the other party said
+     * its own did, `Connected` once media flows again. Unrecovered for 30 s, the call ends
+     * with `EndReason.NetworkLost`.
+     */override fun `didChangeMediaState`(`state`: MediaState)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_conversationdelegate_did_change_media_state(
+        it,
+        
+        FfiConverterTypeMediaState.lower(`state`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The network quality of each side changed, 0 (nothing gets through) to 5
+     * (excellent): what this side receives (`local`) and what the other side receives
+     * (`remote`). `CallStats` carries the same levels.
+     */override fun `didChangeNetworkQuality`(`local`: kotlin.UByte, `remote`: kotlin.UByte)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_conversationdelegate_did_change_network_quality(
+        it,
+        
+        FfiConverterUByte.lower(`local`),
+        FfiConverterUByte.lower(`remote`),_status)
+}
+    }
+    
+    
+
+    
 
     
 
@@ -3032,6 +3175,31 @@ internal object uniffiCallbackInterfaceConversationDelegate {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
+    internal object `didChangeMediaState`: UniffiCallbackInterfaceConversationDelegateMethod5 {
+        override fun callback(`uniffiHandle`: Long,`state`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeConversationDelegate.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`didChangeMediaState`(
+                    FfiConverterTypeMediaState.lift(`state`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `didChangeNetworkQuality`: UniffiCallbackInterfaceConversationDelegateMethod6 {
+        override fun callback(`uniffiHandle`: Long,`local`: Byte,`remote`: Byte,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeConversationDelegate.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`didChangeNetworkQuality`(
+                    FfiConverterUByte.lift(`local`),
+                    FfiConverterUByte.lift(`remote`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
 
     internal object uniffiFree: UniffiCallbackInterfaceFree {
         override fun callback(handle: Long) {
@@ -3053,6 +3221,8 @@ internal object uniffiCallbackInterfaceConversationDelegate {
         `didFailWithError`,
         `didClose`,
         `didChangeRemoteMedia`,
+        `didChangeMediaState`,
+        `didChangeNetworkQuality`,
     )
 
     // Registers the foreign callback with the Rust side.
@@ -3203,6 +3373,35 @@ public object FfiConverterTypeConversationDelegate: FfiConverter<ConversationDel
  */
 public interface LocalStreamInterface {
     
+    /**
+     * Pushes an I420 camera frame whose planes lie at the given addresses: `y_len` bytes at
+     * `y_address`, and so on. Prefer the Swift and Kotlin `pushI420` conveniences, which take
+     * `Data` / direct `ByteBuffer` planes and call this.
+     *
+     * Each plane's bytes must stay valid and unchanged until this returns; they are copied
+     * once into a packed frame and never read afterwards. Strides may include row padding.
+     * `rotation_degrees` is 0, 90, 180 or 270. Frames pushed while video is disabled are
+     * dropped.
+     *
+     * # Errors
+     *
+     * `InvalidFrame` when the sizes, strides, plane lengths or rotation do not describe a
+     * picture.
+     */
+    fun `pushI420At`(`width`: kotlin.UInt, `height`: kotlin.UInt, `yAddress`: kotlin.ULong, `yLen`: kotlin.ULong, `yStride`: kotlin.UInt, `uAddress`: kotlin.ULong, `uLen`: kotlin.ULong, `uStride`: kotlin.UInt, `vAddress`: kotlin.ULong, `vLen`: kotlin.ULong, `vStride`: kotlin.UInt, `timestampUs`: kotlin.ULong, `rotationDegrees`: kotlin.UInt)
+    
+    /**
+     * Pushes an NV12 camera frame (Y plane, then interleaved U,V) whose planes lie at the
+     * given addresses, the usual layout of iOS and Android cameras. Prefer the Swift and
+     * Kotlin `pushNv12` conveniences. The contract is `push_i420_at`'s.
+     *
+     * # Errors
+     *
+     * `InvalidFrame` when the sizes, strides, plane lengths or rotation do not describe a
+     * picture.
+     */
+    fun `pushNv12At`(`width`: kotlin.UInt, `height`: kotlin.UInt, `yAddress`: kotlin.ULong, `yLen`: kotlin.ULong, `yStride`: kotlin.UInt, `uvAddress`: kotlin.ULong, `uvLen`: kotlin.ULong, `uvStride`: kotlin.UInt, `timestampUs`: kotlin.ULong, `rotationDegrees`: kotlin.UInt)
+    
     fun `audioEnabled`(): kotlin.Boolean
     
     fun `constraints`(): StreamConstraints
@@ -3210,22 +3409,12 @@ public interface LocalStreamInterface {
     /**
      * Pushes 10 ms of mono 48 kHz PCM: exactly 480 samples. Dropped while audio is
      * disabled.
+     *
+     * # Errors
+     *
+     * `AudioLength` for any other number of samples.
      */
     fun `pushAudio`(`samples`: List<kotlin.Short>, `timestampUs`: kotlin.ULong)
-    
-    /**
-     * Pushes an I420 camera frame. The planes are borrowed for this call only (Swift
-     * `Data`, Kotlin direct `ByteBuffer`) and copied once, into a packed frame; strides
-     * may include row padding. Frames pushed while video is disabled are dropped.
-     */
-    fun `pushI420`(`width`: kotlin.UInt, `height`: kotlin.UInt, `y`: java.nio.ByteBuffer, `yStride`: kotlin.UInt, `u`: java.nio.ByteBuffer, `uStride`: kotlin.UInt, `v`: java.nio.ByteBuffer, `vStride`: kotlin.UInt, `timestampUs`: kotlin.ULong, `rotation`: Rotation)
-    
-    /**
-     * Pushes an NV12 camera frame (Y plane, then interleaved U,V), the usual layout of iOS
-     * (`kCVPixelFormatType_420YpCbCr8BiPlanar*`) and Android cameras. Borrowed, then
-     * copied once into a packed I420 frame.
-     */
-    fun `pushNv12`(`width`: kotlin.UInt, `height`: kotlin.UInt, `y`: java.nio.ByteBuffer, `yStride`: kotlin.UInt, `uv`: java.nio.ByteBuffer, `uvStride`: kotlin.UInt, `timestampUs`: kotlin.ULong, `rotation`: Rotation)
     
     fun `setAudioEnabled`(`enabled`: kotlin.Boolean)
     
@@ -3357,6 +3546,80 @@ open class LocalStream: Disposable, AutoCloseable, LocalStreamInterface
         }
     }
 
+    
+    /**
+     * Pushes an I420 camera frame whose planes lie at the given addresses: `y_len` bytes at
+     * `y_address`, and so on. Prefer the Swift and Kotlin `pushI420` conveniences, which take
+     * `Data` / direct `ByteBuffer` planes and call this.
+     *
+     * Each plane's bytes must stay valid and unchanged until this returns; they are copied
+     * once into a packed frame and never read afterwards. Strides may include row padding.
+     * `rotation_degrees` is 0, 90, 180 or 270. Frames pushed while video is disabled are
+     * dropped.
+     *
+     * # Errors
+     *
+     * `InvalidFrame` when the sizes, strides, plane lengths or rotation do not describe a
+     * picture.
+     */
+    @Throws(CaptureException::class)override fun `pushI420At`(`width`: kotlin.UInt, `height`: kotlin.UInt, `yAddress`: kotlin.ULong, `yLen`: kotlin.ULong, `yStride`: kotlin.UInt, `uAddress`: kotlin.ULong, `uLen`: kotlin.ULong, `uStride`: kotlin.UInt, `vAddress`: kotlin.ULong, `vLen`: kotlin.ULong, `vStride`: kotlin.UInt, `timestampUs`: kotlin.ULong, `rotationDegrees`: kotlin.UInt)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(CaptureException) { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_localstream_push_i420_at(
+        it,
+        
+        FfiConverterUInt.lower(`width`),
+        FfiConverterUInt.lower(`height`),
+        FfiConverterULong.lower(`yAddress`),
+        FfiConverterULong.lower(`yLen`),
+        FfiConverterUInt.lower(`yStride`),
+        FfiConverterULong.lower(`uAddress`),
+        FfiConverterULong.lower(`uLen`),
+        FfiConverterUInt.lower(`uStride`),
+        FfiConverterULong.lower(`vAddress`),
+        FfiConverterULong.lower(`vLen`),
+        FfiConverterUInt.lower(`vStride`),
+        FfiConverterULong.lower(`timestampUs`),
+        FfiConverterUInt.lower(`rotationDegrees`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Pushes an NV12 camera frame (Y plane, then interleaved U,V) whose planes lie at the
+     * given addresses, the usual layout of iOS and Android cameras. Prefer the Swift and
+     * Kotlin `pushNv12` conveniences. The contract is `push_i420_at`'s.
+     *
+     * # Errors
+     *
+     * `InvalidFrame` when the sizes, strides, plane lengths or rotation do not describe a
+     * picture.
+     */
+    @Throws(CaptureException::class)override fun `pushNv12At`(`width`: kotlin.UInt, `height`: kotlin.UInt, `yAddress`: kotlin.ULong, `yLen`: kotlin.ULong, `yStride`: kotlin.UInt, `uvAddress`: kotlin.ULong, `uvLen`: kotlin.ULong, `uvStride`: kotlin.UInt, `timestampUs`: kotlin.ULong, `rotationDegrees`: kotlin.UInt)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(CaptureException) { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_localstream_push_nv12_at(
+        it,
+        
+        FfiConverterUInt.lower(`width`),
+        FfiConverterUInt.lower(`height`),
+        FfiConverterULong.lower(`yAddress`),
+        FfiConverterULong.lower(`yLen`),
+        FfiConverterUInt.lower(`yStride`),
+        FfiConverterULong.lower(`uvAddress`),
+        FfiConverterULong.lower(`uvLen`),
+        FfiConverterUInt.lower(`uvStride`),
+        FfiConverterULong.lower(`timestampUs`),
+        FfiConverterUInt.lower(`rotationDegrees`),_status)
+}
+    }
+    
+    
+
     override fun `audioEnabled`(): kotlin.Boolean {
             return FfiConverterBoolean.lift(
     callWithHandle {
@@ -3387,6 +3650,10 @@ open class LocalStream: Disposable, AutoCloseable, LocalStreamInterface
     /**
      * Pushes 10 ms of mono 48 kHz PCM: exactly 480 samples. Dropped while audio is
      * disabled.
+     *
+     * # Errors
+     *
+     * `AudioLength` for any other number of samples.
      */
     @Throws(CaptureException::class)override fun `pushAudio`(`samples`: List<kotlin.Short>, `timestampUs`: kotlin.ULong)
         = 
@@ -3397,60 +3664,6 @@ open class LocalStream: Disposable, AutoCloseable, LocalStreamInterface
         
         FfiConverterSequenceShort.lower(`samples`),
         FfiConverterULong.lower(`timestampUs`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * Pushes an I420 camera frame. The planes are borrowed for this call only (Swift
-     * `Data`, Kotlin direct `ByteBuffer`) and copied once, into a packed frame; strides
-     * may include row padding. Frames pushed while video is disabled are dropped.
-     */
-    @Throws(CaptureException::class)override fun `pushI420`(`width`: kotlin.UInt, `height`: kotlin.UInt, `y`: java.nio.ByteBuffer, `yStride`: kotlin.UInt, `u`: java.nio.ByteBuffer, `uStride`: kotlin.UInt, `v`: java.nio.ByteBuffer, `vStride`: kotlin.UInt, `timestampUs`: kotlin.ULong, `rotation`: Rotation)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(CaptureException) { _status ->
-    UniffiLib.uniffi_duet_ffi_fn_method_localstream_push_i420(
-        it,
-        
-        FfiConverterUInt.lower(`width`),
-        FfiConverterUInt.lower(`height`),
-        FfiConverterByRefBytes.lower(`y`),
-        FfiConverterUInt.lower(`yStride`),
-        FfiConverterByRefBytes.lower(`u`),
-        FfiConverterUInt.lower(`uStride`),
-        FfiConverterByRefBytes.lower(`v`),
-        FfiConverterUInt.lower(`vStride`),
-        FfiConverterULong.lower(`timestampUs`),
-        FfiConverterTypeRotation.lower(`rotation`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * Pushes an NV12 camera frame (Y plane, then interleaved U,V), the usual layout of iOS
-     * (`kCVPixelFormatType_420YpCbCr8BiPlanar*`) and Android cameras. Borrowed, then
-     * copied once into a packed I420 frame.
-     */
-    @Throws(CaptureException::class)override fun `pushNv12`(`width`: kotlin.UInt, `height`: kotlin.UInt, `y`: java.nio.ByteBuffer, `yStride`: kotlin.UInt, `uv`: java.nio.ByteBuffer, `uvStride`: kotlin.UInt, `timestampUs`: kotlin.ULong, `rotation`: Rotation)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(CaptureException) { _status ->
-    UniffiLib.uniffi_duet_ffi_fn_method_localstream_push_nv12(
-        it,
-        
-        FfiConverterUInt.lower(`width`),
-        FfiConverterUInt.lower(`height`),
-        FfiConverterByRefBytes.lower(`y`),
-        FfiConverterUInt.lower(`yStride`),
-        FfiConverterByRefBytes.lower(`uv`),
-        FfiConverterUInt.lower(`uvStride`),
-        FfiConverterULong.lower(`timestampUs`),
-        FfiConverterTypeRotation.lower(`rotation`),_status)
 }
     }
     
@@ -4095,6 +4308,11 @@ public interface VideoCallInterface {
     /**
      * Calls `remote_uid`. Any call under way on this client is hung up first (one call at
      * a time). The returned conversation hears the answer through its delegate.
+     *
+     * # Errors
+     *
+     * `InvalidArgument` for a malformed uid, calling yourself or data over the limit;
+     * `Closed` after `shutdown`.
      */
     fun `call`(`remoteUid`: kotlin.String, `localStream`: LocalStream, `options`: CallOptions): Conversation
     
@@ -4106,6 +4324,24 @@ public interface VideoCallInterface {
     fun `isConnected`(): kotlin.Boolean
     
     /**
+     * The device's network changed (the platform's network monitor said so): every call
+     * under way restarts ICE at once. The Swift and Kotlin shims call it for the app.
+     */
+    fun `networkChanged`()
+    
+    /**
+     * Registers this device's push token, so that calls reach it while it is not
+     * connected (docs/protocol.md, Pushes). It replaces the device's earlier token and
+     * survives server restarts. Returns once the server has kept it; if the connection
+     * drops first, it is sent again when it is back. Call it after every new token.
+     *
+     * # Errors
+     *
+     * The token is malformed, the server could not keep it, or the client shut down.
+     */
+    suspend fun `registerPush`(`push`: PushToken)
+    
+    /**
      * Hangs up every call, closes the connection, and returns once it is closed.
      * Conversations still held report `Closed` from then on.
      */
@@ -4115,6 +4351,15 @@ public interface VideoCallInterface {
      * The uid the server knows this client as (the token's subject).
      */
     fun `uid`(): kotlin.String
+    
+    /**
+     * Forgets this device's push token (at sign-out): calls no longer wake it.
+     *
+     * # Errors
+     *
+     * The server could not forget it, or the client shut down.
+     */
+    suspend fun `unregisterPush`()
     
     /**
      * A fresh token for the next reconnect (the one in use is checked only when
@@ -4234,6 +4479,11 @@ open class VideoCall: Disposable, AutoCloseable, VideoCallInterface
     /**
      * Calls `remote_uid`. Any call under way on this client is hung up first (one call at
      * a time). The returned conversation hears the answer through its delegate.
+     *
+     * # Errors
+     *
+     * `InvalidArgument` for a malformed uid, calling yourself or data over the limit;
+     * `Closed` after `shutdown`.
      */
     @Throws(ActionException::class)override fun `call`(`remoteUid`: kotlin.String, `localStream`: LocalStream, `options`: CallOptions): Conversation {
             return FfiConverterTypeConversation.lift(
@@ -4282,6 +4532,55 @@ open class VideoCall: Disposable, AutoCloseable, VideoCallInterface
 
     
     /**
+     * The device's network changed (the platform's network monitor said so): every call
+     * under way restarts ICE at once. The Swift and Kotlin shims call it for the app.
+     */override fun `networkChanged`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_videocall_network_changed(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Registers this device's push token, so that calls reach it while it is not
+     * connected (docs/protocol.md, Pushes). It replaces the device's earlier token and
+     * survives server restarts. Returns once the server has kept it; if the connection
+     * drops first, it is sent again when it is back. Call it after every new token.
+     *
+     * # Errors
+     *
+     * The token is malformed, the server could not keep it, or the client shut down.
+     */
+    @Throws(PushException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `registerPush`(`push`: PushToken) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_duet_ffi_fn_method_videocall_register_push(
+                uniffiHandle,
+                
+        FfiConverterTypePushToken.lower(`push`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_duet_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_duet_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_duet_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        PushException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Hangs up every call, closes the connection, and returns once it is closed.
      * Conversations still held report `Closed` from then on.
      */
@@ -4323,6 +4622,35 @@ open class VideoCall: Disposable, AutoCloseable, VideoCallInterface
 
     
     /**
+     * Forgets this device's push token (at sign-out): calls no longer wake it.
+     *
+     * # Errors
+     *
+     * The server could not forget it, or the client shut down.
+     */
+    @Throws(PushException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `unregisterPush`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_duet_ffi_fn_method_videocall_unregister_push(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_duet_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_duet_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_duet_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        PushException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * A fresh token for the next reconnect (the one in use is checked only when
      * connecting).
      */override fun `updateToken`(`token`: kotlin.String)
@@ -4350,6 +4678,10 @@ open class VideoCall: Disposable, AutoCloseable, VideoCallInterface
      * Connects and authenticates. Returns once the server has welcomed this device, so a
      * wrong URL or a refused token is an error here; after that, a dropped connection is
      * retried in the background and calls resume. `delegate` hears incoming calls.
+     *
+     * # Errors
+     *
+     * A bad URL or device id, an unreachable or silent server, or a refused token.
      */
     @Throws(ConnectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4513,6 +4845,15 @@ public interface VideoCallDelegate {
      */
     fun `didChangeConnectionState`(`state`: ConnectionState)
     
+    /**
+     * The call whose push woke the app (`ClientConfig.woken_for`) is over for this
+     * device: cancelled, answered or declined on another device, timed out. `reason` is
+     * `None` when the server does not know the call (long over, or lost in a restart).
+     * End the system call screen shown for the push. A woken call that still rings comes
+     * to `did_receive_call_with_conversation` instead.
+     */
+    fun `didEndWokenCall`(`callId`: kotlin.String, `reason`: EndReason?)
+    
     companion object
 }
 
@@ -4659,6 +5000,27 @@ open class VideoCallDelegateImpl: Disposable, AutoCloseable, VideoCallDelegate
     
 
     
+    /**
+     * The call whose push woke the app (`ClientConfig.woken_for`) is over for this
+     * device: cancelled, answered or declined on another device, timed out. `reason` is
+     * `None` when the server does not know the call (long over, or lost in a restart).
+     * End the system call screen shown for the push. A woken call that still rings comes
+     * to `did_receive_call_with_conversation` instead.
+     */override fun `didEndWokenCall`(`callId`: kotlin.String, `reason`: EndReason?)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_videocalldelegate_did_end_woken_call(
+        it,
+        
+        FfiConverterString.lower(`callId`),
+        FfiConverterOptionalTypeEndReason.lower(`reason`),_status)
+}
+    }
+    
+    
+
+    
 
     
 
@@ -4701,6 +5063,19 @@ internal object uniffiCallbackInterfaceVideoCallDelegate {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
+    internal object `didEndWokenCall`: UniffiCallbackInterfaceVideoCallDelegateMethod2 {
+        override fun callback(`uniffiHandle`: Long,`callId`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeVideoCallDelegate.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`didEndWokenCall`(
+                    FfiConverterString.lift(`callId`),
+                    FfiConverterOptionalTypeEndReason.lift(`reason`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
 
     internal object uniffiFree: UniffiCallbackInterfaceFree {
         override fun callback(handle: Long) {
@@ -4719,6 +5094,7 @@ internal object uniffiCallbackInterfaceVideoCallDelegate {
         uniffiClone,
         `didReceiveCallWithConversation`,
         `didChangeConnectionState`,
+        `didEndWokenCall`,
     )
 
     // Registers the foreign callback with the Rust side.
@@ -5780,6 +6156,16 @@ data class CallStats (
      * 10 ms audio frames decoded.
      */
     var `audioFramesDecoded`: kotlin.ULong
+    , 
+    /**
+     * Network quality of what this side receives, 0 (nothing) to 5 (excellent).
+     */
+    var `qualityLocal`: kotlin.UByte
+    , 
+    /**
+     * Network quality of what the other side receives, from its receiver reports.
+     */
+    var `qualityRemote`: kotlin.UByte
     
 ){
     
@@ -5818,6 +6204,8 @@ public object FfiConverterTypeCallStats: FfiConverterRustBuffer<CallStats> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterUByte.read(buf),
+            FfiConverterUByte.read(buf),
         )
     }
 
@@ -5843,7 +6231,9 @@ public object FfiConverterTypeCallStats: FfiConverterRustBuffer<CallStats> {
             FfiConverterULong.allocationSize(value.`framesSent`) +
             FfiConverterULong.allocationSize(value.`framesDecoded`) +
             FfiConverterULong.allocationSize(value.`audioPacketsSent`) +
-            FfiConverterULong.allocationSize(value.`audioFramesDecoded`)
+            FfiConverterULong.allocationSize(value.`audioFramesDecoded`) +
+            FfiConverterUByte.allocationSize(value.`qualityLocal`) +
+            FfiConverterUByte.allocationSize(value.`qualityRemote`)
     )
 
     override fun write(value: CallStats, buf: ByteBuffer) {
@@ -5869,6 +6259,8 @@ public object FfiConverterTypeCallStats: FfiConverterRustBuffer<CallStats> {
             FfiConverterULong.write(value.`framesDecoded`, buf)
             FfiConverterULong.write(value.`audioPacketsSent`, buf)
             FfiConverterULong.write(value.`audioFramesDecoded`, buf)
+            FfiConverterUByte.write(value.`qualityLocal`, buf)
+            FfiConverterUByte.write(value.`qualityRemote`, buf)
     }
 }
 
@@ -5900,6 +6292,13 @@ data class ClientConfig (
      * `"127.0.0.1:0"`.
      */
     var `bindAddresses`: List<kotlin.String> = listOf() 
+    , 
+    /**
+     * The call id a push carried, when the push started or woke the app: the server
+     * answers at once with that call (`did_receive_call_with_conversation`, if it still
+     * rings) or its end (`VideoCallDelegate.did_end_woken_call`).
+     */
+    var `wokenFor`: kotlin.String? = null 
     
 ){
     
@@ -5920,6 +6319,7 @@ public object FfiConverterTypeClientConfig: FfiConverterRustBuffer<ClientConfig>
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -5927,7 +6327,8 @@ public object FfiConverterTypeClientConfig: FfiConverterRustBuffer<ClientConfig>
             FfiConverterString.allocationSize(value.`serverUrl`) +
             FfiConverterString.allocationSize(value.`token`) +
             FfiConverterOptionalString.allocationSize(value.`deviceId`) +
-            FfiConverterSequenceString.allocationSize(value.`bindAddresses`)
+            FfiConverterSequenceString.allocationSize(value.`bindAddresses`) +
+            FfiConverterOptionalString.allocationSize(value.`wokenFor`)
     )
 
     override fun write(value: ClientConfig, buf: ByteBuffer) {
@@ -5935,6 +6336,7 @@ public object FfiConverterTypeClientConfig: FfiConverterRustBuffer<ClientConfig>
             FfiConverterString.write(value.`token`, buf)
             FfiConverterOptionalString.write(value.`deviceId`, buf)
             FfiConverterSequenceString.write(value.`bindAddresses`, buf)
+            FfiConverterOptionalString.write(value.`wokenFor`, buf)
     }
 }
 
@@ -6079,16 +6481,19 @@ public object FfiConverterTypeVideoSize: FfiConverterRustBuffer<VideoSize> {
 
 
 /**
- * Returned at once by an action the app asked for (`call`, `accept`, `reject`).
+ * Returned at once by an action the app asked for (`call`, `accept`, `reject`). Switch on
+ * the case (and its `kind`); `reason` is for people.
  */
 sealed class ActionException: kotlin.Exception() {
     
     class InvalidArgument(
         
+        val `kind`: InvalidArgumentKind, 
+        
         val `reason`: kotlin.String
         ) : ActionException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = "kind=${ `kind` }, reason=${ `reason` }"
     }
     
     /**
@@ -6096,19 +6501,26 @@ sealed class ActionException: kotlin.Exception() {
      */
     class InvalidState(
         
+        val `kind`: WrongStateKind, 
+        
         val `reason`: kotlin.String
         ) : ActionException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = "kind=${ `kind` }, reason=${ `reason` }"
     }
     
     /**
-     * The conversation or its client is gone.
+     * The conversation is over (`end_reason` says why, when this side knows), or its
+     * client is gone.
      */
     class Closed(
+        
+        val `endReason`: EndReason?, 
+        
+        val `reason`: kotlin.String
         ) : ActionException() {
         override val message
-            get() = ""
+            get() = "endReason=${ `endReason` }, reason=${ `reason` }"
     }
     
 
@@ -6140,12 +6552,17 @@ public object FfiConverterTypeActionError : FfiConverterRustBuffer<ActionExcepti
 
         return when(buf.getInt()) {
             1 -> ActionException.InvalidArgument(
+                FfiConverterTypeInvalidArgumentKind.read(buf),
                 FfiConverterString.read(buf),
                 )
             2 -> ActionException.InvalidState(
+                FfiConverterTypeWrongStateKind.read(buf),
                 FfiConverterString.read(buf),
                 )
-            3 -> ActionException.Closed()
+            3 -> ActionException.Closed(
+                FfiConverterOptionalTypeEndReason.read(buf),
+                FfiConverterString.read(buf),
+                )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
     }
@@ -6155,16 +6572,20 @@ public object FfiConverterTypeActionError : FfiConverterRustBuffer<ActionExcepti
             is ActionException.InvalidArgument -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+                + FfiConverterTypeInvalidArgumentKind.allocationSize(value.`kind`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is ActionException.InvalidState -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+                + FfiConverterTypeWrongStateKind.allocationSize(value.`kind`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is ActionException.Closed -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+                + FfiConverterOptionalTypeEndReason.allocationSize(value.`endReason`)
+                + FfiConverterString.allocationSize(value.`reason`)
             )
         }
     }
@@ -6173,16 +6594,20 @@ public object FfiConverterTypeActionError : FfiConverterRustBuffer<ActionExcepti
         when(value) {
             is ActionException.InvalidArgument -> {
                 buf.putInt(1)
+                FfiConverterTypeInvalidArgumentKind.write(value.`kind`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is ActionException.InvalidState -> {
                 buf.putInt(2)
+                FfiConverterTypeWrongStateKind.write(value.`kind`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is ActionException.Closed -> {
                 buf.putInt(3)
+                FfiConverterOptionalTypeEndReason.write(value.`endReason`, buf)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -6192,11 +6617,55 @@ public object FfiConverterTypeActionError : FfiConverterRustBuffer<ActionExcepti
 
 
 
+/**
+ * Which APNs a PushKit token belongs to.
+ */
+
+enum class ApnsEnvironment {
+    
+    /**
+     * Development builds (the `aps-environment` entitlement `development`).
+     */
+    SANDBOX,
+    /**
+     * App Store, TestFlight and ad-hoc builds.
+     */
+    PRODUCTION;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeApnsEnvironment: FfiConverterRustBuffer<ApnsEnvironment> {
+    override fun read(buf: ByteBuffer) = try {
+        ApnsEnvironment.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ApnsEnvironment) = 4UL
+
+    override fun write(value: ApnsEnvironment, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 
 /**
  * Something went wrong with a call under way; delivered to
  * `ConversationDelegate.did_fail_with_error`. `did_close` follows when it ended the call.
+ * Switch on the case; `reason` is for people.
  */
 sealed class CallException: kotlin.Exception() {
     
@@ -6225,9 +6694,61 @@ sealed class CallException: kotlin.Exception() {
     }
     
     /**
-     * The peer connection could not be set up or failed (ICE, DTLS, codecs).
+     * No network path to the other party was found, or the one in use stopped working.
      */
-    class Media(
+    class IceFailed(
+        ) : CallException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * A path was found but the encrypted media session (DTLS-SRTP) could not be set up.
+     */
+    class DtlsFailed(
+        ) : CallException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * A codec this side needs could not start.
+     */
+    class NoCodec(
+        
+        val `kind`: MediaKind, 
+        
+        val `reason`: kotlin.String
+        ) : CallException() {
+        override val message
+            get() = "kind=${ `kind` }, reason=${ `reason` }"
+    }
+    
+    /**
+     * The other party's offer or answer could not be used.
+     */
+    class BadRemoteDescription(
+        
+        val `reason`: kotlin.String
+        ) : CallException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The media connection went down mid-call and did not recover within 30 s; the call
+     * ends with `EndReason.NetworkLost`.
+     */
+    class NetworkLost(
+        ) : CallException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * The peer connection could not be set up for another reason.
+     */
+    class MediaSetup(
         
         val `reason`: kotlin.String
         ) : CallException() {
@@ -6271,7 +6792,17 @@ public object FfiConverterTypeCallError : FfiConverterRustBuffer<CallException> 
                 FfiConverterTypeServerErrorCode.read(buf),
                 FfiConverterString.read(buf),
                 )
-            4 -> CallException.Media(
+            4 -> CallException.IceFailed()
+            5 -> CallException.DtlsFailed()
+            6 -> CallException.NoCodec(
+                FfiConverterTypeMediaKind.read(buf),
+                FfiConverterString.read(buf),
+                )
+            7 -> CallException.BadRemoteDescription(
+                FfiConverterString.read(buf),
+                )
+            8 -> CallException.NetworkLost()
+            9 -> CallException.MediaSetup(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -6295,7 +6826,30 @@ public object FfiConverterTypeCallError : FfiConverterRustBuffer<CallException> 
                 + FfiConverterTypeServerErrorCode.allocationSize(value.`code`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
-            is CallException.Media -> (
+            is CallException.IceFailed -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is CallException.DtlsFailed -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is CallException.NoCodec -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeMediaKind.allocationSize(value.`kind`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CallException.BadRemoteDescription -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is CallException.NetworkLost -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is CallException.MediaSetup -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -6320,8 +6874,31 @@ public object FfiConverterTypeCallError : FfiConverterRustBuffer<CallException> 
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is CallException.Media -> {
+            is CallException.IceFailed -> {
                 buf.putInt(4)
+                Unit
+            }
+            is CallException.DtlsFailed -> {
+                buf.putInt(5)
+                Unit
+            }
+            is CallException.NoCodec -> {
+                buf.putInt(6)
+                FfiConverterTypeMediaKind.write(value.`kind`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CallException.BadRemoteDescription -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is CallException.NetworkLost -> {
+                buf.putInt(8)
+                Unit
+            }
+            is CallException.MediaSetup -> {
+                buf.putInt(9)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -6891,6 +7468,11 @@ enum class EndReason {
      */
     CONNECTION_LOST,
     /**
+     * The media connection went down and ICE restarts did not bring it back within 30 s
+     * (a network that went away for good): not a hang-up.
+     */
+    NETWORK_LOST,
+    /**
      * An error ended the call; `did_fail_with_error` said which.
      */
     FAILED;
@@ -6959,6 +7541,355 @@ public object FfiConverterTypeIceTransportPolicy: FfiConverterRustBuffer<IceTran
 
     override fun write(value: IceTransportPolicy, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Which argument was wrong.
+ */
+
+enum class InvalidArgumentKind {
+    
+    /**
+     * The uid is empty, too long, or holds a control character.
+     */
+    UID,
+    CALLING_YOURSELF,
+    /**
+     * The custom data is over the server's limit.
+     */
+    DATA_TOO_LONG;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInvalidArgumentKind: FfiConverterRustBuffer<InvalidArgumentKind> {
+    override fun read(buf: ByteBuffer) = try {
+        InvalidArgumentKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: InvalidArgumentKind) = 4UL
+
+    override fun write(value: InvalidArgumentKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Audio or video, where an error concerns one of them.
+ */
+
+enum class MediaKind {
+    
+    AUDIO,
+    VIDEO;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMediaKind: FfiConverterRustBuffer<MediaKind> {
+    override fun read(buf: ByteBuffer) = try {
+        MediaKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: MediaKind) = 4UL
+
+    override fun write(value: MediaKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Where a call's media connection stands (`ConversationDelegate.did_change_media_state`).
+ */
+
+enum class MediaState {
+    
+    /**
+     * Media flows (again).
+     */
+    CONNECTED,
+    /**
+     * This side's path is down or its network changed; ICE is restarting.
+     */
+    RECONNECTING,
+    /**
+     * The other party's path is down or changed; ICE is restarting.
+     */
+    PEER_RECONNECTING;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMediaState: FfiConverterRustBuffer<MediaState> {
+    override fun read(buf: ByteBuffer) = try {
+        MediaState.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: MediaState) = 4UL
+
+    override fun write(value: MediaState, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
+
+/**
+ * Why `VideoCall.register_push` or `unregister_push` failed.
+ */
+sealed class PushException: kotlin.Exception() {
+    
+    /**
+     * The token is not one the server accepts (a bad character, too long).
+     */
+    class InvalidToken(
+        
+        val `reason`: kotlin.String
+        ) : PushException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The server could not keep it (its store full or failing).
+     */
+    class Refused(
+        
+        val `reason`: kotlin.String
+        ) : PushException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The client shut down first.
+     */
+    class ShutDown(
+        ) : PushException() {
+        override val message
+            get() = ""
+    }
+    
+
+    
+
+    // The local Rust `Display`/`Debug` implementation.
+    override fun toString(): String {
+        return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_pusherror_uniffi_trait_display(FfiConverterTypePushError.lower(this),
+        _status)
+}
+    )
+    }
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<PushException> {
+        override fun lift(error_buf: RustBuffer.ByValue): PushException = FfiConverterTypePushError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushError : FfiConverterRustBuffer<PushException> {
+    override fun read(buf: ByteBuffer): PushException {
+        
+
+        return when(buf.getInt()) {
+            1 -> PushException.InvalidToken(
+                FfiConverterString.read(buf),
+                )
+            2 -> PushException.Refused(
+                FfiConverterString.read(buf),
+                )
+            3 -> PushException.ShutDown()
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PushException): ULong {
+        return when(value) {
+            is PushException.InvalidToken -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is PushException.Refused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is PushException.ShutDown -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: PushException, buf: ByteBuffer) {
+        when(value) {
+            is PushException.InvalidToken -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is PushException.Refused -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is PushException.ShutDown -> {
+                buf.putInt(3)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+/**
+ * A device's push token, as its platform's push service issued it
+ * (`VideoCall.register_push`).
+ */
+sealed class PushToken {
+    
+    /**
+     * An iOS PushKit VoIP token, in hex, for the app `bundle_id`; the push goes to the
+     * topic `<bundle_id>.voip` in the APNs `environment` the app was built for.
+     */
+    data class Apns(
+        val `token`: kotlin.String, 
+        val `bundleId`: kotlin.String, 
+        val `environment`: dev.duet.ApnsEnvironment) : PushToken()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A Firebase Cloud Messaging registration token.
+     */
+    data class Fcm(
+        val `token`: kotlin.String) : PushToken()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushToken : FfiConverterRustBuffer<PushToken>{
+    override fun read(buf: ByteBuffer): PushToken {
+        return when(buf.getInt()) {
+            1 -> PushToken.Apns(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterTypeApnsEnvironment.read(buf),
+                )
+            2 -> PushToken.Fcm(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PushToken): ULong = when(value) {
+        is PushToken.Apns -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`token`)
+                + FfiConverterString.allocationSize(value.`bundleId`)
+                + FfiConverterTypeApnsEnvironment.allocationSize(value.`environment`)
+            )
+        }
+        is PushToken.Fcm -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`token`)
+            )
+        }
+    }
+
+    override fun write(value: PushToken, buf: ByteBuffer) {
+        when(value) {
+            is PushToken.Apns -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`token`, buf)
+                FfiConverterString.write(value.`bundleId`, buf)
+                FfiConverterTypeApnsEnvironment.write(value.`environment`, buf)
+                Unit
+            }
+            is PushToken.Fcm -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`token`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
 
@@ -7038,7 +7969,15 @@ enum class ServerErrorCode {
     /**
      * Another connection with the same device id replaced this one.
      */
-    REPLACED;
+    REPLACED,
+    /**
+     * The uid already has as many devices as the server allows.
+     */
+    TOO_MANY_DEVICES,
+    /**
+     * The connection did not read what the server sent it fast enough.
+     */
+    TOO_SLOW;
 
     
 
@@ -7060,6 +7999,51 @@ public object FfiConverterTypeServerErrorCode: FfiConverterRustBuffer<ServerErro
     override fun allocationSize(value: ServerErrorCode) = 4UL
 
     override fun write(value: ServerErrorCode, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Which state the action did not fit.
+ */
+
+enum class WrongStateKind {
+    
+    ALREADY_ACCEPTED,
+    /**
+     * Accepting or rejecting a call this side placed.
+     */
+    NOT_THE_CALLEE,
+    /**
+     * Rejecting a call already accepted.
+     */
+    NOT_RINGING,
+    NOT_ACCEPTED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWrongStateKind: FfiConverterRustBuffer<WrongStateKind> {
+    override fun read(buf: ByteBuffer) = try {
+        WrongStateKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: WrongStateKind) = 4UL
+
+    override fun write(value: WrongStateKind, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -7468,6 +8452,11 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
          * Asks a development server (`duet serve` without a secret) for a token for `uid`, so
          * that a sample app needs no backend. A production server refuses (`Refused`): there,
          * tokens come from the app's own backend.
+         *
+         * # Errors
+         *
+         * As `VideoCall.connect` for an unusable URL or an unreachable server; `Refused` from a
+         * production server.
          */
     @Throws(ConnectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")

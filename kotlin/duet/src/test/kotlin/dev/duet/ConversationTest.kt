@@ -335,11 +335,46 @@ class ConversationTest {
                     fail("calling yourself succeeded")
                 } catch (e: ActionException) {
                     assertTrue("got $e", e is ActionException.InvalidArgument)
+                    assertEquals(InvalidArgumentKind.CALLING_YOURSELF, (e as ActionException.InvalidArgument).kind)
                 }
                 try {
                     alice.videoCall.call("", syntheticStream(), callOptions())
                     fail("calling an empty uid succeeded")
                 } catch (e: ActionException.InvalidArgument) {
+                    assertEquals(InvalidArgumentKind.UID, e.kind)
+                }
+            }
+        }
+    }
+
+    /** What an app does with an [ActionException]: `when` on its class and kind, never on its text. */
+    private fun kindOf(action: () -> Unit): String = try {
+        action()
+        "no error"
+    } catch (e: ActionException) {
+        when (e) {
+            is ActionException.InvalidArgument -> "invalid argument ${e.kind}"
+            is ActionException.InvalidState -> "invalid state ${e.kind}"
+            is ActionException.Closed -> "closed ${e.endReason}"
+        }
+    }
+
+    @Test
+    fun anAppSwitchesOnTheActionExceptionsKind() = runBlocking {
+        DuetServer.start().use { server ->
+            Client.connect(server, "alice").use { alice ->
+                Client.connect(server, "bob").use { bob ->
+                    val call = connectedCall(alice, bob)
+                    assertEquals("invalid state ALREADY_ACCEPTED", kindOf { call.incoming.accept(syntheticStream()) })
+                    assertEquals("invalid state NOT_RINGING", kindOf { call.incoming.reject() })
+                    call.outgoing.hangUp()
+                    assertEquals(Event.Closed, call.bobEvents.next())
+                    // The callee's accept now says the call is over, and why.
+                    assertEquals("closed HANGUP", kindOf { call.incoming.accept(syntheticStream()) })
+                    assertEquals(
+                        "invalid argument CALLING_YOURSELF",
+                        kindOf { alice.videoCall.call("alice", syntheticStream(), callOptions()) },
+                    )
                 }
             }
         }
@@ -358,13 +393,18 @@ class ConversationTest {
                     outgoing.hangUp()
                     assertEquals(Event.Closed, bobEvents.next())
 
+                    // Too late, and the error says why: the caller cancelled.
                     val e = runCatching { incoming.conversation.accept(syntheticStream()) }.exceptionOrNull()
                     assertTrue("expected ActionException, got $e", e is ActionException)
+                    assertEquals(EndReason.CANCELLED, (e as? ActionException.Closed)?.endReason)
                     val r = runCatching { incoming.conversation.reject() }.exceptionOrNull()
                     assertTrue("expected ActionException, got $r", r is ActionException)
-                    // Accepting your own outgoing call does not fit its state either.
+                    assertEquals(EndReason.CANCELLED, (r as? ActionException.Closed)?.endReason)
+                    // Accepting your own outgoing call does not fit its state either; this
+                    // side ended it, so it is closed with reason LOCAL.
                     val own = runCatching { outgoing.accept(syntheticStream()) }.exceptionOrNull()
                     assertTrue("expected ActionException, got $own", own is ActionException)
+                    assertEquals(EndReason.LOCAL, (own as? ActionException.Closed)?.endReason)
                 }
             }
         }
@@ -383,6 +423,8 @@ class ConversationTest {
                     assertEquals(ConversationState.CLOSED, call.incoming.state())
                     val e = runCatching { bob.videoCall.call("alice", syntheticStream(), callOptions()) }.exceptionOrNull()
                     assertTrue("calling after shutdown: expected ActionException, got $e", e is ActionException)
+                    // Closed with no end reason: the client is gone, not one call.
+                    assertTrue("calling after shutdown: got $e", e is ActionException.Closed && e.endReason == null)
                 }
             }
         }

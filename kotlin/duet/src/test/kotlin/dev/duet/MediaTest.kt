@@ -198,6 +198,17 @@ class MediaTest {
                 fail("a stride smaller than the width was accepted")
             } catch (e: CaptureException.InvalidFrame) {
             }
+            // A plane runs from the buffer's position to its limit: 16 bytes in, one row short.
+            val late = ByteBuffer.allocateDirect(320 * 240 + 16).position(16 + 320) as ByteBuffer
+            try {
+                stream.pushI420(320u, 240u, late, 320u, u, 160u, v, 160u, 0u, Rotation.DEG0)
+                fail("a Y plane one row short (after its position) was accepted")
+            } catch (e: CaptureException.InvalidFrame) {
+                assertTrue(e.reason, e.reason.contains("Y plane has ${320 * 239} bytes"))
+            }
+            late.position(16)
+            stream.pushI420(320u, 240u, late, 320u, u, 160u, v, 160u, 0u, Rotation.DEG180)
+            assertEquals(16, late.position())
             try {
                 stream.pushAudio(ShortArray(100).asList(), 0u)
                 fail("100 samples were accepted")

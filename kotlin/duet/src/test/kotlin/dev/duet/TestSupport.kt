@@ -40,6 +40,12 @@ class RecordingConversationDelegate : ConversationDelegate {
         remoteMedia.add(videoEnabled to audioEnabled)
     }
 
+    /** The media states and quality levels heard, apart from [all]. */
+    val mediaStates = CopyOnWriteArrayList<MediaState>()
+    val qualities = CopyOnWriteArrayList<Pair<UByte, UByte>>()
+    override fun didChangeMediaState(state: MediaState) { mediaStates.add(state) }
+    override fun didChangeNetworkQuality(local: UByte, remote: UByte) { qualities.add(local to remote) }
+
     /** The next event, waiting at most [timeoutMs]; errors are skipped unless [keepErrors]. */
     suspend fun next(timeoutMs: Long = 10_000, keepErrors: Boolean = false): Event = try {
         withTimeout(timeoutMs) {
@@ -61,6 +67,8 @@ class Incoming(val conversation: Conversation, val data: String?)
 class RecordingVideoCallDelegate : VideoCallDelegate {
     private val channel = Channel<Incoming>(Channel.UNLIMITED)
     val connectionStates = CopyOnWriteArrayList<ConnectionState>()
+    /** `did_end_woken_call`s heard: (call id, reason). */
+    val wokenEnded = CopyOnWriteArrayList<Pair<String, EndReason?>>()
 
     override fun didReceiveCallWithConversation(conversation: Conversation, data: String?) {
         channel.trySend(Incoming(conversation, data))
@@ -68,6 +76,10 @@ class RecordingVideoCallDelegate : VideoCallDelegate {
 
     override fun didChangeConnectionState(state: ConnectionState) {
         connectionStates.add(state)
+    }
+
+    override fun didEndWokenCall(callId: String, reason: EndReason?) {
+        wokenEnded.add(callId to reason)
     }
 
     suspend fun next(timeoutMs: Long = 10_000): Incoming = try {

@@ -45,7 +45,14 @@ object DuetBinary {
  * A `duet serve` of the test's own, on loopback with ephemeral ports (signaling and TURN)
  * and a 1 s ring timeout. Development mode: `duet token` mints tokens it accepts.
  */
-class DuetServer private constructor(private val process: Process, val url: String) : AutoCloseable {
+class DuetServer private constructor(
+    private val process: Process,
+    val url: String,
+    private val dataDir: File,
+) : AutoCloseable {
+    /** The server's `/metrics` text. */
+    fun metrics(): String = java.net.URL("$url/metrics").readText()
+
     fun token(uid: String): String = DuetBinary.run("token", "--uid", uid)
 
     fun config(uid: String) = ClientConfig(
@@ -58,6 +65,7 @@ class DuetServer private constructor(private val process: Process, val url: Stri
     override fun close() {
         process.destroy()
         if (!process.waitFor(5, TimeUnit.SECONDS)) process.destroyForcibly().waitFor()
+        dataDir.deleteRecursively()
     }
 
     companion object {
@@ -65,16 +73,25 @@ class DuetServer private constructor(private val process: Process, val url: Stri
 
         /**
          * [listen]: an ephemeral port unless told (the address of a stopped server restarts
-         * it in place); [secret]: a production server's, which hands out no development tokens.
+         * it in place); [secret]: a production server's, which hands out no development tokens;
+         * [extraArgs]: more flags ([FakePush.serveArgs], say).
          */
-        fun start(ringTimeoutSeconds: Int = 1, listen: String = "127.0.0.1:0", secret: String? = null): DuetServer {
+        fun start(
+            ringTimeoutSeconds: Int = 1,
+            listen: String = "127.0.0.1:0",
+            secret: String? = null,
+            extraArgs: List<String> = emptyList(),
+        ): DuetServer {
+            // Push registrations go to a directory of the server's own, not ~/.local/share.
+            val dataDir = java.nio.file.Files.createTempDirectory("duet-test-server").toFile()
             val builder = ProcessBuilder(
                 listOf(
                     DuetBinary.path, "serve",
                     "--listen", listen,
                     "--turn-listen", "127.0.0.1:0",
                     "--ring-timeout", ringTimeoutSeconds.toString(),
-                ) + (secret?.let { listOf("--secret", it) } ?: emptyList()),
+                    "--data-dir", dataDir.path,
+                ) + (secret?.let { listOf("--secret", it) } ?: emptyList()) + extraArgs,
             ).redirectError(ProcessBuilder.Redirect.DISCARD)
             DuetBinary.devEnvironment(builder)
             val process = builder.start()
@@ -91,9 +108,10 @@ class DuetServer private constructor(private val process: Process, val url: Stri
             val url = first?.let { LISTENING.find(it)?.groupValues?.get(1) }
             if (url == null) {
                 process.destroyForcibly()
+                dataDir.deleteRecursively()
                 error("duet serve did not start (first line: $first)")
             }
-            return DuetServer(process, url)
+            return DuetServer(process, url, dataDir)
         }
     }
 }

@@ -2,6 +2,7 @@ package dev.duet.example
 
 import android.app.Application
 import dev.duet.example.call.CallSession
+import dev.duet.example.push.PushCalls
 
 /**
  * Holds what outlives a screen: the call session (signed-in client, current call) and the
@@ -15,11 +16,15 @@ class ExampleApp : Application() {
         private set
     lateinit var savedSignIn: SavedSignIn
         private set
+    /** Calls that ring through pushes, on the system's call screen. */
+    lateinit var pushCalls: PushCalls
+        private set
 
     override fun onCreate() {
         super.onCreate()
         media = DeviceMedia(this)
-        session = CallSession(media)
         savedSignIn = SavedSignIn(this)
+        session = CallSession(media, pushToken = { pushCalls.token() })
+        pushCalls = PushCalls(this, media, savedSignIn, session)
     }
 }

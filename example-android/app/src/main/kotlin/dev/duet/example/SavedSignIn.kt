@@ -15,6 +15,11 @@ class SavedSignIn(context: Context) {
         get() = prefs.getBoolean(ASKED_PERMISSIONS, false)
         set(value) { prefs.edit().putBoolean(ASKED_PERMISSIONS, value).apply() }
 
+    /** The FCM registration token, from the app's FirebaseMessagingService (onNewToken). */
+    var fcmToken: String?
+        get() = prefs.getString(FCM_TOKEN, null)
+        set(value) { prefs.edit().putString(FCM_TOKEN, value).apply() }
+
     fun save(serverUrl: String, uid: String) {
         prefs.edit().putString(SERVER_URL, serverUrl.trim()).putString(UID, uid.trim()).apply()
     }
@@ -23,5 +28,6 @@ class SavedSignIn(context: Context) {
         const val SERVER_URL = "server-url"
         const val UID = "uid"
         const val ASKED_PERMISSIONS = "asked-permissions"
+        const val FCM_TOKEN = "fcm-token"
     }
 }

@@ -25,11 +25,12 @@ import dev.duet.VideoSink
  * stream.setVideoSink(remoteView)
  * ```
  *
- * Each frame is copied once out of the engine, inside `frame.use {}` (the frame's bytes are
- * valid only while the `VideoFrame` object is alive), on the media thread that delivers it;
- * conversion and drawing happen on the renderer's own thread, which always takes the
- * newest frame and drops the ones it had no time for, so a slow screen never holds up the
- * call's media.
+ * Frames are not copied out of the engine: the renderer keeps the newest `VideoFrame` object
+ * (its bytes are valid while it is alive) and converts straight from its memory on the
+ * renderer's own thread, then closes it. The decoder's copy into the frame is the only one
+ * on the way to the screen. The render thread always takes the newest frame and closes the
+ * ones it had no time for unread, so a slow screen never holds up the call's media, and at
+ * most two frames (the one drawn, the one waiting) are held.
  *
  * Sample grade: it converts I420 to ARGB on the CPU ([I420ToArgb]) into a [Bitmap] and draws
  * that on a Canvas, which is fine at 640x480 and costly at 720p and above. The next step is
@@ -60,7 +61,8 @@ class VideoRenderer @JvmOverloads constructor(
     var framesRendered: Long = 0
         private set
 
-    private class Picture(var data: ByteArray, var width: Int, var height: Int, var rotation: Int)
+    /** A frame waiting to be drawn, or being drawn; whoever takes it closes it. */
+    private class Picture(val frame: VideoFrame, val width: Int, val height: Int, val rotation: Int)
 
     private val renderThread = HandlerThread("duet-render").apply { start() }
     private val renderHandler = Handler(renderThread.looper)
@@ -68,8 +70,8 @@ class VideoRenderer @JvmOverloads constructor(
 
     // Guarded by [lock].
     private var ready: Picture? = null
-    private val spare = ArrayList<Picture>(2)
     private var drawScheduled = false
+    private var released = false
 
     // Touched only on the render thread.
     private var surface: Surface? = null
@@ -85,25 +87,20 @@ class VideoRenderer @JvmOverloads constructor(
         isOpaque = true
     }
 
-    // VideoSink: called on a media thread.
+    // VideoSink: called on a media thread. Nothing is copied here: the frame is kept.
     override fun onVideoFrame(frame: VideoFrame) {
-        val picture = synchronized(lock) { spare.removeLastOrNull() } ?: Picture(ByteArray(0), 0, 0, 0)
-        frame.use {
-            val length = it.dataLen().toInt()
-            if (picture.data.size != length) picture.data = ByteArray(length)
-            Pointer(it.dataAddress().toLong()).read(0, picture.data, 0, length)
-            picture.width = it.width().toInt()
-            picture.height = it.height().toInt()
-            picture.rotation = degrees(it.rotation())
-        }
-        synchronized(lock) {
-            ready?.let { if (spare.size < 2) spare.add(it) }
+        val picture = Picture(frame, frame.width().toInt(), frame.height().toInt(), degrees(frame.rotation()))
+        val dropped = synchronized(lock) {
+            if (released) return@synchronized picture
+            val older = ready
             ready = picture
             if (!drawScheduled) {
                 drawScheduled = true
                 renderHandler.post(drawLatest)
             }
+            older
         }
+        dropped?.frame?.close()
     }
 
     private val drawLatest = Runnable {
@@ -115,15 +112,18 @@ class VideoRenderer @JvmOverloads constructor(
             draw(picture)
         } catch (e: Exception) {
             Log.w("Duet", "could not draw a frame: $e")
+        } finally {
+            picture.frame.close()
         }
-        synchronized(lock) { if (spare.size < 2) spare.add(picture) }
     }
 
     private fun draw(picture: Picture) {
         val target = surface ?: return
         val (w, h) = picture.width to picture.height
         if (argb.size != w * h) argb = IntArray(w * h)
-        I420ToArgb.convert(picture.data, w, h, argb)
+        // The frame's own bytes, valid until the close() after this draw.
+        val bytes = Pointer(picture.frame.dataAddress().toLong()).getByteBuffer(0, picture.frame.dataLen().toLong())
+        I420ToArgb.convert(bytes, w, h, argb)
         val bmp = bitmap?.takeIf { it.width == w && it.height == h }
             ?: Bitmap.createBitmap(w, h, Bitmap.Config.ARGB_8888).also { bitmap?.recycle(); bitmap = it }
         bmp.setPixels(argb, 0, w, 0, 0, w, h)
@@ -182,6 +182,11 @@ class VideoRenderer @JvmOverloads constructor(
      * (`stream.setVideoSink(null)`); frames that still arrive are dropped.
      */
     fun release() {
+        val waiting = synchronized(lock) {
+            released = true
+            ready.also { ready = null }
+        }
+        waiting?.frame?.close()
         renderHandler.post {
             bitmap?.recycle()
             bitmap = null

@@ -4,6 +4,8 @@ import com.sun.jna.Native
 import com.sun.jna.Pointer
 import dev.duet.LocalStream
 import dev.duet.Rotation
+import dev.duet.pushI420
+import dev.duet.pushNv12
 import java.nio.ByteBuffer
 
 // Plain JVM code (no Android classes): the Android shims use it, and the JVM tests run it
@@ -75,8 +77,8 @@ class Yuv420Pusher {
         val ts = timestampUs.toULong()
         val chromaWidth = (width + 1) / 2
         val chromaHeight = (height + 1) / 2
-        // The generated bindings pass a buffer's base address with its remaining() length:
-        // slice() makes the base the current position.
+        // pushI420/pushNv12 read a buffer from its position to its limit; slice() is kept
+        // so the plane handed over is exactly that, whoever reads it.
         val yPlane = y.slice()
 
         if (uPixelStride == 1 && vPixelStride == 1) {
@@ -164,20 +166,28 @@ object I420ToArgb {
      * chroma planes `(width + 1) / 2` x `(height + 1) / 2`) into [out] (row-major, at least
      * `width * height` pixels).
      */
-    fun convert(src: ByteArray, width: Int, height: Int, out: IntArray) {
+    fun convert(src: ByteArray, width: Int, height: Int, out: IntArray) =
+        convert(ByteBuffer.wrap(src), width, height, out)
+
+    /**
+     * As the [ByteArray] form, from [src]'s bytes 0 until its limit (absolute reads; its
+     * position is untouched): a direct buffer over a `VideoFrame`'s `dataAddress()` converts
+     * straight from the engine's memory, with no copy before.
+     */
+    fun convert(src: ByteBuffer, width: Int, height: Int, out: IntArray) {
         val chromaWidth = (width + 1) / 2
         val chromaHeight = (height + 1) / 2
         val uOffset = width * height
         val vOffset = uOffset + chromaWidth * chromaHeight
-        require(src.size >= vOffset + chromaWidth * chromaHeight) { "I420 data too short for ${width}x$height" }
+        require(src.limit() >= vOffset + chromaWidth * chromaHeight) { "I420 data too short for ${width}x$height" }
         require(out.size >= width * height) { "output too small for ${width}x$height" }
         for (row in 0 until height) {
             val yRow = row * width
             val cRow = (row shr 1) * chromaWidth
             for (col in 0 until width) {
-                val c = (src[yRow + col].toInt() and 0xff) - 16
-                val d = (src[uOffset + cRow + (col shr 1)].toInt() and 0xff) - 128
-                val e = (src[vOffset + cRow + (col shr 1)].toInt() and 0xff) - 128
+                val c = (src.get(yRow + col).toInt() and 0xff) - 16
+                val d = (src.get(uOffset + cRow + (col shr 1)).toInt() and 0xff) - 128
+                val e = (src.get(vOffset + cRow + (col shr 1)).toInt() and 0xff) - 128
                 val y = 298 * c + 128
                 val r = clamp((y + 409 * e) shr 8)
                 val g = clamp((y - 100 * d - 208 * e) shr 8)

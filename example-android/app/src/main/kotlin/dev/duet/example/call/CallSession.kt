@@ -10,7 +10,11 @@ import dev.duet.ConnectException
 import dev.duet.ConnectionState
 import dev.duet.Conversation
 import dev.duet.ConversationDelegate
+import dev.duet.EndReason
 import dev.duet.IceTransportPolicy
+import dev.duet.MediaState
+import dev.duet.PushException
+import dev.duet.PushToken
 import dev.duet.RemoteStream
 import dev.duet.VideoCall
 import dev.duet.VideoCallDelegate
@@ -44,6 +48,8 @@ class CallSession(
     private val clientConfig: (serverUrl: String, token: String) -> ClientConfig =
         { url, token -> ClientConfig(serverUrl = url, token = token) },
     private val statsInterval: Duration = 1.seconds,
+    /** This device's push token (FCM's), registered at each sign-in; null: none yet. */
+    private val pushToken: () -> PushToken? = { null },
 ) {
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default.limitedParallelism(1))
 
@@ -93,8 +99,23 @@ class CallSession(
             videoCall = connected
             connectionFlow.value = ConnectionState.Connected
             screenFlow.value = Screen.Home(uid = connected.uid())
+            registerPush()
         } catch (e: ConnectException) {
             screenFlow.value = Screen.SignIn(error = Messages.signInFailed(e))
+        }
+    }
+
+    /** A new token from FCM (onNewToken): registered at once when signed in. */
+    fun pushTokenChanged() = act { registerPush() }
+
+    private suspend fun registerPush() {
+        val client = videoCall ?: return
+        val token = pushToken() ?: return
+        try {
+            client.registerPush(token)
+        } catch (e: PushException) {
+            val home = screenFlow.value as? Screen.Home ?: return
+            screenFlow.value = home.copy(notice = "Calls will ring only while Duet is open: ${e.message}")
         }
     }
 
@@ -121,8 +142,53 @@ class CallSession(
 
     /** Cancels a ringing call or hangs up one under way. The other side hears it; this side does not. */
     fun hangUp() = act {
+        systemCall?.let { call ->
+            // The system's call screen owns it: hanging up there closes it everywhere.
+            call.end()
+            systemCallGone(call)
+            return@act
+        }
         conversation?.hangUp()
         endCall(notice = null)
+    }
+
+    // --- Calls answered on the system's call screen (dev.duet.push, woken by a push) -------
+
+    /** A call that the system's call screen answered and the library runs; [end] hangs it up. */
+    private class SystemCall(val remoteUid: String, val end: () -> Unit, val before: Screen)
+
+    private var systemCall: SystemCall? = null
+
+    /**
+     * A call woken by a push and answered on the system's call screen ([SystemCallView]):
+     * shown here in call, with its video once [systemCallStream] brings it. Ignored while
+     * the app has a call of its own (Duet has one at a time; the library declines the other).
+     */
+    fun systemCallAnswered(remoteUid: String, end: () -> Unit) = act {
+        if (conversation != null || systemCall != null) return@act
+        systemCall = SystemCall(remoteUid, end, screenFlow.value)
+        remote = null
+        remoteVideoOn = true
+        screenFlow.value = Screen.InCall(remoteUid)
+    }
+
+    /** The other side's media of the system call: drawn by the call view. */
+    fun systemCallStream(stream: RemoteStream) = act {
+        if (systemCall == null) return@act
+        (screenFlow.value as? Screen.InCall)?.let { screenFlow.value = it.copy(remote = stream) }
+    }
+
+    /** The system call is over (either side hung up): back to where the app was. */
+    fun systemCallEnded() = act { systemCall?.let { systemCallGone(it) } }
+
+    private fun systemCallGone(call: SystemCall) {
+        systemCall = null
+        val before = call.before
+        screenFlow.value = when {
+            videoCall != null -> Screen.Home(videoCall!!.uid(), lastCallee, lastData, notice = null)
+            before is Screen.SignIn -> before.copy(busy = false)
+            else -> Screen.SignIn()
+        }
     }
 
     fun accept() = act {
@@ -165,6 +231,10 @@ class CallSession(
         override fun didChangeConnectionState(state: ConnectionState) {
             scope.launch { if (of == generation) onConnectionState(state) }
         }
+
+        // This session connects only from the app's screen, never for a push (the
+        // library's dev.duet.push does that), so no woken call ends here.
+        override fun didEndWokenCall(callId: String, reason: EndReason?) {}
     }
 
     /** One per conversation, so that late events of a finished call are recognised and ignored. */
@@ -188,6 +258,10 @@ class CallSession(
         override fun didChangeRemoteMedia(videoEnabled: Boolean, audioEnabled: Boolean) {
             scope.launch { if (c === conversation) onRemoteMedia(videoEnabled) }
         }
+
+        // The example shows neither a "reconnecting" banner nor signal bars yet.
+        override fun didChangeMediaState(state: MediaState) {}
+        override fun didChangeNetworkQuality(local: UByte, remote: UByte) {}
     }
 
     private fun onIncoming(c: Conversation, data: String?) {

@@ -6,6 +6,9 @@ import dev.duet.CallStatus
 import dev.duet.ConnectException
 import dev.duet.ConnectionState
 import dev.duet.EndReason
+import dev.duet.InvalidArgumentKind
+import dev.duet.MediaKind
+import dev.duet.WrongStateKind
 
 /** What the user reads when something happens: each says what went wrong and what to do. */
 object Messages {
@@ -52,20 +55,47 @@ object Messages {
         EndReason.UNREACHABLE -> "$remoteUid is not online. Check the uid, or ask them to sign in."
         EndReason.REPLACED -> "A newer call replaced this one."
         EndReason.CONNECTION_LOST -> "The connection to the server was lost. Check the network and call again."
+        EndReason.NETWORK_LOST -> "The network was lost and did not come back. Check the network and call again."
         EndReason.FAILED -> error ?: "The call failed. Try again."
     }
 
+    /** One message per kind of call error: apps switch on the kind, never parse its text. */
     fun callFailed(e: CallException): String = when (e) {
         is CallException.Unreachable -> "${e.uid} is not online. Check the uid, or ask them to sign in."
         is CallException.ConnectionLost -> "The connection to the server was lost."
         is CallException.Server -> "The server refused: ${e.reason} (${e.code})."
-        is CallException.Media ->
-            "The media connection failed (${e.reason}). On different networks the server needs TURN (see the README)."
+        // Calling again over the same networks finds no more paths than this time.
+        is CallException.IceFailed ->
+            "No network path to the other party was found. On different networks the server needs TURN (see the README)."
+        is CallException.DtlsFailed ->
+            "The other party was reached, but the call's encryption could not be set up. Try calling again."
+        is CallException.NoCodec ->
+            "This device could not start its ${if (e.kind == MediaKind.AUDIO) "audio" else "video"} codec (${e.reason})."
+        is CallException.BadRemoteDescription ->
+            "The other party's app set up the call in a way this one cannot use (${e.reason}). Both apps may need updating."
+        is CallException.NetworkLost ->
+            "The network went away for 30 seconds and the call could not carry on. Check the network and call again."
+        is CallException.MediaSetup -> "The call's audio and video could not be set up (${e.reason}). Try again."
     }
 
+    /** One message per kind of refused action. */
     fun actionFailed(e: ActionException): String = when (e) {
-        is ActionException.InvalidArgument -> e.reason.replaceFirstChar { it.uppercase() } + "."
-        is ActionException.InvalidState -> "Not possible now: ${e.reason}."
-        is ActionException.Closed -> "The call is already over."
+        is ActionException.InvalidArgument -> when (e.kind) {
+            InvalidArgumentKind.CALLING_YOURSELF -> "You cannot call yourself."
+            InvalidArgumentKind.UID -> "That uid cannot be called (${e.reason})."
+            InvalidArgumentKind.DATA_TOO_LONG -> "The custom data is too long for the server. Shorten it."
+        }
+        is ActionException.InvalidState -> when (e.kind) {
+            WrongStateKind.ALREADY_ACCEPTED -> "The call is already answered."
+            WrongStateKind.NOT_THE_CALLEE -> "Only the person called can answer or decline."
+            WrongStateKind.NOT_RINGING -> "The call is no longer ringing."
+            WrongStateKind.NOT_ACCEPTED -> "The call has not been answered yet."
+        }
+        // No end reason: the client itself is gone (signed out).
+        is ActionException.Closed -> when (e.endReason) {
+            null -> "You are signed out. Sign in again."
+            EndReason.ANSWERED_ELSEWHERE -> "The call was answered on another of your devices."
+            else -> "The call is already over."
+        }
     }
 }

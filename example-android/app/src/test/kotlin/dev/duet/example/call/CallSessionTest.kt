@@ -124,6 +124,15 @@ class CallSessionTest {
     }
 
     @Test
+    fun callingYourselfSaysSoOnTheHomeScreen() = runBlocking {
+        val alice = signedIn("alice")
+
+        // The engine refuses at once with InvalidArgument(CALLING_YOURSELF); the app says so by kind.
+        alice.call("alice", "")
+        assertEquals("You cannot call yourself.", alice.awaitScreen<Screen.Home> { it.notice != null }.notice)
+    }
+
+    @Test
     fun withNeitherPermissionACallStillReceives() = runBlocking {
         val alice = signedIn("alice")
         val bob = signedIn("bob", TestMedia(video = false, audio = false))

@@ -14,6 +14,7 @@ class StatsTextTest {
         jitterMs = 0.0, rttMs = rtt,
         localCandidateType = CandidateType.HOST, remoteCandidateType = CandidateType.RELAY,
         targetBitrateBps = 0u, framesSent = 0u, framesDecoded = 0u, audioPacketsSent = 0u, audioFramesDecoded = 0u,
+        qualityLocal = 5u, qualityRemote = 5u,
     )
 
     @Test

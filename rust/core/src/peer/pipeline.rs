@@ -1,0 +1,85 @@
+//! A media pipeline's thread: codec work runs here, never on the async runtime, so a 20 ms
+//! keyframe encode or an app's slow video sink stalls neither signaling nor webrtc-rs.
+//!
+//! A pipeline owns its state (codec, rate control, keyframe flags) and hears everything as
+//! messages on one bounded channel; it ends when every sender is gone.
+
+use tokio::sync::mpsc;
+
+/// Messages a pipeline may hold before the newest are dropped: a pipeline that falls this
+/// far behind is stuck (a hung platform codec or sink), and memory must not grow for it.
+pub(crate) const INPUT_CAPACITY: usize = 256;
+
+/// Where a pipeline's input goes. Cloned into every task that feeds it; the pipeline's
+/// thread ends once the last clone is dropped.
+pub(crate) type PipelineInput<I> = mpsc::Sender<I>;
+
+/// Starts `body` on a thread named `name`, fed by the returned sender. `body` gets each
+/// turn's messages in a batch (everything that queued while it worked), so it can skip
+/// stale frames rather than fall further behind.
+pub(crate) fn spawn<I, F>(name: &str, mut body: F) -> std::io::Result<PipelineInput<I>>
+where
+    I: Send + 'static,
+    F: FnMut(Vec<I>) + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<I>(INPUT_CAPACITY);
+    std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            // A panicking codec or sink ends this pipeline, not the process.
+            let run = std::panic::AssertUnwindSafe(|| body(batch));
+            if std::panic::catch_unwind(run).is_err() {
+                tracing::error!("a media pipeline panicked and stopped");
+                return;
+            }
+        }
+    })?;
+    Ok(tx)
+}
+
+/// Hands `msg` to a pipeline without waiting: from async code, a full pipeline drops it
+/// (it is stuck; see `INPUT_CAPACITY`). Returns false once the pipeline is gone.
+pub(crate) fn offer<I>(input: &PipelineInput<I>, msg: I) -> bool {
+    match input.try_send(msg) {
+        Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_pipeline_gets_what_queued_while_it_worked_in_one_batch() {
+        let (seen_tx, seen) = std::sync::mpsc::channel();
+        let input = spawn("test-pipeline", move |batch: Vec<u32>| {
+            std::thread::sleep(Duration::from_millis(30));
+            let _ = seen_tx.send(batch);
+        })
+        .unwrap();
+        for i in 0..5 {
+            assert!(offer(&input, i));
+        }
+        drop(input);
+        let batches: Vec<Vec<u32>> = seen.iter().collect();
+        assert_eq!(batches.concat(), [0, 1, 2, 3, 4], "nothing lost, in order");
+        assert!(batches.len() < 5, "later messages came together: {batches:?}");
+    }
+
+    #[test]
+    fn a_panicking_pipeline_stops_without_taking_the_caller_down() {
+        let input = spawn("test-pipeline", |_: Vec<u32>| panic!("codec bug")).unwrap();
+        assert!(offer(&input, 1));
+        let closed = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            !offer(&input, 2)
+        });
+        assert!(closed, "the pipeline ended");
+    }
+}

@@ -1,0 +1,195 @@
+//! From RTP to the RemoteStream, for video: the receiving pipeline owns the jitter buffer,
+//! the assembler, the decoder and the keyframe-request state on its own thread, and calls
+//! the app's sink from there. An async task moves packets (and a clock tick) in and
+//! keyframe requests out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use duet_media::{VideoDecoder, VideoFrame};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::assembler::{AccessUnitAssembler, Assembled};
+use super::jitter::{JitterBuffer, VideoPacket};
+use super::pipeline::{self, PipelineInput};
+use crate::streams::RemoteStream;
+use crate::task::TaskHandle;
+
+/// How often to repeat a keyframe request while the picture stays undecodable.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(300);
+
+/// How often the pipeline looks at its jitter buffer when no packet comes: a frame waiting
+/// for a retransmission that never comes is given up within this of its deadline.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Frames released together beyond which only the newest is shown (see `Decoding::run`).
+const MAX_SHOWN_AT_ONCE: usize = 8;
+
+/// What the receiving pipeline hears.
+pub(crate) enum VideoReceiveInput {
+    Packet(VideoPacket),
+    Tick,
+}
+
+/// Starts the pipeline for one remote video track; it ends with the track or the handle.
+pub(crate) fn start(
+    track: Arc<dyn TrackRemote>,
+    remote: Arc<RemoteStream>,
+    decoder: Box<dyn VideoDecoder>,
+) -> std::io::Result<TaskHandle> {
+    let (keyframe_tx, keyframe_requests) = mpsc::channel(1);
+    let mut decoding = Decoding::new(decoder, remote, keyframe_tx);
+    let input = pipeline::spawn("duet-video-receive", move |batch| decoding.run(batch))?;
+    Ok(TaskHandle::spawn(relay(track, input, keyframe_requests)))
+}
+
+/// Packets in, keyframe requests out, until the track ends.
+async fn relay(
+    track: Arc<dyn TrackRemote>,
+    input: PipelineInput<VideoReceiveInput>,
+    mut keyframe_requests: mpsc::Receiver<()>,
+) {
+    let media_ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if !pipeline::offer(&input, VideoReceiveInput::Tick) {
+                    return;
+                }
+            }
+            event = track.poll() => match event {
+                Some(TrackRemoteEvent::OnRtpPacket(p)) => {
+                    let h = &p.header;
+                    let packet = VideoPacket {
+                        seq: h.sequence_number,
+                        timestamp: h.timestamp,
+                        marker: h.marker,
+                        payload: p.payload,
+                    };
+                    if !pipeline::offer(&input, VideoReceiveInput::Packet(packet)) {
+                        return;
+                    }
+                }
+                Some(TrackRemoteEvent::OnEnded) | None => return,
+                Some(_) => {}
+            },
+            Some(()) = keyframe_requests.recv() => {
+                let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
+                if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The pipeline's state: one owner, on its thread.
+struct Decoding {
+    jitter: JitterBuffer,
+    assembler: AccessUnitAssembler,
+    decoder: Box<dyn VideoDecoder>,
+    remote: Arc<RemoteStream>,
+    first_ts: Option<u32>,
+    need_keyframe: bool,
+    last_request: Option<Instant>,
+    request_keyframe: mpsc::Sender<()>,
+}
+
+impl Decoding {
+    fn new(
+        decoder: Box<dyn VideoDecoder>,
+        remote: Arc<RemoteStream>,
+        request_keyframe: mpsc::Sender<()>,
+    ) -> Self {
+        Decoding {
+            jitter: JitterBuffer::default(),
+            assembler: AccessUnitAssembler::default(),
+            decoder,
+            remote,
+            first_ts: None,
+            need_keyframe: false,
+            last_request: None,
+            request_keyframe,
+        }
+    }
+
+    /// Decodes every whole frame the batch completes (each is a reference for the next) and
+    /// shows them in order, as long as they are few: frames held behind a repaired loss come
+    /// out together and are all worth showing, but a sink that fell far behind skips to the
+    /// newest picture instead of delaying every later one.
+    fn run(&mut self, batch: Vec<VideoReceiveInput>) {
+        let now = Instant::now();
+        for input in batch {
+            if let VideoReceiveInput::Packet(p) = input {
+                self.jitter.push(p, now);
+            }
+        }
+        let released = self.jitter.release(now);
+        if released.lost {
+            tracing::trace!("video frames lost; waiting for a keyframe");
+        }
+        let show_all = released.frames.len() <= MAX_SHOWN_AT_ONCE;
+        let mut newest: Option<VideoFrame> = None;
+        for frame in released.frames {
+            let Some(unit) = self.assemble(&frame) else { continue };
+            if let Some(picture) = self.decode(&unit.0, unit.1) {
+                self.remote.count_decoded(&picture);
+                if let Some(earlier) = newest.replace(picture).filter(|_| show_all) {
+                    self.remote.show(earlier);
+                }
+            }
+        }
+        // Only a keyframe can restore what a lost or undecodable frame took away.
+        self.need_keyframe = !self.jitter.has_references();
+        if let Some(frame) = newest {
+            self.remote.show(frame);
+        }
+        self.ask_for_keyframe_if_needed();
+    }
+
+    /// One whole frame's packets, in order, to an access unit.
+    fn assemble(&mut self, frame: &[VideoPacket]) -> Option<(Vec<u8>, u32)> {
+        for p in frame {
+            match self.assembler.push(p.seq, p.timestamp, p.marker, &p.payload) {
+                Assembled::Nothing => {}
+                Assembled::Broken => break,
+                Assembled::Unit(unit, ts) => return Some((unit, ts)),
+            }
+        }
+        // A frame the depacketizer refused: treat it as lost.
+        self.jitter.references_lost();
+        None
+    }
+
+    fn decode(&mut self, unit: &[u8], ts: u32) -> Option<VideoFrame> {
+        let base = *self.first_ts.get_or_insert(ts);
+        let ts_us = u64::from(ts.wrapping_sub(base)) * 100 / 9;
+        match self.decoder.decode(unit, ts_us) {
+            Ok(Some(frame)) => Some(frame),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!("video decode failed: {e}");
+                // Whatever the decoder kept of it, later frames would refer to it.
+                self.jitter.references_lost();
+                None
+            }
+        }
+    }
+
+    /// Until a picture decodes (the first keyframe can be lost before NACK knows the
+    /// stream), and after a loss NACK could not repair, keep asking for a keyframe.
+    fn ask_for_keyframe_if_needed(&mut self) {
+        let nothing_yet = self.remote.frames_decoded() == 0;
+        if (self.need_keyframe || nothing_yet)
+            && self.last_request.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY)
+        {
+            self.last_request = Some(Instant::now());
+            // A request already waiting says the same.
+            let _ = self.request_keyframe.try_send(());
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! From a LocalStream to RTP, for video: the sending pipeline owns the encoder, the rate
+//! control and the keyframe state on its own thread; async tasks around it only move
+//! frames in, feedback in, and encoded units out to webrtc-rs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use duet_media::{EncodedVideo, VideoEncoder, VideoFrame};
+use rtc::media::Sample;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tokio::sync::{broadcast, mpsc, watch};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector};
+use webrtc::rtp_transceiver::RtpSender;
+
+use super::keyframe::is_for_encoder;
+use super::pipeline::{self, PipelineInput};
+use super::rate::RateControl;
+use super::stats::{self, CallStats};
+use super::track::{binding, duration_for_ticks};
+use crate::streams::LocalStream;
+use crate::task::TaskHandle;
+
+/// What the video sending pipeline hears.
+pub(crate) enum VideoSendInput {
+    Frame(Arc<VideoFrame>),
+    /// The receiver asked for a keyframe (PLI or FIR).
+    KeyframeRequest,
+    /// The receiver's bitrate estimate (REMB).
+    Estimate(u32),
+    /// The fraction of video packets the receiver lost, from its latest report.
+    LossReport(f64),
+    /// The congestion controller's estimate of the path, audio and video together.
+    PathEstimate(u32),
+    /// The round trip, from the receiver's latest report.
+    RoundTrip(Duration),
+}
+
+/// What the video sending pipeline has done, for stats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct VideoSendStats {
+    pub frames_sent: u64,
+    pub keyframes_sent: u64,
+    pub width: u32,
+    pub height: u32,
+    /// The bitrate the encoder aims at now.
+    pub target_bps: u32,
+}
+
+/// Units the pipeline may have encoded ahead of the task that writes them to the track.
+const ENCODED_QUEUE: usize = 8;
+
+/// One call's video sending: its pipeline thread and the tasks that feed and drain it.
+/// Dropping it stops them all.
+pub(crate) struct VideoSend {
+    pub stats: watch::Receiver<VideoSendStats>,
+    _tasks: Vec<TaskHandle>,
+}
+
+/// Everything the video sender needs from the peer connection.
+pub(crate) struct VideoSendParts {
+    pub track: Arc<TrackLocalStaticSample>,
+    pub sender: Arc<dyn RtpSender>,
+    pub pc: std::sync::Weak<dyn PeerConnection>,
+    pub local: Arc<LocalStream>,
+    pub encoder: Box<dyn VideoEncoder>,
+    pub connected: watch::Receiver<bool>,
+    pub fps: u32,
+    pub max_bitrate_bps: u32,
+}
+
+impl VideoSend {
+    pub(crate) fn start(p: VideoSendParts) -> std::io::Result<VideoSend> {
+        let (stats_tx, stats) = watch::channel(VideoSendStats::default());
+        let (encoded_tx, encoded) = mpsc::channel(ENCODED_QUEUE);
+        let mut encoder = Encoding::new(p.encoder, RateControl::new(p.max_bitrate_bps), stats_tx);
+        let input = pipeline::spawn("duet-video-send", move |batch| {
+            encoder.run(batch, &encoded_tx);
+        })?;
+        // Subscribed now, so frames pushed while connecting wait for the connection.
+        let frames = p.local.subscribe_video();
+        let tasks = vec![
+            TaskHandle::spawn(feed_frames(p.local, frames, p.connected.clone(), input.clone())),
+            TaskHandle::spawn(write_units(p.track.clone(), p.sender, encoded, p.connected, p.fps)),
+            TaskHandle::spawn(watch_rtcp(p.track, input.clone())),
+            TaskHandle::spawn(report_loss(p.pc, input)),
+        ];
+        Ok(VideoSend { stats, _tasks: tasks })
+    }
+}
+
+/// The pipeline's state: one owner, on its thread.
+struct Encoding {
+    encoder: Box<dyn VideoEncoder>,
+    rate: RateControl,
+    applied_bps: u32,
+    keyframe_requested: bool,
+    /// The receiver's latest estimate (REMB); 0 if it sends none.
+    latest_remb_bps: u32,
+    last_sent_us: Option<u64>,
+    stats: VideoSendStats,
+    publish: watch::Sender<VideoSendStats>,
+}
+
+impl Encoding {
+    fn new(
+        encoder: Box<dyn VideoEncoder>,
+        rate: RateControl,
+        publish: watch::Sender<VideoSendStats>,
+    ) -> Self {
+        let stats = VideoSendStats { target_bps: rate.target(), ..Default::default() };
+        publish.send_replace(stats);
+        Encoding {
+            encoder,
+            rate,
+            applied_bps: 0,
+            keyframe_requested: false,
+            latest_remb_bps: 0,
+            last_sent_us: None,
+            stats,
+            publish,
+        }
+    }
+
+    /// One turn: feedback first, then only the newest frame (older ones are stale by now).
+    fn run(&mut self, batch: Vec<VideoSendInput>, out: &mpsc::Sender<(EncodedVideo, u64)>) {
+        let mut newest = None;
+        for input in batch {
+            match input {
+                VideoSendInput::Frame(f) => newest = Some(f),
+                VideoSendInput::KeyframeRequest => self.keyframe_requested = true,
+                VideoSendInput::Estimate(bps) => self.latest_remb_bps = bps,
+                VideoSendInput::LossReport(lost) => {
+                    let remb = Some(self.latest_remb_bps);
+                    self.stats.target_bps = self.rate.on_report(lost, remb);
+                }
+                VideoSendInput::PathEstimate(bps) => {
+                    self.stats.target_bps = self.rate.on_estimate(bps);
+                }
+                VideoSendInput::RoundTrip(rtt) => self.stats.target_bps = self.rate.on_rtt(rtt),
+            }
+        }
+        if let Some(frame) = newest {
+            self.encode(&frame, out);
+        }
+        self.publish.send_replace(self.stats);
+    }
+
+    fn encode(&mut self, frame: &VideoFrame, out: &mpsc::Sender<(EncodedVideo, u64)>) {
+        // A frame that was buffered before a newer one was sent is older: skip it.
+        if self.last_sent_us.is_some_and(|t| frame.timestamp_us <= t) {
+            return;
+        }
+        // A target too low for the camera's rate: fewer frames, each worth looking at. (A
+        // little under the interval, so a 30 fps camera's jitter does not halve the rate.)
+        let too_soon = |min: Duration| {
+            let min_us = u64::try_from(min.as_micros() * 9 / 10).unwrap_or(u64::MAX);
+            self.last_sent_us.is_some_and(|t| frame.timestamp_us - t < min_us)
+        };
+        if !self.keyframe_requested && self.rate.min_frame_interval().is_some_and(too_soon) {
+            return;
+        }
+        self.last_sent_us = Some(frame.timestamp_us);
+        let target = self.stats.target_bps;
+        if target != 0 && target != self.applied_bps {
+            self.encoder.set_target_bitrate(target);
+            self.applied_bps = target;
+        }
+        let keyframe = std::mem::take(&mut self.keyframe_requested);
+        // Turned upright here, so every receiver, browsers included, needs no CVO extension.
+        let upright;
+        let frame = if frame.rotation == duet_media::Rotation::Deg0 {
+            frame
+        } else {
+            upright = frame.upright();
+            &upright
+        };
+        let encoded = match self.encoder.encode(frame, keyframe) {
+            Ok(Some(e)) => e,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("video encode failed: {e}");
+                return;
+            }
+        };
+        self.stats.frames_sent += 1;
+        self.stats.keyframes_sent += u64::from(encoded.keyframe);
+        self.stats.width = frame.width;
+        self.stats.height = frame.height;
+        // The writer is gone only when the call is ending.
+        let _ = out.blocking_send((encoded, frame.timestamp_us));
+    }
+}
+
+/// Moves the camera's frames into the pipeline once the connection is up, the newest first
+/// (rather than waiting up to a frame interval for the camera's next one).
+async fn feed_frames(
+    local: Arc<LocalStream>,
+    mut frames: broadcast::Receiver<Arc<VideoFrame>>,
+    mut connected: watch::Receiver<bool>,
+    input: PipelineInput<VideoSendInput>,
+) {
+    if connected.wait_for(|c| *c).await.is_err() {
+        return;
+    }
+    if let Some(latest) = local.latest_video() {
+        pipeline::offer(&input, VideoSendInput::Frame(latest));
+    }
+    loop {
+        let frame = match frames.recv().await {
+            Ok(f) => f,
+            // A lagging receiver skips to the newest frame, which is what a live encoder wants.
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !pipeline::offer(&input, VideoSendInput::Frame(frame)) {
+            return;
+        }
+    }
+}
+
+/// Writes what the pipeline encoded to the track, once negotiation has bound it.
+async fn write_units(
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    mut encoded: mpsc::Receiver<(EncodedVideo, u64)>,
+    mut connected: watch::Receiver<bool>,
+    fps: u32,
+) {
+    if connected.wait_for(|c| *c).await.is_err() {
+        return;
+    }
+    let Some((ssrc, pt)) = binding(&track, &sender).await else {
+        tracing::warn!("video track never bound; sending nothing");
+        return;
+    };
+    let default_ticks = 90_000 / u64::from(fps.max(1));
+    let mut last_ticks: Option<u64> = None;
+    while let Some((unit, timestamp_us)) = encoded.recv().await {
+        let ticks = timestamp_us * 9 / 100;
+        let delta = match last_ticks {
+            Some(last) if ticks > last => ticks - last,
+            _ => default_ticks,
+        };
+        last_ticks = Some(ticks);
+        let sample = Sample {
+            data: Bytes::from(unit.data),
+            duration: duration_for_ticks(delta, 90_000),
+            ..Sample::new(Instant::now())
+        };
+        if let Err(e) = track.sample_writer(ssrc, pt).write_sample(&sample).await {
+            tracing::debug!("video write stopped: {e}");
+            return;
+        }
+    }
+}
+
+/// Passes the receiver's keyframe requests and bitrate estimates to the pipeline.
+async fn watch_rtcp(track: Arc<TrackLocalStaticSample>, input: PipelineInput<VideoSendInput>) {
+    loop {
+        match track.poll().await {
+            Some(TrackLocalEvent::OnRtcpPacket(pkts)) => {
+                for p in pkts.iter().filter(|p| is_for_encoder(p.as_ref())) {
+                    let msg = match p.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+                        Some(remb) => VideoSendInput::Estimate(bps_of(f64::from(remb.bitrate))),
+                        None => VideoSendInput::KeyframeRequest,
+                    };
+                    if !pipeline::offer(&input, msg) {
+                        return;
+                    }
+                }
+            }
+            Some(_) => {}
+            // Not bound (yet, or any more): poll answers at once, so wait a little.
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// How often the congestion controller's estimate is read; the receiver's loss report
+/// (every second or so) is passed on every `LOSS_EVERY` of these.
+const ESTIMATE_EVERY: Duration = Duration::from_millis(250);
+const LOSS_EVERY: u32 = 4;
+
+/// Passes the congestion controller's estimate and the latest round trip (four times a
+/// second) and the receiver's latest video loss report (every second) to the pipeline.
+async fn report_loss(
+    pc: std::sync::Weak<dyn PeerConnection>,
+    input: PipelineInput<VideoSendInput>,
+) {
+    let mut tick = tokio::time::interval(ESTIMATE_EVERY);
+    for turn in 0u32.. {
+        tick.tick().await;
+        let Some(pc) = pc.upgrade() else { return };
+        let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+        drop(pc);
+        let mut news = Vec::new();
+        // The selected pair's (from ICE's consent checks, every few hundred ms), as the
+        // call's stats give it: the receiver reports' round trip is not filled in.
+        let mut call = CallStats::default();
+        stats::read_report(&report, &mut call);
+        let rtt = call.rtt_ms.and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok());
+        news.extend(rtt.map(VideoSendInput::RoundTrip));
+        for entry in report.iter() {
+            match entry {
+                RTCStatsReportEntry::OutboundRtp(o)
+                    if o.sent_rtp_stream_stats.rtp_stream_stats.kind == RtpCodecKind::Video
+                        && o.target_bitrate > 0.0 =>
+                {
+                    news.push(VideoSendInput::PathEstimate(bps_of(o.target_bitrate)));
+                }
+                RTCStatsReportEntry::RemoteInboundRtp(r)
+                    if r.received_rtp_stream_stats.rtp_stream_stats.kind == RtpCodecKind::Video
+                        && turn % LOSS_EVERY == 0 =>
+                {
+                    news.push(VideoSendInput::LossReport(r.fraction_lost));
+                }
+                _ => {}
+            }
+        }
+        for msg in news {
+            if !pipeline::offer(&input, msg) {
+                return;
+            }
+        }
+    }
+}
+
+/// REMB and the stats carry estimates as floats. A float-to-int `as` saturates (and makes
+/// NaN 0), which is the conversion wanted here: past u32 is no limit at all.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn bps_of(estimate: f64) -> u32 {
+    estimate as u32
+}

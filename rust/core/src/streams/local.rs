@@ -1,0 +1,261 @@
+//! `LocalStream`: where the platform's camera and microphone push their frames.
+
+use std::sync::{Arc, Mutex};
+
+use duet_media::{AudioFrame, FrameError, Rotation, VideoFrame, SAMPLES_PER_10MS};
+use tokio::sync::{broadcast, watch};
+
+use crate::sync::lock;
+
+use super::synthetic;
+
+/// Why a pushed frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureError {
+    #[error("bad video frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("an audio frame is {SAMPLES_PER_10MS} samples (10 ms of mono 48 kHz), not {0}")]
+    AudioLength(usize),
+}
+
+/// The video a local stream captures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoConstraints {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// The most the encoder may send; congestion control works below it.
+    pub max_bitrate_bps: u32,
+}
+
+impl Default for VideoConstraints {
+    fn default() -> Self {
+        VideoConstraints { width: 640, height: 480, fps: 30, max_bitrate_bps: 1_000_000 }
+    }
+}
+
+/// What a local stream captures: video (or none) and audio (or not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamConstraints {
+    pub audio: bool,
+    pub video: Option<VideoConstraints>,
+}
+
+impl Default for StreamConstraints {
+    fn default() -> Self {
+        StreamConstraints { audio: true, video: Some(VideoConstraints::default()) }
+    }
+}
+
+/// Which kinds of media a stream sends now: what it captures, less what is muted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sending {
+    pub video: bool,
+    pub audio: bool,
+}
+
+impl Sending {
+    /// What a receiver assumes of a peer that has not said otherwise.
+    pub(crate) const BOTH: Sending = Sending { video: true, audio: true };
+}
+
+/// This side's camera and microphone, given to `call` and `accept`. The platform pushes
+/// frames in (`push_*`); every call that carries the stream takes them from there.
+pub struct LocalStream {
+    constraints: StreamConstraints,
+    /// What is muted, as one value: the push methods read it, and calls watch it to tell
+    /// their peers.
+    sending: watch::Sender<Sending>,
+    // Broadcast, because the stream outlives calls and may feed a new one while an old one
+    // winds down. A video receiver that lags skips to the newest frame, which is what a
+    // real-time encoder wants; audio has room for half a second.
+    video: broadcast::Sender<Arc<VideoFrame>>,
+    audio: broadcast::Sender<Arc<AudioFrame>>,
+    /// The newest frame, so a call that connects starts from it instead of waiting up to a
+    /// frame interval for the camera's next one.
+    latest_video: Mutex<Option<Arc<VideoFrame>>>,
+    synthetic: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for LocalStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStream").field("constraints", &self.constraints).finish()
+    }
+}
+
+impl LocalStream {
+    pub fn new(constraints: StreamConstraints) -> Arc<LocalStream> {
+        Arc::new(LocalStream {
+            sending: watch::channel(Sending {
+                video: constraints.video.is_some(),
+                audio: constraints.audio,
+            })
+            .0,
+            constraints,
+            video: broadcast::channel(2).0,
+            audio: broadcast::channel(50).0,
+            latest_video: Mutex::new(None),
+            synthetic: Mutex::new(None),
+        })
+    }
+
+    /// A stream fed by a built-in synthetic camera and microphone: a moving test pattern that
+    /// carries a frame counter (see `duet_media::read_counter`), and a 440 Hz tone. For
+    /// demos, tests and benchmarks. Must be called within a tokio runtime.
+    pub fn synthetic(constraints: StreamConstraints) -> Arc<LocalStream> {
+        let stream = LocalStream::new(constraints);
+        let task = synthetic::spawn(Arc::downgrade(&stream), stream.constraints.clone());
+        *stream.synthetic.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        stream
+    }
+
+    pub fn constraints(&self) -> &StreamConstraints {
+        &self.constraints
+    }
+
+    /// Pushes a camera frame. Frames pushed while video is disabled are dropped.
+    pub fn push_video_frame(&self, frame: VideoFrame) {
+        if self.video_enabled() {
+            let frame = Arc::new(frame);
+            *lock(&self.latest_video) = Some(Arc::clone(&frame));
+            // No receiver (no call under way) is not an error: the frame just goes nowhere.
+            let _ = self.video.send(frame);
+        }
+    }
+
+    /// Pushes an I420 camera frame with arbitrary strides (copied once, into a packed frame).
+    ///
+    /// # Errors
+    ///
+    /// `Frame` when the sizes, strides or plane lengths do not describe a picture.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_i420(
+        &self,
+        width: u32,
+        height: u32,
+        y: &[u8],
+        y_stride: u32,
+        u: &[u8],
+        u_stride: u32,
+        v: &[u8],
+        v_stride: u32,
+        timestamp_us: u64,
+        rotation: Rotation,
+    ) -> Result<(), CaptureError> {
+        if !self.video_enabled() {
+            return Ok(());
+        }
+        let frame = VideoFrame::from_i420(
+            width,
+            height,
+            y,
+            y_stride,
+            u,
+            u_stride,
+            v,
+            v_stride,
+            timestamp_us,
+            rotation,
+        )?;
+        self.push_video_frame(frame);
+        Ok(())
+    }
+
+    /// Pushes an NV12 camera frame (the usual layout of iOS and Android cameras).
+    ///
+    /// # Errors
+    ///
+    /// `Frame` when the sizes, strides or plane lengths do not describe a picture.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_nv12(
+        &self,
+        width: u32,
+        height: u32,
+        y: &[u8],
+        y_stride: u32,
+        uv: &[u8],
+        uv_stride: u32,
+        timestamp_us: u64,
+        rotation: Rotation,
+    ) -> Result<(), CaptureError> {
+        if !self.video_enabled() {
+            return Ok(());
+        }
+        let frame = VideoFrame::from_nv12(
+            width,
+            height,
+            y,
+            y_stride,
+            uv,
+            uv_stride,
+            timestamp_us,
+            rotation,
+        )?;
+        self.push_video_frame(frame);
+        Ok(())
+    }
+
+    /// Pushes 10 ms of mono 48 kHz PCM (480 samples). Dropped while audio is disabled.
+    ///
+    /// # Errors
+    ///
+    /// `AudioLength` when `samples` is not 480 samples long.
+    pub fn push_audio(&self, samples: &[i16], timestamp_us: u64) -> Result<(), CaptureError> {
+        if samples.len() != SAMPLES_PER_10MS {
+            return Err(CaptureError::AudioLength(samples.len()));
+        }
+        if self.audio_enabled() {
+            let _ =
+                self.audio.send(Arc::new(AudioFrame { samples: samples.to_vec(), timestamp_us }));
+        }
+        Ok(())
+    }
+
+    /// Mutes or unmutes video without renegotiation: frames stop and restart.
+    pub fn set_video_enabled(&self, on: bool) {
+        let on = on && self.constraints.video.is_some();
+        self.sending.send_if_modified(|s| std::mem::replace(&mut s.video, on) != on);
+        if !on {
+            // What the camera saw before the mute is not to be sent after it.
+            *lock(&self.latest_video) = None;
+        }
+    }
+
+    /// Mutes or unmutes audio without renegotiation.
+    pub fn set_audio_enabled(&self, on: bool) {
+        let on = on && self.constraints.audio;
+        self.sending.send_if_modified(|s| std::mem::replace(&mut s.audio, on) != on);
+    }
+
+    pub(crate) fn watch_sending(&self) -> watch::Receiver<Sending> {
+        self.sending.subscribe()
+    }
+
+    pub fn video_enabled(&self) -> bool {
+        self.sending.borrow().video
+    }
+
+    pub fn audio_enabled(&self) -> bool {
+        self.sending.borrow().audio
+    }
+
+    pub(crate) fn subscribe_video(&self) -> broadcast::Receiver<Arc<VideoFrame>> {
+        self.video.subscribe()
+    }
+
+    pub(crate) fn latest_video(&self) -> Option<Arc<VideoFrame>> {
+        lock(&self.latest_video).clone()
+    }
+
+    pub(crate) fn subscribe_audio(&self) -> broadcast::Receiver<Arc<AudioFrame>> {
+        self.audio.subscribe()
+    }
+}
+
+impl Drop for LocalStream {
+    fn drop(&mut self) {
+        if let Some(task) = self.synthetic.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+    }
+}

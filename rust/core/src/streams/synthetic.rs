@@ -1,0 +1,59 @@
+//! The built-in synthetic camera and microphone.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use duet_media::{TestPattern, Tone, SAMPLES_PER_10MS};
+
+use super::local::{LocalStream, StreamConstraints};
+
+/// Feeds `stream` until it is dropped: test-pattern frames at the constrained rate, and
+/// 10 ms of tone every 10 ms.
+pub(super) fn spawn(
+    stream: Weak<LocalStream>,
+    c: StreamConstraints,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let video = c.video.map(|v| {
+            let period = Duration::from_secs(1) / v.fps.max(1);
+            (TestPattern::new(v.width, v.height), period)
+        });
+        let mut tone = c.audio.then(|| Tone::new(440.0));
+        let started = tokio::time::Instant::now();
+        let mut next_frame = started;
+        let mut next_audio = started;
+        let mut counter: u32 = 0;
+        loop {
+            let wake = match (&video, &tone) {
+                (Some(_), Some(_)) => next_frame.min(next_audio),
+                (Some(_), None) => next_frame,
+                (None, Some(_)) => next_audio,
+                (None, None) => return,
+            };
+            tokio::time::sleep_until(wake).await;
+            let Some(stream) = stream.upgrade() else { return };
+            let now = tokio::time::Instant::now();
+            if let Some((pattern, period)) = &video {
+                if now >= next_frame {
+                    let ts = micros(next_frame - started);
+                    stream.push_video_frame(pattern.frame(counter, ts));
+                    counter = counter.wrapping_add(1);
+                    next_frame += *period;
+                }
+            }
+            if let Some(tone) = tone.as_mut() {
+                while now >= next_audio {
+                    let ts = micros(next_audio - started);
+                    let frame = tone.next_frame(ts);
+                    debug_assert_eq!(frame.samples.len(), SAMPLES_PER_10MS);
+                    let _ = stream.push_audio(&frame.samples, ts);
+                    next_audio += Duration::from_millis(10);
+                }
+            }
+        }
+    })
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""A userspace network impairer: what `tc netem` would do, for a kernel without sch_netem.
+
+Runs in the test bed's router namespace (scripts/lib/netbed.py), attached to a TUN device
+that policy routing sends one side's traffic through, both ways. Each IPv4 packet read from
+the device is dropped, or written back to it after a delay; written back, the kernel routes
+it on as if it had just arrived. Standard library only.
+
+    impairer.py DEVICE SUBNET[,SUBNET...] SEED
+
+A packet to one of the SUBNETs (the impaired side's addresses) is going "down" to that
+side; any other is going "up" from it. Each direction has its own seeded random stream, so
+two runs with the same seed and the same traffic make the same choices.
+
+Conditions are set on stdin, one JSON object a line, and apply to packets read from then on:
+    {"loss": 0.05, "delay_ms": 50, "jitter_ms": 10, "reorder": 0.01, "reorder_ms": 20,
+     "blackout": false}
+Keys left out keep their value; the initial condition passes everything at once.
+`blackout` drops everything. A line {"stats": true} prints the counters, one JSON line on
+stdout; so does the end. The program ends when stdin closes (its owner went away) or after
+--max-seconds, whichever is first: it never outlives the bed.
+"""
+import fcntl
+import heapq
+import ipaddress
+import json
+import os
+import random
+import select
+import struct
+import sys
+import time
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+MAX_PACKET = 65535
+# Packets held back at once, at most: beyond it the newest is dropped (a bounded queue,
+# as a real router's). 20,000 packets is over 2 s of a 10 Mbit/s stream of full packets.
+MAX_HELD = 20_000
+DEFAULT_MAX_SECONDS = 3600
+
+
+class Direction:
+    """One way through the impairer: its condition, its random stream, its counters."""
+
+    def __init__(self, name, seed):
+        self.name = name
+        self.rng = random.Random(f"{seed}-{name}")
+        self.loss = 0.0
+        self.delay = 0.0
+        self.jitter = 0.0
+        self.reorder = 0.0
+        self.reorder_extra = 0.02
+        self.blackout = False
+        self.passed = 0
+        self.dropped = 0
+        self.overflow = 0
+
+    def configure(self, c):
+        self.loss = float(c.get("loss", self.loss))
+        self.delay = float(c.get("delay_ms", self.delay * 1000)) / 1000
+        self.jitter = float(c.get("jitter_ms", self.jitter * 1000)) / 1000
+        self.reorder = float(c.get("reorder", self.reorder))
+        self.reorder_extra = float(c.get("reorder_ms", self.reorder_extra * 1000)) / 1000
+        self.blackout = bool(c.get("blackout", self.blackout))
+
+    def release_time(self, now):
+        """When a packet read now goes on, or None to drop it. Every draw is made for
+        every packet, so one knob's value never shifts another's random choices."""
+        lose, jit, reo = self.rng.random(), self.rng.uniform(-1, 1), self.rng.random()
+        if self.blackout or lose < self.loss:
+            self.dropped += 1
+            return None
+        self.passed += 1
+        wait = max(0.0, self.delay + jit * self.jitter)
+        if reo < self.reorder:
+            wait += self.reorder_extra
+        return now + wait
+
+    def stats(self):
+        return {"passed": self.passed, "dropped": self.dropped, "overflow": self.overflow}
+
+
+def open_tun(name):
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    return fd
+
+
+def main(argv):
+    max_seconds = DEFAULT_MAX_SECONDS
+    if "--max-seconds" in argv:
+        i = argv.index("--max-seconds")
+        max_seconds = float(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
+    if len(argv) != 3:
+        sys.exit(__doc__)
+    device, subnets, seed = argv
+    down_nets = [ipaddress.ip_network(s) for s in subnets.split(",")]
+    tun = open_tun(device)
+    down, up = Direction("down", seed), Direction("up", seed)
+    held = []  # (release time, sequence, packet): a heap; sequence keeps equal times in order
+    seq = 0
+    stdin = sys.stdin.fileno()
+    end = time.monotonic() + max_seconds
+    print(json.dumps({"ready": device}), flush=True)
+
+    def stats():
+        print(json.dumps({"down": down.stats(), "up": up.stats(), "held": len(held)}),
+              flush=True)
+
+    while time.monotonic() < end:
+        now = time.monotonic()
+        while held and held[0][0] <= now:
+            _, _, packet = heapq.heappop(held)
+            try:
+                os.write(tun, packet)
+            except OSError:
+                pass  # a route gone for a moment (a link down): the packet is lost
+        timeout = min(max(0.0, held[0][0] - now), 0.5) if held else 0.5
+        readable, _, _ = select.select([tun, stdin], [], [], timeout)
+        if stdin in readable:
+            line = sys.stdin.readline()
+            if not line:
+                break
+            command = json.loads(line)
+            if command.get("stats"):
+                stats()
+            for d in (down, up):
+                d.configure(command)
+            continue
+        if tun not in readable:
+            continue
+        # Reads what is there now, bounded so that delayed packets still go out on time.
+        for _ in range(256):
+            try:
+                packet = os.read(tun, MAX_PACKET)
+            except BlockingIOError:
+                break
+            if len(packet) < 20 or packet[0] >> 4 != 4:
+                continue  # IPv4 only: the bed has no IPv6 addresses
+            dst = ipaddress.IPv4Address(packet[16:20])
+            d = down if any(dst in n for n in down_nets) else up
+            at = d.release_time(time.monotonic())
+            if at is None:
+                continue
+            if len(held) >= MAX_HELD:
+                d.overflow += 1
+                continue
+            heapq.heappush(held, (at, seq, packet))
+            seq += 1
+    stats()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
