@@ -16,6 +16,7 @@
 //! node that dies is noticed by its liveness key expiring, and its devices get the grace
 //! period any dropped device gets (`pulse`).
 
+mod inbox;
 mod leader;
 mod pulse;
 mod relay;
@@ -140,7 +141,9 @@ pub(crate) async fn start(
     let slot = LeaderHub::default();
     let (events, events_rx) = mpsc::channel(capacity);
     let mut tasks = JoinSet::new();
-    let relay = relay::Relay::new(client.clone(), redis.clone(), Arc::clone(&slot), outbox_limit);
+    let (inbox, publish_inbox) = inbox::writer(redis.clone());
+    tasks.spawn(publish_inbox);
+    let relay = relay::Relay::new(client.clone(), inbox, Arc::clone(&slot), outbox_limit);
     tasks.spawn(relay.run(pubsub, events_rx));
     tasks.spawn(pulse::run(node, redis.clone(), Arc::clone(&health)));
     let (resign, resign_rx) = mpsc::channel(1);

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use duet_protocol::{encode, ErrorCode, ServerMessage};
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, PubSub, PubSubSink, PubSubStream};
-use redis::AsyncCommands;
+use redis::aio::{PubSub, PubSubSink, PubSubStream};
 use tokio::sync::mpsc;
 
+use super::inbox::InboxWriter;
 use super::wire::{self, ToLeader, ToNode};
-use super::{leader_hub, uid_channel, LeaderHub, COMMAND_TIMEOUT, INBOX, REFRESH, TERMS};
+use super::{leader_hub, uid_channel, LeaderHub, COMMAND_TIMEOUT, REFRESH, TERMS};
 use crate::hub::{ConnId, Event, CLOSE_POLICY};
 use crate::outbox::Outbox;
 use crate::refusals::{self, Limit};
@@ -19,7 +19,7 @@ use crate::switchboard::DeviceKey;
 
 pub(super) struct Relay {
     client: redis::Client,
-    redis: ConnectionManager,
+    inbox: InboxWriter,
     slot: LeaderHub,
     links: HashMap<ConnId, Link>,
     /// Connections held per uid: its channel is subscribed to while there is one.
@@ -37,11 +37,11 @@ struct Link {
 impl Relay {
     pub(super) fn new(
         client: redis::Client,
-        redis: ConnectionManager,
+        inbox: InboxWriter,
         slot: LeaderHub,
         outbox_limit: usize,
     ) -> Self {
-        Relay { client, redis, slot, links: HashMap::new(), uids: HashMap::new(), outbox_limit }
+        Relay { client, inbox, slot, links: HashMap::new(), uids: HashMap::new(), outbox_limit }
     }
 
     pub(super) async fn run(mut self, pubsub: PubSub, mut events: mpsc::Receiver<Event>) {
@@ -114,16 +114,8 @@ impl Relay {
     }
 
     async fn publish(&mut self, msg: &ToLeader) {
-        let text = wire::encode(msg);
-        let sent =
-            tokio::time::timeout(COMMAND_TIMEOUT, self.redis.publish::<_, _, i64>(INBOX, text))
-                .await;
-        match sent {
-            Ok(Ok(0)) => tracing::debug!("no leader heard a message: its clients will restate"),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!("cannot publish to the leader: {e}"),
-            Err(_) => tracing::warn!("publishing to the leader timed out"),
-        }
+        // Only a node shutting down drops the writer's task.
+        let _ = self.inbox.send(wire::encode(msg)).await;
     }
 
     fn on_published(&mut self, msg: &redis::Msg) {
