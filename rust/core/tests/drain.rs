@@ -37,8 +37,13 @@ async fn a_drained_servers_call_carries_on_on_its_successor() {
     let started = Instant::now();
     let drain = tokio::spawn(srv.drain(Duration::from_secs(10)));
     let next = successor(addr).await;
+    // Not `is_connected()` alone: it still holds before a client has noticed the drain.
+    // A client has moved once its delegate heard it connected again.
     eventually("both reconnect to the successor", || {
-        alice.video.is_connected() && bob.video.is_connected()
+        [&alice, &bob].iter().all(|peer| {
+            peer.video.is_connected()
+                && peer.recorder.connection_states().contains(&ConnectionState::Connected)
+        })
     })
     .await;
     let moved = started.elapsed();
