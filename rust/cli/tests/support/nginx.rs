@@ -54,16 +54,7 @@ impl Nginx {
         let dir = std::env::temp_dir().join(format!("duet-nginx-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("nginx temp dir");
         let conf = config(&dir, port, upstreams, tls);
-        std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
-        let child = Command::new(binary())
-            .args(["-p", &dir.display().to_string(), "-c", "nginx.conf", "-e", "error.log"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx starts");
-        let nginx = Nginx { child, dir, port, tls: tls.is_some(), fronts: Vec::new() };
-        nginx.wait_listening();
-        nginx
+        Self::launch(dir, &conf, port, tls.is_some(), Vec::new())
     }
 
     /// nginx in front of a cluster's `nodes`, with one listening port per node: port `i`
@@ -94,6 +85,12 @@ impl Nginx {
             ));
         }
         let conf = preamble(&dir).replace("HTTP_BLOCKS", &http);
+        Self::launch(dir, &conf, fronts[0], false, fronts)
+    }
+
+    /// Writes `conf` into `dir`, starts nginx on it, and waits until `port` and every one
+    /// of `fronts` accept connections.
+    fn launch(dir: PathBuf, conf: &str, port: u16, tls: bool, fronts: Vec<u16>) -> Nginx {
         std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
         let child = Command::new(binary())
             .args(["-p", &dir.display().to_string(), "-c", "nginx.conf", "-e", "error.log"])
@@ -101,13 +98,9 @@ impl Nginx {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("nginx starts");
-        let nginx = Nginx { child, dir, port: fronts[0], tls: false, fronts };
-        for port in &nginx.fronts {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
-                assert!(Instant::now() < deadline, "nginx is not listening: {}", nginx.error_log());
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        let nginx = Nginx { child, dir, port, tls, fronts };
+        for port in std::iter::once(nginx.port).chain(nginx.fronts.iter().copied()) {
+            nginx.wait_listening(port);
         }
         nginx
     }
@@ -122,9 +115,9 @@ impl Nginx {
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
-    fn wait_listening(&self) {
+    fn wait_listening(&self, port: u16) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "nginx is not listening: {}", self.error_log());
             std::thread::sleep(Duration::from_millis(20));
         }
