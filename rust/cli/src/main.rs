@@ -134,6 +134,11 @@ struct BoundArgs {
     /// The TCP listen backlog (capped by the kernel's net.core.somaxconn).
     #[arg(long, env = "DUET_LISTEN_BACKLOG", default_value_t = 4096)]
     listen_backlog: u32,
+    /// A proxy in front (an address, or a network such as 10.0.0.0/8) whose X-Forwarded-For
+    /// names the client for --max-per-ip; repeat, or separate with commas.
+    #[arg(long, env = "DUET_TRUSTED_PROXY", value_delimiter = ',',
+          value_parser = duet_server::config::parse_trusted_proxy)]
+    trusted_proxy: Vec<duet_server::config::IpNet>,
 }
 
 impl BoundArgs {
@@ -145,6 +150,7 @@ impl BoundArgs {
             max_pending: self.max_pending,
             max_per_ip: self.max_per_ip,
             listen_backlog: self.listen_backlog,
+            trusted_proxies: self.trusted_proxy,
         }
     }
 }

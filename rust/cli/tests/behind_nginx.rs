@@ -6,6 +6,8 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -69,7 +71,7 @@ fn test_pki(dir: &std::path::Path) -> (std::path::PathBuf, Tls) {
 #[test]
 fn a_call_through_nginx() {
     let (_server, direct) = serve(&[]);
-    let port: u16 = direct.rsplit(':').next().unwrap().parse().unwrap();
+    let port = port_of(&direct);
     let nginx = Nginx::start(&[port]);
     let bob = answer(&nginx.url(), "30");
     let (code, alice) = call(&nginx.url(), "1").rest();
@@ -88,7 +90,7 @@ fn a_call_through_nginx() {
 #[test]
 fn a_call_through_nginx_with_tls() {
     let (_server, direct) = serve(&["--secret", "nginx-tls-secret"]);
-    let port: u16 = direct.rsplit(':').next().unwrap().parse().unwrap();
+    let port = port_of(&direct);
     let dir = std::env::temp_dir().join(format!("duet-nginx-pki-{}-{port}", std::process::id()));
     let (ca, tls) = test_pki(&dir);
     let nginx = Nginx::start_with(&[port], Some(&tls));
@@ -122,8 +124,7 @@ fn a_call_through_nginx_with_tls() {
 fn a_node_drained_behind_nginx_hands_its_call_to_the_next() {
     let (mut first, first_url) = serve(&["--drain-timeout", "5"]);
     let (_second, second_url) = serve(&[]);
-    let port = |url: &str| -> u16 { url.rsplit(':').next().unwrap().parse().unwrap() };
-    let nginx = Nginx::start(&[port(&first_url), port(&second_url)]);
+    let nginx = Nginx::start(&[port_of(&first_url), port_of(&second_url)]);
     let bob = answer(&nginx.url(), "30");
     let alice = call(&nginx.url(), "4");
     alice.line_containing("\"stream\"");
@@ -149,4 +150,54 @@ fn a_node_drained_behind_nginx_hands_its_call_to_the_next() {
     // their restatements.
     assert_eq!(event(&bob, "closed")["reason"], "hangup", "{bob:?}");
     assert_eq!(event(&alice, "summary")["ok"], true, "{alice:?}");
+}
+
+/// Behind nginx named as a trusted proxy, the per-address limit counts each client under the
+/// address nginx forwards for it, not nginx's own; what a client writes in X-Forwarded-For
+/// itself, or sends to the node directly, is not believed.
+#[test]
+fn the_per_address_limit_sees_each_client_behind_a_trusted_proxy() {
+    let (_server, direct) = serve(&["--max-per-ip", "1", "--trusted-proxy", "127.0.0.1"]);
+    let node = port_of(&direct);
+    let nginx = Nginx::start(&[node]);
+    let front = nginx.port;
+
+    let (status, _first) = upgrade_from("127.0.0.2", front, None);
+    assert!(status.contains(" 101 "), "{status}\n{}", nginx.error_log());
+    let (status, _) = upgrade_from("127.0.0.2", front, None);
+    assert!(status.contains(" 429 "), "the same client's second connection: {status}");
+    let (status, _) = upgrade_from("127.0.0.2", front, Some("127.0.0.9"));
+    assert!(status.contains(" 429 "), "a client naming another address: {status}");
+    let (status, _second) = upgrade_from("127.0.0.3", front, None);
+    assert!(status.contains(" 101 "), "another client through the same proxy: {status}");
+
+    let (status, _third) = upgrade_from("127.0.0.4", node, Some("127.0.0.5"));
+    assert!(status.contains(" 101 "), "{status}");
+    let (status, _) = upgrade_from("127.0.0.4", node, Some("127.0.0.6"));
+    assert!(!status.contains(" 101 "), "an untrusted peer's header is ignored: {status}");
+}
+
+/// A WebSocket upgrade request to `port` from the loopback address `from`: the answer's
+/// status line ("" if the connection was closed unanswered), and the connection, open for
+/// as long as the caller keeps it.
+fn upgrade_from(from: &str, port: u16, forwarded_for: Option<&str>) -> (String, TcpStream) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        socket.connect(([127, 0, 0, 1], port).into()).await.unwrap().into_std().unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let forwarded = forwarded_for.map(|f| format!("X-Forwarded-For: {f}\r\n")).unwrap_or_default();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n{forwarded}\r\n"
+    );
+    let mut status = String::new();
+    if (&stream).write_all(request.as_bytes()).is_ok() {
+        let _ = BufReader::new(&stream).read_line(&mut status);
+    }
+    (status, stream)
 }

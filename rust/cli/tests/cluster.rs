@@ -51,8 +51,7 @@ impl Cluster {
             nodes.push(Some(node));
             urls.push(url);
         }
-        let ports: Vec<u16> =
-            urls.iter().map(|u| u.rsplit(':').next().unwrap().parse().unwrap()).collect();
+        let ports: Vec<u16> = urls.iter().map(|u| port_of(u)).collect();
         let nginx = Nginx::start_cluster(&ports);
         let cluster = Cluster { nodes, urls, nginx, redis, _one_at_a_time: one_at_a_time };
         cluster.wait_for_leader();

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use duet_protocol::{IceServer, Limits};
+/// The type of `ConnectionLimits::trusted_proxies`.
+pub use ipnet::IpNet;
 
 pub const DEFAULT_PORT: u16 = 7480;
 /// The standard STUN/TURN port, for deployments of the embedded TURN server. Not the
@@ -82,6 +84,22 @@ pub struct ConnectionLimits {
     /// The TCP listen backlog, which must absorb a mass reconnect after a restart.
     /// Default 4096 (the kernel caps it at net.core.somaxconn).
     pub listen_backlog: u32,
+    /// Proxies in front of the server (addresses or networks) whose `X-Forwarded-For` is
+    /// believed: their WebSocket connections count toward `max_per_ip` under the client
+    /// address they name, not their own. Default none: the header is never read.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// A trusted proxy as an operator writes it: an address (`10.0.0.5`, `::1`) or a network
+/// (`10.0.0.0/8`).
+///
+/// # Errors
+///
+/// Neither: the message says what was expected.
+pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>().or_else(|_| text.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
+        format!("{text:?} is not an IP address or network (ADDRESS or ADDRESS/PREFIX)")
+    })
 }
 
 impl Default for ConnectionLimits {
@@ -93,6 +111,7 @@ impl Default for ConnectionLimits {
             max_pending: 1024,
             max_per_ip: 256,
             listen_backlog: 4096,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -1,12 +1,19 @@
 //! Who may open a connection: at most `max_per_ip` open connections per address (per /64
 //! for IPv6, which one host usually holds whole) and `max_pending` that have not signed in.
 //! Each admitted connection holds a `Ticket`; dropping it gives its places back.
+//!
+//! A connection from a trusted proxy is counted under the client the proxy names
+//! (`client_addr`), which only its WebSocket upgrade request says: it takes its address's
+//! place then (`Ticket::attribute`), not when it is accepted.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use ipnet::IpNet;
+
+use crate::client_addr;
 use crate::config::ConnectionLimits;
 use crate::refusals::{self, Limit};
 
@@ -15,6 +22,7 @@ pub(crate) struct Gate {
     state: Mutex<State>,
     max_per_ip: usize,
     max_pending: usize,
+    trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Debug, Default)]
@@ -28,9 +36,16 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Ticket {
     gate: Arc<Gate>,
-    ip: IpAddr,
+    peer: IpAddr,
+    /// The address whose place the ticket holds: the peer's, or for a trusted proxy's
+    /// connection the client's once `attribute` has named it.
+    ip: OnceLock<IpAddr>,
     pending: AtomicBool,
 }
+
+/// A connection refused because its address has its share already.
+#[derive(Debug)]
+pub(crate) struct OverLimit;
 
 impl Gate {
     pub(crate) fn new(limits: &ConnectionLimits) -> Arc<Gate> {
@@ -38,15 +53,17 @@ impl Gate {
             state: Mutex::default(),
             max_per_ip: limits.max_per_ip,
             max_pending: limits.max_pending,
+            trusted_proxies: limits.trusted_proxies.clone(),
         })
     }
 
-    /// A ticket for a connection from `ip`, or the limit that refuses it (logged).
-    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Ticket> {
-        let ip = bucket(ip);
+    /// A ticket for a connection from `peer`, or the limit that refuses it (logged). A
+    /// trusted proxy's connection takes no address's place yet (`Ticket::attribute`).
+    pub(crate) fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Ticket> {
+        let proxied = client_addr::is_trusted(peer, &self.trusted_proxies);
+        let ip = bucket(peer);
         let mut state = self.lock();
-        let from_ip = state.per_ip.get(&ip).copied().unwrap_or(0);
-        if from_ip >= self.max_per_ip {
+        if !proxied && !self.has_room(&state, ip) {
             drop(state);
             refusals::record(Limit::PerIp, self.max_per_ip, &ip);
             return None;
@@ -56,9 +73,22 @@ impl Gate {
             refusals::record(Limit::Pending, self.max_pending, &ip);
             return None;
         }
-        state.per_ip.insert(ip, from_ip + 1);
         state.pending += 1;
-        Some(Ticket { gate: Arc::clone(self), ip, pending: AtomicBool::new(true) })
+        let ticket = Ticket {
+            gate: Arc::clone(self),
+            peer,
+            ip: OnceLock::new(),
+            pending: AtomicBool::new(true),
+        };
+        if !proxied {
+            *state.per_ip.entry(ip).or_insert(0) += 1;
+            let _ = ticket.ip.set(ip);
+        }
+        Some(ticket)
+    }
+
+    fn has_room(&self, state: &State, ip: IpAddr) -> bool {
+        state.per_ip.get(&ip).copied().unwrap_or(0) < self.max_per_ip
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -67,9 +97,34 @@ impl Gate {
 }
 
 impl Ticket {
-    /// The address the connection is counted under.
+    /// The address the connection is counted under (a proxy's until `attribute`).
     pub(crate) fn ip(&self) -> IpAddr {
-        self.ip
+        self.ip.get().copied().unwrap_or(self.peer)
+    }
+
+    /// Counts a trusted proxy's connection under the client its request's
+    /// `X-Forwarded-For` values name, or refuses it (logged) if that address has its share.
+    /// Nothing to do for a connection already counted.
+    pub(crate) fn attribute<'a>(
+        &self,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> Result<(), OverLimit> {
+        if self.ip.get().is_some() {
+            return Ok(());
+        }
+        let gate = &self.gate;
+        let ip = bucket(client_addr::client_of(self.peer, forwarded_for, &gate.trusted_proxies));
+        let mut state = gate.lock();
+        if !gate.has_room(&state, ip) {
+            drop(state);
+            refusals::record(Limit::PerIp, gate.max_per_ip, &ip);
+            return Err(OverLimit);
+        }
+        // Under the lock, so no other attribution of this ticket can come between.
+        if self.ip.set(ip).is_ok() {
+            *state.per_ip.entry(ip).or_insert(0) += 1;
+        }
+        Ok(())
     }
 
     /// The connection said a valid `hello`: it no longer counts as pending.
@@ -86,10 +141,12 @@ impl Drop for Ticket {
         if self.pending.load(Ordering::Relaxed) {
             state.pending -= 1;
         }
-        if let Some(n) = state.per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                state.per_ip.remove(&self.ip);
+        if let Some(ip) = self.ip.get() {
+            if let Some(n) = state.per_ip.get_mut(ip) {
+                *n -= 1;
+                if *n == 0 {
+                    state.per_ip.remove(ip);
+                }
             }
         }
     }
@@ -144,5 +201,27 @@ mod tests {
         let _t = gate.admit("2001:db8::1".parse().unwrap()).unwrap();
         assert!(gate.admit("2001:db8::2:3".parse().unwrap()).is_none());
         assert!(gate.admit("2001:db8:0:1::1".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn a_trusted_proxys_connections_are_counted_under_the_clients_it_names() {
+        let gate = Gate::new(&ConnectionLimits {
+            max_per_ip: 1,
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+            ..ConnectionLimits::default()
+        });
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let (t1, t2, t3) =
+            (gate.admit(proxy).unwrap(), gate.admit(proxy).unwrap(), gate.admit(proxy).unwrap());
+        t1.attribute(["198.51.100.1"].into_iter()).unwrap();
+        assert_eq!(t1.ip(), "198.51.100.1".parse::<IpAddr>().unwrap());
+        assert!(t2.attribute(["198.51.100.1"].into_iter()).is_err(), "that client has its share");
+        t3.attribute(["198.51.100.2"].into_iter()).unwrap();
+        // An untrusted peer's connection is its own, and says nothing of its client.
+        let direct = gate.admit("198.51.100.2".parse().unwrap());
+        assert!(direct.is_none(), "198.51.100.2 already holds its one place through the proxy");
+        drop(t1);
+        let again = gate.admit(proxy).unwrap();
+        again.attribute(["198.51.100.1"].into_iter()).unwrap();
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Extension, Query, State, WebSocketUpgrade};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -51,7 +51,15 @@ async fn upgrade(
     ws: WebSocketUpgrade,
     State(shared): State<Arc<Shared>>,
     Extension(ticket): Extension<Arc<Ticket>>,
+    headers: HeaderMap,
 ) -> Response {
+    let forwarded_for = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    if ticket.attribute(forwarded_for).is_err() {
+        // Only a proxy's connection gets here (a direct one is closed when accepted): the
+        // proxy passes the status on, where a closed upstream would be a 502.
+        return (StatusCode::TOO_MANY_REQUESTS, "too many connections from your address")
+            .into_response();
+    }
     let limit = shared.config.hard_frame_limit();
     ws.read_buffer_size(READ_BUFFER_BYTES)
         // Each message is written as it comes (and awaited): the outbox is the queue.

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+mod client_addr;
 mod cluster;
 pub mod config;
 mod connection;

@@ -82,6 +82,11 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("its address").port()
 }
 
+/// The port of a server's `http://127.0.0.1:PORT` URL.
+pub fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a URL ending in a port")
+}
+
 /// `duet serve` on a free port, in development mode; returns it and its URL.
 pub fn serve(extra: &[&str]) -> (Running, String) {
     let listen = format!("127.0.0.1:{}", free_port());
