@@ -50,6 +50,18 @@ impl VideoFrame {
         Arc::new(VideoFrame { frame })
     }
 
+    pub(crate) fn core_ref(&self) -> &duet_core::VideoFrame {
+        &self.frame
+    }
+
+    /// The engine's frame, copied only when someone else (the app) still holds it.
+    pub(crate) fn into_core(self: Arc<Self>) -> duet_core::VideoFrame {
+        match Arc::try_unwrap(self) {
+            Ok(owned) => Arc::unwrap_or_clone(owned.frame),
+            Err(shared) => (*shared.frame).clone(),
+        }
+    }
+
     fn luma_len(&self) -> u64 {
         u64::from(self.frame.width) * u64::from(self.frame.height)
     }

@@ -31,7 +31,7 @@ fn invalid(reason: String) -> CaptureError {
 }
 
 /// The bytes at `address`, borrowed for the call. `name` names the plane in errors.
-fn plane<'a>(name: &str, address: u64, len: u64) -> Result<&'a [u8], CaptureError> {
+pub(crate) fn plane<'a>(name: &str, address: u64, len: u64) -> Result<&'a [u8], CaptureError> {
     if len == 0 {
         return Ok(&[]);
     }

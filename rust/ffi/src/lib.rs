@@ -11,9 +11,14 @@
 //!   Swift and Kotlin `pushI420`/`pushNv12` that take `Data` / direct `ByteBuffer`s) and come
 //!   out as `VideoFrame` objects whose bytes the app reads at `data_address()` (see
 //!   `frame.rs` for the lifetime rule and the copies a frame costs).
+//! - Video codecs the app provides (VideoToolbox, MediaCodec) are foreign traits too:
+//!   `VideoCodecs` makes a `VideoEncoder` and a `VideoDecoder` per call, given to
+//!   `VideoCall::connect`; `software_video_codecs()` is the built-in OpenH264 they can fall
+//!   back to or wrap (`codecs.rs`).
 //! - Everything async runs on the library's own multi-threaded tokio runtime
 //!   (`runtime.rs`), whichever executor the foreign side polls it from.
 
+mod codecs;
 mod conversation;
 mod delegates;
 mod errors;
@@ -25,6 +30,10 @@ mod runtime;
 mod streams;
 mod video_call;
 
+pub use codecs::{
+    software_video_codecs, AccessUnit, AccessUnitOutput, VideoCodecError, VideoCodecs,
+    VideoDecoder, VideoEncoder, VideoEncoderConfig,
+};
 pub use conversation::Conversation;
 pub use delegates::{AudioSink, ConversationDelegate, VideoCallDelegate, VideoSink};
 pub use errors::{

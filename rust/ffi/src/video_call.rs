@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use duet_core as core;
 
+use crate::codecs::{VideoCodecs, VideoCodecsAdapter};
 use crate::conversation::Conversation;
 use crate::delegates::{VideoCallDelegate, VideoCallDelegateAdapter};
 use crate::errors::{ActionError, ConnectError, PushError};
@@ -41,16 +42,22 @@ impl VideoCall {
     /// Connects and authenticates. Returns once the server has welcomed this device, so a
     /// wrong URL or a refused token is an error here; after that, a dropped connection is
     /// retried in the background and calls resume. `delegate` hears incoming calls.
+    /// `video_codecs` makes every call's video encoder and decoder (e.g. the platform's
+    /// hardware codecs); `None` is the built-in OpenH264 (`software_video_codecs()`).
     ///
     /// # Errors
     ///
     /// A bad URL or device id, an unreachable or silent server, or a refused token.
-    #[uniffi::constructor]
+    #[uniffi::constructor(default(video_codecs = None))]
     pub async fn connect(
         config: ClientConfig,
         delegate: Arc<dyn VideoCallDelegate>,
+        video_codecs: Option<Arc<dyn VideoCodecs>>,
     ) -> Result<Arc<Self>, ConnectError> {
-        let config = core::ClientConfig::from(config);
+        let mut config = core::ClientConfig::from(config);
+        if let Some(codecs) = video_codecs {
+            config.media.video_codecs = Arc::new(VideoCodecsAdapter(codecs));
+        }
         let delegate = Arc::new(VideoCallDelegateAdapter(delegate));
         let inner =
             runtime::run(async move { core::VideoCall::connect(config, delegate).await }).await?;

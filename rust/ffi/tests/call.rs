@@ -6,6 +6,7 @@
 // A test that fails says so loudly (unwrap); frame sizes fit this 64-bit host (casts).
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -163,10 +164,19 @@ struct Side {
 }
 
 async fn connect(srv: &ServerHandle, uid: &str, answer: bool) -> Side {
+    connect_with(srv, uid, answer, None).await
+}
+
+async fn connect_with(
+    srv: &ServerHandle,
+    uid: &str,
+    answer: bool,
+    codecs: Option<Arc<dyn VideoCodecs>>,
+) -> Side {
     let (tx, events) = unbounded_channel();
     let recorder = Arc::new(Recorder { events: tx, answer });
     let token = duet_server::token::mint(srv.secret(), uid, Duration::from_secs(600));
-    let video = VideoCall::connect(config(srv, token), recorder.clone())
+    let video = VideoCall::connect(config(srv, token), recorder.clone(), codecs)
         .await
         .unwrap_or_else(|e| panic!("{uid} connects: {e}"));
     Side { video, events, recorder }
@@ -275,6 +285,136 @@ async fn call_accepted_in_delegate_renders_frames_and_hangup_closes_the_other_si
     }
 }
 
+/// Codecs as an app writes them through the foreign traits: the built-in ones wrapped,
+/// counting what passes through; the decoder can fail one access unit on purpose.
+#[derive(Default)]
+struct Counts {
+    encoded: AtomicU64,
+    decoded: AtomicU64,
+    /// The decoder fails the access unit with this number (counting from 1); 0: none.
+    fail_unit: u64,
+    failed_at: Mutex<Option<std::time::Instant>>,
+    keyframes_asked: Mutex<Vec<std::time::Instant>>,
+    bitrates: Mutex<Vec<u32>>,
+}
+
+struct CountingCodecs(Arc<Counts>);
+struct CountingEncoder(Arc<dyn VideoEncoder>, Arc<Counts>);
+struct CountingDecoder(Arc<dyn VideoDecoder>, Arc<Counts>);
+
+impl VideoCodecs for CountingCodecs {
+    fn encoder(
+        &self,
+        config: VideoEncoderConfig,
+    ) -> Result<Arc<dyn VideoEncoder>, VideoCodecError> {
+        Ok(Arc::new(CountingEncoder(software_video_codecs().encoder(config)?, self.0.clone())))
+    }
+    fn decoder(&self) -> Result<Arc<dyn VideoDecoder>, VideoCodecError> {
+        Ok(Arc::new(CountingDecoder(software_video_codecs().decoder()?, self.0.clone())))
+    }
+}
+
+impl VideoEncoder for CountingEncoder {
+    fn encode(
+        &self,
+        frame: Arc<VideoFrame>,
+        keyframe: bool,
+        output: Arc<AccessUnitOutput>,
+    ) -> Result<(), VideoCodecError> {
+        self.1.encoded.fetch_add(1, Ordering::Relaxed);
+        if keyframe {
+            self.1.keyframes_asked.lock().unwrap().push(std::time::Instant::now());
+        }
+        self.0.encode(frame, keyframe, output)
+    }
+    fn set_target_bitrate(&self, bps: u32) -> Result<(), VideoCodecError> {
+        self.1.bitrates.lock().unwrap().push(bps);
+        self.0.set_target_bitrate(bps)
+    }
+}
+
+impl VideoDecoder for CountingDecoder {
+    fn decode(
+        &self,
+        access_unit: Arc<AccessUnit>,
+    ) -> Result<Option<Arc<VideoFrame>>, VideoCodecError> {
+        let n = self.1.decoded.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == self.1.fail_unit {
+            *self.1.failed_at.lock().unwrap() = Some(std::time::Instant::now());
+            return Err(VideoCodecError::Failed { reason: "on purpose".into() });
+        }
+        self.0.decode(access_unit)
+    }
+}
+
+/// Both sides' video through codecs of their own; Alice's decoder fails once, which must
+/// reach Bob's encoder as a keyframe request; bitrate targets reach the encoders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_runs_through_the_apps_codecs() {
+    let srv = server().await;
+    let at_alice = Arc::new(Counts { fail_unit: 20, ..Counts::default() });
+    let at_bob = Arc::new(Counts::default());
+    let mut alice =
+        connect_with(&srv, "alice", false, Some(Arc::new(CountingCodecs(at_alice.clone())))).await;
+    let mut bob =
+        connect_with(&srv, "bob", true, Some(Arc::new(CountingCodecs(at_bob.clone())))).await;
+    let options = CallOptions { data: None, ice_transport_policy: IceTransportPolicy::All };
+    let out = alice.video.call("bob".into(), small_stream(), options).expect("call starts");
+    out.set_delegate(alice.recorder.clone());
+    let _inc = match bob.next().await {
+        Ev::Called(c, _) => c,
+        other => panic!("bob: expected a call, got {other:?}"),
+    };
+    let remote = loop {
+        match alice.next().await {
+            Ev::Stream(s) => break s,
+            Ev::Response(CallStatus::Accepted) => continue,
+            other => panic!("alice: expected a stream, got {other:?}"),
+        }
+    };
+    let renderer = Arc::new(Renderer::default());
+    remote.set_video_sink(Some(renderer.clone()));
+    eventually("30 frames decoded by alice's decoder and verified", || {
+        renderer.verifier.verified() >= 30
+    })
+    .await;
+    assert_eq!(renderer.verifier.wrong(), 0, "frames that did not match the pattern");
+    assert!(at_alice.decoded.load(Ordering::Relaxed) >= 30, "bob's video went through her decoder");
+    let failed_at = at_alice.failed_at.lock().unwrap().expect("her decoder failed once");
+    eventually("bob's encoder asked for a keyframe after her decoder failed", || {
+        at_bob.keyframes_asked.lock().unwrap().iter().any(|&t| t > failed_at)
+    })
+    .await;
+    // Bob checks what alice's encoder sent him.
+    let bobs_view = loop {
+        match bob.next().await {
+            Ev::Stream(s) => break s,
+            other => panic!("bob: expected a stream, got {other:?}"),
+        }
+    };
+    let bobs_renderer = Arc::new(Renderer::default());
+    bobs_view.set_video_sink(Some(bobs_renderer.clone()));
+    eventually("10 frames from alice's encoder verified", || {
+        bobs_renderer.verifier.verified() >= 10
+    })
+    .await;
+    assert_eq!(bobs_renderer.verifier.wrong(), 0);
+    assert!(
+        at_alice.encoded.load(Ordering::Relaxed) >= 10,
+        "alice's video went through her encoder"
+    );
+    eventually("a bitrate target reached alice's encoder", || {
+        !at_alice.bitrates.lock().unwrap().is_empty()
+    })
+    .await;
+    for &bps in at_alice.bitrates.lock().unwrap().iter() {
+        assert!((50_000..=150_000).contains(&bps), "{bps} bps is outside the stream's range");
+    }
+    out.close();
+    alice.video.shutdown().await;
+    bob.video.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_reach_the_caller_and_the_delegate() {
     let srv = server().await;
@@ -302,7 +442,7 @@ async fn refused_token_is_a_connect_error() {
     let srv = server().await;
     let (tx, _events) = unbounded_channel();
     let delegate = Arc::new(Recorder { events: tx, answer: false });
-    let err = match VideoCall::connect(config(&srv, "not-a-token".into()), delegate).await {
+    let err = match VideoCall::connect(config(&srv, "not-a-token".into()), delegate, None).await {
         Ok(_) => panic!("a forged token connected"),
         Err(e) => e,
     };
@@ -323,7 +463,7 @@ async fn unreachable_server_and_bad_url_are_connect_errors() {
         bind_addresses: vec![],
         woken_for: None,
     };
-    match VideoCall::connect(bad, delegate.clone()).await {
+    match VideoCall::connect(bad, delegate.clone(), None).await {
         Err(ConnectError::InvalidUrl { .. }) => {}
         other => panic!("expected InvalidUrl, got {:?}", other.err()),
     }
@@ -336,7 +476,7 @@ async fn unreachable_server_and_bad_url_are_connect_errors() {
         bind_addresses: vec![],
         woken_for: None,
     };
-    match VideoCall::connect(closed, delegate).await {
+    match VideoCall::connect(closed, delegate, None).await {
         Err(ConnectError::Unreachable { .. }) => {}
         other => panic!("expected Unreachable, got {:?}", other.err()),
     }
@@ -381,7 +521,7 @@ async fn push_registration_and_a_woken_call_that_ended_cross_the_ffi() {
     let token = duet_server::token::mint(srv.secret(), "bob", Duration::from_secs(600));
     let mut woken = config(&srv, token);
     woken.woken_for = Some(call_id.clone());
-    let _phone = VideoCall::connect(woken, Arc::new(Recorder { events: tx, answer: false }))
+    let _phone = VideoCall::connect(woken, Arc::new(Recorder { events: tx, answer: false }), None)
         .await
         .expect("the woken phone connects");
     match tokio::time::timeout(PATIENCE, woken_events.recv()).await {
