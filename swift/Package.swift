@@ -50,6 +50,8 @@ let package = Package(
                 .linkedFramework("CoreMedia", .when(platforms: [.iOS])),
                 .linkedFramework("CoreVideo", .when(platforms: [.iOS])),
                 .linkedFramework("UIKit", .when(platforms: [.iOS])),
+                // The hardware H.264 codecs (iOS/VideoToolboxCodecs.swift).
+                .linkedFramework("VideoToolbox", .when(platforms: [.iOS, .macOS])),
                 // What the statically linked engine needs from the system: OpenH264 is C++,
                 // and random numbers come from Security (`SecRandomCopyBytes`).
                 // scripts/build-xcframework prints the full list rustc asks for.

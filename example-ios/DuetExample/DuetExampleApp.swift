@@ -1,5 +1,6 @@
 // The app: one CallModel (DuetExampleKit) for its whole life, and the screen it is on.
 
+import Duet
 import DuetExampleKit
 import SwiftUI
 
@@ -11,7 +12,8 @@ struct DuetExampleApp: App {
 
     init() {
         let settings = UserDefaultsSettingsStore()
-        let model = CallModel(media: makeMedia(), settings: settings)
+        let model = CallModel(
+            media: makeMedia(), settings: settings, videoCodecs: VideoToolboxCodecs.withFallback())
         _model = State(initialValue: model)
         pushCalls = PushCalls(model: model)
     }

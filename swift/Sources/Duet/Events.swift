@@ -81,15 +81,18 @@ extension ConversationDelegate {
 extension VideoCall {
     /// Connects, handing incoming calls to `onCall(conversation, data)` and connection
     /// changes to `onConnectionState`, on the VideoCall's event thread. Keep the
-    /// conversation to answer it: one nobody holds is declined.
+    /// conversation to answer it: one nobody holds is declined. `videoCodecs` as for
+    /// `connect(config:delegate:videoCodecs:)`.
     public static func connect(
         config: ClientConfig,
+        videoCodecs: VideoCodecs? = nil,
         onConnectionState: (@Sendable (ConnectionState) -> Void)? = nil,
         onCall: @escaping @Sendable (Conversation, String?) -> Void
     ) async throws -> VideoCall {
         try await connect(
             config: config,
-            delegate: IncomingCallRelay(onCall, onConnectionState: onConnectionState))
+            delegate: IncomingCallRelay(onCall, onConnectionState: onConnectionState),
+            videoCodecs: videoCodecs)
     }
 }
 

@@ -86,7 +86,7 @@ extension Rotation {
 }
 
 /// The address of a borrowed buffer's first byte; 0 when it is empty (the engine reads none).
-private func address(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+func address(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
     return UInt64(UInt(bitPattern: base))
 }

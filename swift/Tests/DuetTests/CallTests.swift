@@ -18,9 +18,12 @@ final class Client {
         self.incoming = incoming
     }
 
-    static func connect(_ uid: String, to server: TestServer) async throws -> Client {
+    static func connect(
+        _ uid: String, to server: TestServer, videoCodecs: VideoCodecs? = nil
+    ) async throws -> Client {
         let incoming = IncomingCalls()
-        let video = try await VideoCall.connect(config: try server.config(for: uid), delegate: incoming)
+        let video = try await VideoCall.connect(
+            config: try server.config(for: uid), delegate: incoming, videoCodecs: videoCodecs)
         return Client(uid: uid, video: video, incoming: incoming)
     }
 }
@@ -45,8 +48,8 @@ class DuetTestCase: XCTestCase {
         server = nil
     }
 
-    func connect(_ uid: String) async throws -> Client {
-        try await Client.connect(uid, to: server)
+    func connect(_ uid: String, videoCodecs: VideoCodecs? = nil) async throws -> Client {
+        try await Client.connect(uid, to: server, videoCodecs: videoCodecs)
     }
 
     /// `caller` calls `callee`, who accepts; returns once both have the other's stream.

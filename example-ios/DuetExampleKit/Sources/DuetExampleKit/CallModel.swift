@@ -62,6 +62,7 @@ public final class CallModel {
     @ObservationIgnored let settings: SignInSettingsStore
     @ObservationIgnored let tokens: TokenSource
     @ObservationIgnored let bindAddresses: [String]
+    @ObservationIgnored let videoCodecs: VideoCodecs?
     @ObservationIgnored var client: VideoCall?
     @ObservationIgnored var clientEvents: Task<Void, Never>?
     @ObservationIgnored var conversation: Conversation?
@@ -81,12 +82,15 @@ public final class CallModel {
     ///   - tokens: where tokens come from; by default `duet serve`'s development tokens.
     ///   - bindAddresses: `ClientConfig.bindAddresses`; empty is right for a phone (tests on
     ///     one machine use loopback).
+    ///   - videoCodecs: the app passes VideoToolbox's (with OpenH264 behind); nil: OpenH264.
     public init(
         media: CallMedia,
         settings: SignInSettingsStore,
         tokens: @escaping TokenSource = { try await fetchDevelopmentToken(serverUrl: $0, uid: $1) },
-        bindAddresses: [String] = []
+        bindAddresses: [String] = [],
+        videoCodecs: VideoCodecs? = nil
     ) {
+        self.videoCodecs = videoCodecs
         self.media = media
         self.settings = settings
         self.tokens = tokens
@@ -114,6 +118,7 @@ public final class CallModel {
             let (events, sink) = AsyncStream.makeStream(of: ClientEvent.self)
             let client = try await VideoCall.connect(
                 config: ClientConfig(serverUrl: entered.serverURL, token: token, bindAddresses: bindAddresses),
+                videoCodecs: videoCodecs,
                 onConnectionState: { sink.yield(.connection($0)) },
                 onCall: { sink.yield(.incoming($0, data: $1)) })
             settings.save(entered)

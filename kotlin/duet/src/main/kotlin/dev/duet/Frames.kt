@@ -95,3 +95,70 @@ private fun planeAddress(buffer: ByteBuffer, plane: String): ULong {
 private fun keepAlive(buffer: ByteBuffer) {
     synchronized(buffer) {}
 }
+
+// Video codecs written in Kotlin (VideoCodecs, VideoEncoder, VideoDecoder) read and write
+// bytes by address too: an AccessUnit and a VideoFrame are read in place, an encoder's
+// output is appended from a direct ByteBuffer, a decoder's picture is copied once from
+// direct ByteBuffer planes.
+
+/**
+ * The access unit's bytes, read in place: valid while this [AccessUnit] is alive (do not
+ * close it before you are done, and copy what you keep past [VideoDecoder.decode]).
+ */
+fun AccessUnit.byteBuffer(): ByteBuffer = bytesAt(dataAddress(), dataLen())
+
+/**
+ * The frame's packed I420 bytes (Y, then U at [VideoFrame.uOffset], V at
+ * [VideoFrame.vOffset]), read in place: valid while this [VideoFrame] is alive.
+ */
+fun VideoFrame.byteBuffer(): ByteBuffer = bytesAt(dataAddress(), dataLen())
+
+private fun bytesAt(address: ULong, len: ULong): ByteBuffer =
+    if (len == 0uL) ByteBuffer.allocateDirect(0)
+    else Pointer(address.toLong()).getByteBuffer(0, len.toLong())
+
+/**
+ * Appends an encoder's output (Annex B, from [bytes]' position to its limit) to this
+ * access unit; [bytes] must be a direct buffer, such as a MediaCodec output buffer. Copied
+ * during the call.
+ *
+ * @throws IllegalArgumentException when [bytes] is not a direct buffer.
+ */
+@Throws(VideoCodecException::class)
+fun AccessUnitOutput.append(bytes: ByteBuffer) {
+    appendAt(planeAddress(bytes, "access unit"), bytes.remaining().toULong())
+    keepAlive(bytes)
+}
+
+/**
+ * A decoded picture from I420 planes in direct [ByteBuffer]s (each from its position to
+ * its limit; strides may include row padding), copied once into the engine's frame: what
+ * a [VideoDecoder] written in Kotlin returns.
+ *
+ * @throws IllegalArgumentException when a plane is not a direct buffer.
+ * @throws VideoCodecException when the sizes, strides or plane lengths do not describe a picture.
+ */
+@Throws(VideoCodecException::class)
+fun videoFrameI420(
+    width: UInt,
+    height: UInt,
+    y: ByteBuffer,
+    yStride: UInt,
+    u: ByteBuffer,
+    uStride: UInt,
+    v: ByteBuffer,
+    vStride: UInt,
+    timestampUs: ULong,
+): VideoFrame {
+    val frame = VideoFrame.fromI420At(
+        width, height,
+        planeAddress(y, "Y"), y.remaining().toULong(), yStride,
+        planeAddress(u, "U"), u.remaining().toULong(), uStride,
+        planeAddress(v, "V"), v.remaining().toULong(), vStride,
+        timestampUs,
+    )
+    keepAlive(y)
+    keepAlive(u)
+    keepAlive(v)
+    return frame
+}

@@ -102,10 +102,10 @@ class Client(val uid: String, val videoCall: VideoCall, val delegate: RecordingV
     override fun close() = videoCall.close()
 
     companion object {
-        suspend fun connect(server: DuetServer, uid: String): Client {
+        suspend fun connect(server: DuetServer, uid: String, videoCodecs: VideoCodecs? = null): Client {
             engineLogging
             val delegate = RecordingVideoCallDelegate()
-            return Client(uid, VideoCall.connect(server.config(uid), delegate), delegate)
+            return Client(uid, VideoCall.connect(server.config(uid), delegate, videoCodecs), delegate)
         }
     }
 }

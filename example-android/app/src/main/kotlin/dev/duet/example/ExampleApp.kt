@@ -1,6 +1,7 @@
 package dev.duet.example
 
 import android.app.Application
+import dev.duet.android.MediaCodecVideoCodecs
 import dev.duet.example.call.CallSession
 import dev.duet.example.push.PushCalls
 
@@ -24,7 +25,7 @@ class ExampleApp : Application() {
         super.onCreate()
         media = DeviceMedia(this)
         savedSignIn = SavedSignIn(this)
-        session = CallSession(media, pushToken = { pushCalls.token() })
+        session = CallSession(media, pushToken = { pushCalls.token() }, videoCodecs = MediaCodecVideoCodecs.withFallback())
         pushCalls = PushCalls(this, media, savedSignIn, session)
     }
 }

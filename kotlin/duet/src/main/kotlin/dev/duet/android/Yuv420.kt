@@ -43,10 +43,7 @@ enum class ChromaLayout {
  * One instance per capture thread: it keeps scratch buffers between frames.
  */
 class Yuv420Pusher {
-    private var uScratch: ByteBuffer = ByteBuffer.allocateDirect(0)
-    private var vScratch: ByteBuffer = ByteBuffer.allocateDirect(0)
-    private var rowBytes = ByteArray(0)
-    private var planeBytes = ByteArray(0)
+    private val chroma = ChromaGatherer()
 
     /**
      * Pushes one picture. [y], [u] and [v] must be direct buffers whose position is where
@@ -103,16 +100,53 @@ class Yuv420Pusher {
 
         val layout = if (uPixelStride == 2 && vPixelStride == 2 && uRowStride == vRowStride &&
             uAddress == vAddress + 1) ChromaLayout.NV21 else ChromaLayout.STRIDED
-        val chromaLength = chromaWidth * chromaHeight
-        if (uScratch.capacity() != chromaLength) {
-            uScratch = ByteBuffer.allocateDirect(chromaLength)
-            vScratch = ByteBuffer.allocateDirect(chromaLength)
-        }
-        gather(u, uRowStride, uPixelStride, chromaWidth, chromaHeight, uScratch)
-        gather(v, vRowStride, vPixelStride, chromaWidth, chromaHeight, vScratch)
-        stream.pushI420(w, h, yPlane, yRowStride.toUInt(), uScratch, chromaWidth.toUInt(),
-            vScratch, chromaWidth.toUInt(), ts, rotation)
+        chroma.gather(u, uRowStride, uPixelStride, v, vRowStride, vPixelStride, chromaWidth, chromaHeight)
+        stream.pushI420(w, h, yPlane, yRowStride.toUInt(), chroma.u, chromaWidth.toUInt(),
+            chroma.v, chromaWidth.toUInt(), ts, rotation)
         return layout
+    }
+
+    companion object {
+        /** The native address of [buffer]'s current position. */
+        fun address(buffer: ByteBuffer): Long =
+            Pointer.nativeValue(Native.getDirectBufferPointer(buffer)) + buffer.position()
+
+        /** A clockwise rotation in degrees (any multiple of 90) as the engine's [Rotation]. */
+        fun rotation(degrees: Int): Rotation = when (((degrees % 360) + 360) % 360) {
+            90 -> Rotation.DEG90
+            180 -> Rotation.DEG180
+            270 -> Rotation.DEG270
+            else -> Rotation.DEG0
+        }
+    }
+}
+
+/**
+ * Packs strided chroma planes (pixel stride 2, or any other layout an `Image` may have) into
+ * two reused direct buffers, [u] and [v], as I420 wants them. One instance per thread.
+ */
+class ChromaGatherer {
+    /** The packed U plane after [gather]: `cols * rows` bytes from position 0. */
+    var u: ByteBuffer = ByteBuffer.allocateDirect(0)
+        private set
+    /** The packed V plane after [gather]. */
+    var v: ByteBuffer = ByteBuffer.allocateDirect(0)
+        private set
+    private var rowBytes = ByteArray(0)
+    private var planeBytes = ByteArray(0)
+
+    /** Packs both planes ([cols] x [rows] samples each) into [u] and [v]. */
+    fun gather(
+        u: ByteBuffer, uRowStride: Int, uPixelStride: Int,
+        v: ByteBuffer, vRowStride: Int, vPixelStride: Int,
+        cols: Int, rows: Int,
+    ) {
+        if (this.u.capacity() != cols * rows) {
+            this.u = ByteBuffer.allocateDirect(cols * rows)
+            this.v = ByteBuffer.allocateDirect(cols * rows)
+        }
+        gather(u, uRowStride, uPixelStride, cols, rows, this.u)
+        gather(v, vRowStride, vPixelStride, cols, rows, this.v)
     }
 
     /** Copies every [pixelStride]-th byte of each row of [src] into [dst], packed. */
@@ -138,20 +172,6 @@ class Yuv420Pusher {
         dst.clear()
         dst.put(planeBytes, 0, cols * rows)
         dst.clear()
-    }
-
-    companion object {
-        /** The native address of [buffer]'s current position. */
-        fun address(buffer: ByteBuffer): Long =
-            Pointer.nativeValue(Native.getDirectBufferPointer(buffer)) + buffer.position()
-
-        /** A clockwise rotation in degrees (any multiple of 90) as the engine's [Rotation]. */
-        fun rotation(degrees: Int): Rotation = when (((degrees % 360) + 360) % 360) {
-            90 -> Rotation.DEG90
-            180 -> Rotation.DEG180
-            270 -> Rotation.DEG270
-            else -> Rotation.DEG0
-        }
     }
 }
 

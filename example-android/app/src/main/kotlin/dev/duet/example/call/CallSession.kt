@@ -50,6 +50,8 @@ class CallSession(
     private val statsInterval: Duration = 1.seconds,
     /** This device's push token (FCM's), registered at each sign-in; null: none yet. */
     private val pushToken: () -> PushToken? = { null },
+    /** The video codecs (the app passes MediaCodec's with OpenH264 behind); null: OpenH264. */
+    private val videoCodecs: VideoCodecs? = null,
 ) {
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default.limitedParallelism(1))
 
@@ -95,7 +97,7 @@ class CallSession(
             return@act
         }
         try {
-            val connected = VideoCall.connect(clientConfig(url, token), Incoming(++generation))
+            val connected = VideoCall.connect(clientConfig(url, token), Incoming(++generation), videoCodecs)
             videoCall = connected
             connectionFlow.value = ConnectionState.Connected
             screenFlow.value = Screen.Home(uid = connected.uid())
