@@ -535,6 +535,22 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterFloat: FfiConverterPrimitive {
+    typealias FfiType = Float
+    typealias SwiftType = Float
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Float {
+        return try lift(readFloat(&buf))
+    }
+
+    public static func write(_ value: Float, into buf: inout [UInt8]) {
+        writeFloat(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
     typealias FfiType = Double
     typealias SwiftType = Double
@@ -617,6 +633,370 @@ fileprivate struct FfiConverterString: FfiConverter {
         writeBytes(&buf, value.utf8)
     }
 }
+
+
+
+
+/**
+ * One H.264 access unit in Annex B (start codes before each NAL unit), to decode. Its
+ * bytes are at `data_address()` while this object is alive, as `VideoFrame`'s are. Copy
+ * what you keep.
+ */
+public protocol AccessUnitProtocol: AnyObject, Sendable {
+    
+    /**
+     * Where the access unit's bytes start; valid while this object is alive.
+     */
+    func dataAddress()  -> UInt64
+    
+    func dataLen()  -> UInt64
+    
+    /**
+     * The sender's capture time, in microseconds: stamp the decoded frame with it.
+     */
+    func timestampUs()  -> UInt64
+    
+}
+/**
+ * One H.264 access unit in Annex B (start codes before each NAL unit), to decode. Its
+ * bytes are at `data_address()` while this object is alive, as `VideoFrame`'s are. Copy
+ * what you keep.
+ */
+open class AccessUnit: AccessUnitProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_duet_ffi_fn_clone_accessunit(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_duet_ffi_fn_free_accessunit(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Where the access unit's bytes start; valid while this object is alive.
+     */
+open func dataAddress() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_accessunit_data_address(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+open func dataLen() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_accessunit_data_len(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The sender's capture time, in microseconds: stamp the decoded frame with it.
+     */
+open func timestampUs() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_accessunit_timestamp_us(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAccessUnit: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = AccessUnit
+
+    public static func lift(_ handle: UInt64) throws -> AccessUnit {
+        return AccessUnit(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: AccessUnit) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AccessUnit {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: AccessUnit, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccessUnit_lift(_ handle: UInt64) throws -> AccessUnit {
+    return try FfiConverterTypeAccessUnit.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccessUnit_lower(_ value: AccessUnit) -> UInt64 {
+    return FfiConverterTypeAccessUnit.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Where an encoder puts the access unit it made of one frame: Annex B, SPS and PPS before
+ * the IDR slice on keyframes. Nothing appended means the encoder skipped the frame.
+ */
+public protocol AccessUnitOutputProtocol: AnyObject, Sendable {
+    
+    /**
+     * Appends `len` bytes read at `address` during this call (they are copied). Prefer the
+     * Swift `append(_: Data)` and Kotlin `append(ByteBuffer)` conveniences.
+     *
+     * # Errors
+     *
+     * `InvalidInput` for a null address with a non-zero length, or a length that does not
+     * fit in memory.
+     */
+    func appendAt(address: UInt64, len: UInt64) throws 
+    
+    /**
+     * What was appended, as an `AccessUnit` to read by address; this output is empty
+     * afterwards.
+     */
+    func finish()  -> AccessUnit
+    
+    func isEmpty()  -> Bool
+    
+    /**
+     * How many bytes have been appended so far.
+     */
+    func len()  -> UInt64
+    
+}
+/**
+ * Where an encoder puts the access unit it made of one frame: Annex B, SPS and PPS before
+ * the IDR slice on keyframes. Nothing appended means the encoder skipped the frame.
+ */
+open class AccessUnitOutput: AccessUnitOutputProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_duet_ffi_fn_clone_accessunitoutput(self.handle, $0) }
+    }
+    /**
+     * An empty output, for a codec that wraps another and works on its output (the engine
+     * makes the one `VideoEncoder.encode` fills).
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_constructor_accessunitoutput_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_duet_ffi_fn_free_accessunitoutput(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Appends `len` bytes read at `address` during this call (they are copied). Prefer the
+     * Swift `append(_: Data)` and Kotlin `append(ByteBuffer)` conveniences.
+     *
+     * # Errors
+     *
+     * `InvalidInput` for a null address with a non-zero length, or a length that does not
+     * fit in memory.
+     */
+open func appendAt(address: UInt64, len: UInt64)throws   {try rustCallWithError(FfiConverterTypeVideoCodecError_lift) {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_accessunitoutput_append_at(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(address),
+        FfiConverterUInt64.lower(len),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * What was appended, as an `AccessUnit` to read by address; this output is empty
+     * afterwards.
+     */
+open func finish() -> AccessUnit  {
+    return try!  FfiConverterTypeAccessUnit_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_accessunitoutput_finish(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+open func isEmpty() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_accessunitoutput_is_empty(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How many bytes have been appended so far.
+     */
+open func len() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_accessunitoutput_len(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAccessUnitOutput: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = AccessUnitOutput
+
+    public static func lift(_ handle: UInt64) throws -> AccessUnitOutput {
+        return AccessUnitOutput(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: AccessUnitOutput) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AccessUnitOutput {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: AccessUnitOutput, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccessUnitOutput_lift(_ handle: UInt64) throws -> AccessUnitOutput {
+    return try FfiConverterTypeAccessUnitOutput.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccessUnitOutput_lower(_ value: AccessUnitOutput) -> UInt64 {
+    return FfiConverterTypeAccessUnitOutput.lower(value)
+}
+
+
 
 
 
@@ -2343,16 +2723,18 @@ open class VideoCall: VideoCallProtocol, @unchecked Sendable {
      * Connects and authenticates. Returns once the server has welcomed this device, so a
      * wrong URL or a refused token is an error here; after that, a dropped connection is
      * retried in the background and calls resume. `delegate` hears incoming calls.
+     * `video_codecs` makes every call's video encoder and decoder (e.g. the platform's
+     * hardware codecs); `None` is the built-in OpenH264 (`software_video_codecs()`).
      *
      * # Errors
      *
      * A bad URL or device id, an unreachable or silent server, or a refused token.
      */
-public static func connect(config: ClientConfig, delegate: VideoCallDelegate)async throws  -> VideoCall  {
+public static func connect(config: ClientConfig, delegate: VideoCallDelegate, videoCodecs: VideoCodecs? = nil)async throws  -> VideoCall  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_duet_ffi_fn_constructor_videocall_connect(FfiConverterTypeClientConfig_lower(config),FfiConverterTypeVideoCallDelegate_lower(delegate)
+                uniffi_duet_ffi_fn_constructor_videocall_connect(FfiConverterTypeClientConfig_lower(config),FfiConverterTypeVideoCallDelegate_lower(delegate),FfiConverterOptionTypeVideoCodecs.lower(videoCodecs)
                 )
             },
             pollFunc: ffi_duet_ffi_rust_future_poll_u64,
@@ -2881,6 +3263,771 @@ public func FfiConverterTypeVideoCallDelegate_lower(_ value: VideoCallDelegate) 
 
 
 /**
+ * Makes each call's video encoder and decoder: hand one to `VideoCall.connect`. Both
+ * speak H.264 constrained baseline in Annex B, one access unit per call.
+ */
+public protocol VideoCodecs: AnyObject, Sendable {
+    
+    /**
+     * # Errors
+     *
+     * When no encoder can be made (the call fails with `NoCodec`): fall back to
+     * `software_video_codecs()` instead where that is better.
+     */
+    func encoder(config: VideoEncoderConfig) throws  -> VideoEncoder
+    
+    /**
+     * # Errors
+     *
+     * When no decoder can be made (the call fails with `NoCodec`).
+     */
+    func decoder() throws  -> VideoDecoder
+    
+}
+/**
+ * Makes each call's video encoder and decoder: hand one to `VideoCall.connect`. Both
+ * speak H.264 constrained baseline in Annex B, one access unit per call.
+ */
+open class VideoCodecsImpl: VideoCodecs, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_duet_ffi_fn_clone_videocodecs(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_duet_ffi_fn_free_videocodecs(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * # Errors
+     *
+     * When no encoder can be made (the call fails with `NoCodec`): fall back to
+     * `software_video_codecs()` instead where that is better.
+     */
+open func encoder(config: VideoEncoderConfig)throws  -> VideoEncoder  {
+    return try  FfiConverterTypeVideoEncoder_lift(try rustCallWithError(FfiConverterTypeVideoCodecError_lift) {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_videocodecs_encoder(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeVideoEncoderConfig_lower(config),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * # Errors
+     *
+     * When no decoder can be made (the call fails with `NoCodec`).
+     */
+open func decoder()throws  -> VideoDecoder  {
+    return try  FfiConverterTypeVideoDecoder_lift(try rustCallWithError(FfiConverterTypeVideoCodecError_lift) {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_videocodecs_decoder(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceVideoCodecs {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceVideoCodecs = UniffiVTableCallbackInterfaceVideoCodecs(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeVideoCodecs.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface VideoCodecs: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeVideoCodecs.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface VideoCodecs: handle missing in uniffiClone")
+            }
+        },
+        encoder: { (
+            uniffiHandle: UInt64,
+            config: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<UInt64>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> VideoEncoder in
+                guard let uniffiObj = try? FfiConverterTypeVideoCodecs.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.encoder(
+                     config: try FfiConverterTypeVideoEncoderConfig_lift(config)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeVideoEncoder_lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeVideoCodecError_lower
+            )
+        },
+        decoder: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<UInt64>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> VideoDecoder in
+                guard let uniffiObj = try? FfiConverterTypeVideoCodecs.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.decoder(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeVideoDecoder_lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeVideoCodecError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceVideoCodecs> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceVideoCodecs>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitVideoCodecs() {
+    uniffi_duet_ffi_fn_init_callback_vtable_videocodecs(UniffiCallbackInterfaceVideoCodecs.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVideoCodecs: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<VideoCodecs>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = VideoCodecs
+
+    public static func lift(_ handle: UInt64) throws -> VideoCodecs {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return VideoCodecsImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: VideoCodecs) -> UInt64 {
+         if let rustImpl = value as? VideoCodecsImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VideoCodecs {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: VideoCodecs, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoCodecs_lift(_ handle: UInt64) throws -> VideoCodecs {
+    return try FfiConverterTypeVideoCodecs.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoCodecs_lower(_ value: VideoCodecs) -> UInt64 {
+    return FfiConverterTypeVideoCodecs.lower(value)
+}
+
+
+
+
+
+
+/**
+ * An H.264 decoder the app provides. Called on one media thread at a time.
+ */
+public protocol VideoDecoder: AnyObject, Sendable {
+    
+    /**
+     * Decodes one Annex-B access unit; `None` while it has no picture yet.
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`; the engine asks the sender for a keyframe.
+     */
+    func decode(accessUnit: AccessUnit) throws  -> VideoFrame?
+    
+}
+/**
+ * An H.264 decoder the app provides. Called on one media thread at a time.
+ */
+open class VideoDecoderImpl: VideoDecoder, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_duet_ffi_fn_clone_videodecoder(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_duet_ffi_fn_free_videodecoder(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Decodes one Annex-B access unit; `None` while it has no picture yet.
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`; the engine asks the sender for a keyframe.
+     */
+open func decode(accessUnit: AccessUnit)throws  -> VideoFrame?  {
+    return try  FfiConverterOptionTypeVideoFrame.lift(try rustCallWithError(FfiConverterTypeVideoCodecError_lift) {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_videodecoder_decode(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeAccessUnit_lower(accessUnit),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceVideoDecoder {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceVideoDecoder = UniffiVTableCallbackInterfaceVideoDecoder(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeVideoDecoder.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface VideoDecoder: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeVideoDecoder.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface VideoDecoder: handle missing in uniffiClone")
+            }
+        },
+        decode: { (
+            uniffiHandle: UInt64,
+            accessUnit: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> VideoFrame? in
+                guard let uniffiObj = try? FfiConverterTypeVideoDecoder.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.decode(
+                     accessUnit: try FfiConverterTypeAccessUnit_lift(accessUnit)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionTypeVideoFrame.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeVideoCodecError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceVideoDecoder> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceVideoDecoder>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitVideoDecoder() {
+    uniffi_duet_ffi_fn_init_callback_vtable_videodecoder(UniffiCallbackInterfaceVideoDecoder.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVideoDecoder: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<VideoDecoder>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = VideoDecoder
+
+    public static func lift(_ handle: UInt64) throws -> VideoDecoder {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return VideoDecoderImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: VideoDecoder) -> UInt64 {
+         if let rustImpl = value as? VideoDecoderImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VideoDecoder {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: VideoDecoder, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoDecoder_lift(_ handle: UInt64) throws -> VideoDecoder {
+    return try FfiConverterTypeVideoDecoder.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoDecoder_lower(_ value: VideoDecoder) -> UInt64 {
+    return FfiConverterTypeVideoDecoder.lower(value)
+}
+
+
+
+
+
+
+/**
+ * An H.264 encoder the app provides. Called on one media thread at a time, once per frame.
+ */
+public protocol VideoEncoder: AnyObject, Sendable {
+    
+    /**
+     * Encodes `frame` (I420, read at `frame.data_address()`, valid while `frame` is alive)
+     * and appends the access unit to `output`; appends nothing to skip the frame.
+     * `keyframe`: make this one an IDR (the receiver lost the picture).
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`; the frame is then dropped and the call goes on.
+     */
+    func encode(frame: VideoFrame, keyframe: Bool, output: AccessUnitOutput) throws 
+    
+    /**
+     * The congestion controller's estimate, already within [50 kbit/s,
+     * `max_bitrate_bps`]: aim at it from the next frame on.
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`: it is logged, and the encoder keeps its bitrate.
+     */
+    func setTargetBitrate(bps: UInt32) throws 
+    
+}
+/**
+ * An H.264 encoder the app provides. Called on one media thread at a time, once per frame.
+ */
+open class VideoEncoderImpl: VideoEncoder, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_duet_ffi_fn_clone_videoencoder(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_duet_ffi_fn_free_videoencoder(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Encodes `frame` (I420, read at `frame.data_address()`, valid while `frame` is alive)
+     * and appends the access unit to `output`; appends nothing to skip the frame.
+     * `keyframe`: make this one an IDR (the receiver lost the picture).
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`; the frame is then dropped and the call goes on.
+     */
+open func encode(frame: VideoFrame, keyframe: Bool, output: AccessUnitOutput)throws   {try rustCallWithError(FfiConverterTypeVideoCodecError_lift) {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_videoencoder_encode(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeVideoFrame_lower(frame),
+        FfiConverterBool.lower(keyframe),
+        FfiConverterTypeAccessUnitOutput_lower(output),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The congestion controller's estimate, already within [50 kbit/s,
+     * `max_bitrate_bps`]: aim at it from the next frame on.
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`: it is logged, and the encoder keeps its bitrate.
+     */
+open func setTargetBitrate(bps: UInt32)throws   {try rustCallWithError(FfiConverterTypeVideoCodecError_lift) {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_videoencoder_set_target_bitrate(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(bps),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceVideoEncoder {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceVideoEncoder = UniffiVTableCallbackInterfaceVideoEncoder(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeVideoEncoder.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface VideoEncoder: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeVideoEncoder.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface VideoEncoder: handle missing in uniffiClone")
+            }
+        },
+        encode: { (
+            uniffiHandle: UInt64,
+            frame: UInt64,
+            keyframe: Int8,
+            output: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeVideoEncoder.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.encode(
+                     frame: try FfiConverterTypeVideoFrame_lift(frame),
+                     keyframe: try FfiConverterBool.lift(keyframe),
+                     output: try FfiConverterTypeAccessUnitOutput_lift(output)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeVideoCodecError_lower
+            )
+        },
+        setTargetBitrate: { (
+            uniffiHandle: UInt64,
+            bps: UInt32,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeVideoEncoder.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.setTargetBitrate(
+                     bps: try FfiConverterUInt32.lift(bps)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeVideoCodecError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceVideoEncoder> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceVideoEncoder>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitVideoEncoder() {
+    uniffi_duet_ffi_fn_init_callback_vtable_videoencoder(UniffiCallbackInterfaceVideoEncoder.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVideoEncoder: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<VideoEncoder>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = VideoEncoder
+
+    public static func lift(_ handle: UInt64) throws -> VideoEncoder {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return VideoEncoderImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: VideoEncoder) -> UInt64 {
+         if let rustImpl = value as? VideoEncoderImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VideoEncoder {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: VideoEncoder, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoEncoder_lift(_ handle: UInt64) throws -> VideoEncoder {
+    return try FfiConverterTypeVideoEncoder.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoEncoder_lower(_ value: VideoEncoder) -> UInt64 {
+    return FfiConverterTypeVideoEncoder.lower(value)
+}
+
+
+
+
+
+
+/**
  * A decoded video frame in tightly packed I420: the Y plane (`width` x `height`), then U,
  * then V (each `chroma_width` x `chroma_height`, i.e. half the size rounded up).
  *
@@ -3011,6 +4158,35 @@ open class VideoFrame: VideoFrameProtocol, @unchecked Sendable {
         try! rustCall { uniffi_duet_ffi_fn_free_videoframe(handle, $0) }
     }
 
+    
+    /**
+     * A frame from a decoder's I420 planes, read at the given addresses during this call
+     * and copied once into a packed frame (the contract is `LocalStream.push_i420_at`'s).
+     * Prefer the Swift and Kotlin `VideoFrame.i420(...)` conveniences.
+     *
+     * # Errors
+     *
+     * `InvalidInput` when the sizes, strides or plane lengths do not describe a picture.
+     */
+public static func fromI420At(width: UInt32, height: UInt32, yAddress: UInt64, yLen: UInt64, yStride: UInt32, uAddress: UInt64, uLen: UInt64, uStride: UInt32, vAddress: UInt64, vLen: UInt64, vStride: UInt32, timestampUs: UInt64)throws  -> VideoFrame  {
+    return try  FfiConverterTypeVideoFrame_lift(try rustCallWithError(FfiConverterTypeVideoCodecError_lift) {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_constructor_videoframe_from_i420_at(
+        FfiConverterUInt32.lower(width),
+        FfiConverterUInt32.lower(height),
+        FfiConverterUInt64.lower(yAddress),
+        FfiConverterUInt64.lower(yLen),
+        FfiConverterUInt32.lower(yStride),
+        FfiConverterUInt64.lower(uAddress),
+        FfiConverterUInt64.lower(uLen),
+        FfiConverterUInt32.lower(uStride),
+        FfiConverterUInt64.lower(vAddress),
+        FfiConverterUInt64.lower(vLen),
+        FfiConverterUInt32.lower(vStride),
+        FfiConverterUInt64.lower(timestampUs),uniffiCallStatus
+    )
+})
+}
     
 
     
@@ -3982,6 +5158,78 @@ public func FfiConverterTypeVideoConstraints_lift(_ buf: RustBuffer) throws -> V
 #endif
 public func FfiConverterTypeVideoConstraints_lower(_ value: VideoConstraints) -> RustBuffer {
     return FfiConverterTypeVideoConstraints.lower(value)
+}
+
+
+/**
+ * What an encoder is made for. Frames of another size may come later (the camera turned):
+ * the encoder then starts again at that size, with a keyframe.
+ */
+public struct VideoEncoderConfig: Equatable, Hashable {
+    public var width: UInt32
+    public var height: UInt32
+    public var fps: Float
+    /**
+     * The most the encoder may spend; `set_target_bitrate` asks for less, never more.
+     */
+    public var maxBitrateBps: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(width: UInt32, height: UInt32, fps: Float, 
+        /**
+         * The most the encoder may spend; `set_target_bitrate` asks for less, never more.
+         */maxBitrateBps: UInt32) {
+        self.width = width
+        self.height = height
+        self.fps = fps
+        self.maxBitrateBps = maxBitrateBps
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VideoEncoderConfig: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVideoEncoderConfig: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VideoEncoderConfig {
+        return
+            try VideoEncoderConfig(
+                width: FfiConverterUInt32.read(from: &buf), 
+                height: FfiConverterUInt32.read(from: &buf), 
+                fps: FfiConverterFloat.read(from: &buf), 
+                maxBitrateBps: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VideoEncoderConfig, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.width, into: &buf)
+        FfiConverterUInt32.write(value.height, into: &buf)
+        FfiConverterFloat.write(value.fps, into: &buf)
+        FfiConverterUInt32.write(value.maxBitrateBps, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoEncoderConfig_lift(_ buf: RustBuffer) throws -> VideoEncoderConfig {
+    return try FfiConverterTypeVideoEncoderConfig.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoEncoderConfig_lower(_ value: VideoEncoderConfig) -> RustBuffer {
+    return FfiConverterTypeVideoEncoderConfig.lower(value)
 }
 
 
@@ -5980,6 +7228,126 @@ public func FfiConverterTypeServerErrorCode_lower(_ value: ServerErrorCode) -> R
 
 
 /**
+ * A video codec's failure, from the app's codec or the built-in one. A call whose encoder
+ * or decoder cannot be made fails with `NoCodec`; a frame that fails to encode is skipped,
+ * and an access unit that fails to decode waits for the next keyframe.
+ */
+public 
+enum VideoCodecError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The codec cannot be made for this configuration or on this device.
+     */
+    case Unavailable(reason: String
+    )
+    /**
+     * The sizes, strides or lengths handed over do not describe a frame or a buffer.
+     */
+    case InvalidInput(reason: String
+    )
+    /**
+     * The codec failed on one frame or access unit.
+     */
+    case Failed(reason: String
+    )
+
+    
+
+    
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_videocodecerror_uniffi_trait_display(
+            FfiConverterTypeVideoCodecError_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension VideoCodecError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVideoCodecError: FfiConverterRustBuffer {
+    typealias SwiftType = VideoCodecError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VideoCodecError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Unavailable(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .InvalidInput(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .Failed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: VideoCodecError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Unavailable(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .InvalidInput(reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Failed(reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoCodecError_lift(_ buf: RustBuffer) throws -> VideoCodecError {
+    return try FfiConverterTypeVideoCodecError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoCodecError_lower(_ value: VideoCodecError) -> RustBuffer {
+    return FfiConverterTypeVideoCodecError.lower(value)
+}
+
+
+/**
  * Which state the action did not fit.
  */
 
@@ -6158,6 +7526,54 @@ fileprivate struct FfiConverterOptionTypeRemoteStream: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeRemoteStream.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeVideoCodecs: FfiConverterRustBuffer {
+    typealias SwiftType = VideoCodecs?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeVideoCodecs.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeVideoCodecs.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeVideoFrame: FfiConverterRustBuffer {
+    typealias SwiftType = VideoFrame?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeVideoFrame.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeVideoFrame.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -6405,6 +7821,17 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
     }
 }
 /**
+ * The built-in OpenH264 codecs, which every call uses unless `VideoCall.connect` is given
+ * others. Platform codecs fall back to them, and test codecs wrap them.
+ */
+public func softwareVideoCodecs() -> VideoCodecs  {
+    return try!  FfiConverterTypeVideoCodecs_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_func_software_video_codecs(uniffiCallStatus
+    )
+})
+}
+/**
  * Starts logging at `level` (`"error"`, `"warn"`, `"info"`, `"debug"` or `"trace"`; on
  * desktop also a `RUST_LOG`-style filter such as `"duet_core=debug,info"`). Call it once,
  * early; later calls change nothing.
@@ -6456,10 +7883,49 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
+    if (uniffi_duet_ffi_checksum_func_software_video_codecs() != 41091) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_duet_ffi_checksum_func_init_logging() != 22155) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_func_fetch_development_token() != 979) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_accessunit_data_address() != 6872) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_accessunit_data_len() != 27748) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_accessunit_timestamp_us() != 24752) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_accessunitoutput_append_at() != 47229) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_accessunitoutput_finish() != 49057) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_accessunitoutput_is_empty() != 392) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_accessunitoutput_len() != 29186) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_videocodecs_encoder() != 27297) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_videocodecs_decoder() != 3677) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_videodecoder_decode() != 6762) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_videoencoder_encode() != 34774) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_videoencoder_set_target_bitrate() != 40433) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_conversation_accept() != 62553) {
@@ -6648,19 +8114,28 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_method_videocall_update_token() != 16187) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_duet_ffi_checksum_constructor_accessunitoutput_new() != 40405) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_constructor_videoframe_from_i420_at() != 37680) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_duet_ffi_checksum_constructor_localstream_new() != 61657) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_constructor_localstream_synthetic() != 17626) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_constructor_videocall_connect() != 60291) {
+    if (uniffi_duet_ffi_checksum_constructor_videocall_connect() != 34284) {
         return InitializationResult.apiChecksumMismatch
     }
 
     uniffiCallbackInitAudioSink()
     uniffiCallbackInitConversationDelegate()
     uniffiCallbackInitVideoCallDelegate()
+    uniffiCallbackInitVideoCodecs()
+    uniffiCallbackInitVideoDecoder()
+    uniffiCallbackInitVideoEncoder()
     uniffiCallbackInitVideoSink()
     return InitializationResult.ok
 }()

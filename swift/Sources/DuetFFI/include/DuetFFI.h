@@ -243,6 +243,41 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CODECS_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CODECS_METHOD0
+typedef void (*UniffiCallbackInterfaceVideoCodecsMethod0)(uint64_t, RustBuffer, uint64_t* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CODECS_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_CODECS_METHOD1
+typedef void (*UniffiCallbackInterfaceVideoCodecsMethod1)(uint64_t, uint64_t* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_DECODER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_DECODER_METHOD0
+typedef void (*UniffiCallbackInterfaceVideoDecoderMethod0)(uint64_t, uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_ENCODER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_ENCODER_METHOD0
+typedef void (*UniffiCallbackInterfaceVideoEncoderMethod0)(uint64_t, uint64_t, int8_t, uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_ENCODER_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_VIDEO_ENCODER_METHOD1
+typedef void (*UniffiCallbackInterfaceVideoEncoderMethod1)(uint64_t, uint32_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_AUDIO_SINK_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_AUDIO_SINK_METHOD0
 typedef void (*UniffiCallbackInterfaceAudioSinkMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
@@ -327,6 +362,35 @@ typedef void (*UniffiCallbackInterfaceVideoSinkMethod0)(uint64_t, uint64_t, void
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_VIDEO_CODECS
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_VIDEO_CODECS
+typedef struct UniffiVTableCallbackInterfaceVideoCodecs {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceVideoCodecsMethod0 _Nonnull encoder;
+    UniffiCallbackInterfaceVideoCodecsMethod1 _Nonnull decoder;
+} UniffiVTableCallbackInterfaceVideoCodecs;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_VIDEO_DECODER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_VIDEO_DECODER
+typedef struct UniffiVTableCallbackInterfaceVideoDecoder {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceVideoDecoderMethod0 _Nonnull decode;
+} UniffiVTableCallbackInterfaceVideoDecoder;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_VIDEO_ENCODER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_VIDEO_ENCODER
+typedef struct UniffiVTableCallbackInterfaceVideoEncoder {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceVideoEncoderMethod0 _Nonnull encode;
+    UniffiCallbackInterfaceVideoEncoderMethod1 _Nonnull setTargetBitrate;
+} UniffiVTableCallbackInterfaceVideoEncoder;
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_AUDIO_SINK
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_AUDIO_SINK
 typedef struct UniffiVTableCallbackInterfaceAudioSink {
@@ -370,6 +434,137 @@ typedef struct UniffiVTableCallbackInterfaceVideoSink {
     UniffiCallbackInterfaceVideoSinkMethod0 _Nonnull onVideoFrame;
 } UniffiVTableCallbackInterfaceVideoSink;
 
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_ACCESSUNIT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_ACCESSUNIT
+uint64_t uniffi_duet_ffi_fn_clone_accessunit(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_ACCESSUNIT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_ACCESSUNIT
+void uniffi_duet_ffi_fn_free_accessunit(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNIT_DATA_ADDRESS
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNIT_DATA_ADDRESS
+uint64_t uniffi_duet_ffi_fn_method_accessunit_data_address(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNIT_DATA_LEN
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNIT_DATA_LEN
+uint64_t uniffi_duet_ffi_fn_method_accessunit_data_len(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNIT_TIMESTAMP_US
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNIT_TIMESTAMP_US
+uint64_t uniffi_duet_ffi_fn_method_accessunit_timestamp_us(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_ACCESSUNITOUTPUT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_ACCESSUNITOUTPUT
+uint64_t uniffi_duet_ffi_fn_clone_accessunitoutput(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_ACCESSUNITOUTPUT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_ACCESSUNITOUTPUT
+void uniffi_duet_ffi_fn_free_accessunitoutput(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CONSTRUCTOR_ACCESSUNITOUTPUT_NEW
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CONSTRUCTOR_ACCESSUNITOUTPUT_NEW
+uint64_t uniffi_duet_ffi_fn_constructor_accessunitoutput_new(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNITOUTPUT_APPEND_AT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNITOUTPUT_APPEND_AT
+void uniffi_duet_ffi_fn_method_accessunitoutput_append_at(uint64_t ptr, uint64_t address, uint64_t len, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNITOUTPUT_FINISH
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNITOUTPUT_FINISH
+uint64_t uniffi_duet_ffi_fn_method_accessunitoutput_finish(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNITOUTPUT_IS_EMPTY
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNITOUTPUT_IS_EMPTY
+int8_t uniffi_duet_ffi_fn_method_accessunitoutput_is_empty(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNITOUTPUT_LEN
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACCESSUNITOUTPUT_LEN
+uint64_t uniffi_duet_ffi_fn_method_accessunitoutput_len(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOCODECS
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOCODECS
+uint64_t uniffi_duet_ffi_fn_clone_videocodecs(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_VIDEOCODECS
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_VIDEOCODECS
+void uniffi_duet_ffi_fn_free_videocodecs(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_INIT_CALLBACK_VTABLE_VIDEOCODECS
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_INIT_CALLBACK_VTABLE_VIDEOCODECS
+void uniffi_duet_ffi_fn_init_callback_vtable_videocodecs(const UniffiVTableCallbackInterfaceVideoCodecs* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCODECS_ENCODER
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCODECS_ENCODER
+uint64_t uniffi_duet_ffi_fn_method_videocodecs_encoder(uint64_t ptr, RustBuffer config, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCODECS_DECODER
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCODECS_DECODER
+uint64_t uniffi_duet_ffi_fn_method_videocodecs_decoder(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEODECODER
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEODECODER
+uint64_t uniffi_duet_ffi_fn_clone_videodecoder(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_VIDEODECODER
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_VIDEODECODER
+void uniffi_duet_ffi_fn_free_videodecoder(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_INIT_CALLBACK_VTABLE_VIDEODECODER
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_INIT_CALLBACK_VTABLE_VIDEODECODER
+void uniffi_duet_ffi_fn_init_callback_vtable_videodecoder(const UniffiVTableCallbackInterfaceVideoDecoder* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEODECODER_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEODECODER_DECODE
+RustBuffer uniffi_duet_ffi_fn_method_videodecoder_decode(uint64_t ptr, uint64_t access_unit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOENCODER
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOENCODER
+uint64_t uniffi_duet_ffi_fn_clone_videoencoder(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_VIDEOENCODER
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_VIDEOENCODER
+void uniffi_duet_ffi_fn_free_videoencoder(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_INIT_CALLBACK_VTABLE_VIDEOENCODER
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_INIT_CALLBACK_VTABLE_VIDEOENCODER
+void uniffi_duet_ffi_fn_init_callback_vtable_videoencoder(const UniffiVTableCallbackInterfaceVideoEncoder* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOENCODER_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOENCODER_ENCODE
+void uniffi_duet_ffi_fn_method_videoencoder_encode(uint64_t ptr, uint64_t frame, int8_t keyframe, uint64_t output, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOENCODER_SET_TARGET_BITRATE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOENCODER_SET_TARGET_BITRATE
+void uniffi_duet_ffi_fn_method_videoencoder_set_target_bitrate(uint64_t ptr, uint32_t bps, RustCallStatus *_Nonnull out_status
+);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_CONVERSATION
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_CONVERSATION
@@ -559,6 +754,11 @@ uint64_t uniffi_duet_ffi_fn_clone_videoframe(uint64_t handle, RustCallStatus *_N
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_VIDEOFRAME
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_VIDEOFRAME
 void uniffi_duet_ffi_fn_free_videoframe(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CONSTRUCTOR_VIDEOFRAME_FROM_I420_AT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CONSTRUCTOR_VIDEOFRAME_FROM_I420_AT
+uint64_t uniffi_duet_ffi_fn_constructor_videoframe_from_i420_at(uint32_t width, uint32_t height, uint64_t y_address, uint64_t y_len, uint32_t y_stride, uint64_t u_address, uint64_t u_len, uint32_t u_stride, uint64_t v_address, uint64_t v_len, uint32_t v_stride, uint64_t timestamp_us, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOFRAME_CHROMA_HEIGHT
@@ -758,7 +958,7 @@ void uniffi_duet_ffi_fn_free_videocall(uint64_t handle, RustCallStatus *_Nonnull
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CONSTRUCTOR_VIDEOCALL_CONNECT
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CONSTRUCTOR_VIDEOCALL_CONNECT
-uint64_t uniffi_duet_ffi_fn_constructor_videocall_connect(RustBuffer config, uint64_t delegate
+uint64_t uniffi_duet_ffi_fn_constructor_videocall_connect(RustBuffer config, uint64_t delegate, RustBuffer video_codecs
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_CALL
@@ -806,6 +1006,11 @@ uint64_t uniffi_duet_ffi_fn_method_videocall_unregister_push(uint64_t ptr
 void uniffi_duet_ffi_fn_method_videocall_update_token(uint64_t ptr, RustBuffer token, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCODECERROR_UNIFFI_TRAIT_DISPLAY
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCODECERROR_UNIFFI_TRAIT_DISPLAY
+RustBuffer uniffi_duet_ffi_fn_method_videocodecerror_uniffi_trait_display(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACTIONERROR_UNIFFI_TRAIT_DISPLAY
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_ACTIONERROR_UNIFFI_TRAIT_DISPLAY
 RustBuffer uniffi_duet_ffi_fn_method_actionerror_uniffi_trait_display(RustBuffer ptr, RustCallStatus *_Nonnull out_status
@@ -829,6 +1034,12 @@ RustBuffer uniffi_duet_ffi_fn_method_connecterror_uniffi_trait_display(RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_PUSHERROR_UNIFFI_TRAIT_DISPLAY
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_PUSHERROR_UNIFFI_TRAIT_DISPLAY
 RustBuffer uniffi_duet_ffi_fn_method_pusherror_uniffi_trait_display(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_SOFTWARE_VIDEO_CODECS
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_SOFTWARE_VIDEO_CODECS
+uint64_t uniffi_duet_ffi_fn_func_software_video_codecs(RustCallStatus *_Nonnull out_status
+    
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_INIT_LOGGING
@@ -1101,6 +1312,12 @@ void ffi_duet_ffi_rust_future_free_void(uint64_t handle
 void ffi_duet_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_SOFTWARE_VIDEO_CODECS
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_SOFTWARE_VIDEO_CODECS
+uint16_t uniffi_duet_ffi_checksum_func_software_video_codecs(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_INIT_LOGGING
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_INIT_LOGGING
 uint16_t uniffi_duet_ffi_checksum_func_init_logging(void
@@ -1110,6 +1327,78 @@ uint16_t uniffi_duet_ffi_checksum_func_init_logging(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_FETCH_DEVELOPMENT_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_FETCH_DEVELOPMENT_TOKEN
 uint16_t uniffi_duet_ffi_checksum_func_fetch_development_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNIT_DATA_ADDRESS
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNIT_DATA_ADDRESS
+uint16_t uniffi_duet_ffi_checksum_method_accessunit_data_address(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNIT_DATA_LEN
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNIT_DATA_LEN
+uint16_t uniffi_duet_ffi_checksum_method_accessunit_data_len(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNIT_TIMESTAMP_US
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNIT_TIMESTAMP_US
+uint16_t uniffi_duet_ffi_checksum_method_accessunit_timestamp_us(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNITOUTPUT_APPEND_AT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNITOUTPUT_APPEND_AT
+uint16_t uniffi_duet_ffi_checksum_method_accessunitoutput_append_at(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNITOUTPUT_FINISH
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNITOUTPUT_FINISH
+uint16_t uniffi_duet_ffi_checksum_method_accessunitoutput_finish(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNITOUTPUT_IS_EMPTY
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNITOUTPUT_IS_EMPTY
+uint16_t uniffi_duet_ffi_checksum_method_accessunitoutput_is_empty(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNITOUTPUT_LEN
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_ACCESSUNITOUTPUT_LEN
+uint16_t uniffi_duet_ffi_checksum_method_accessunitoutput_len(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCODECS_ENCODER
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCODECS_ENCODER
+uint16_t uniffi_duet_ffi_checksum_method_videocodecs_encoder(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCODECS_DECODER
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCODECS_DECODER
+uint16_t uniffi_duet_ffi_checksum_method_videocodecs_decoder(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEODECODER_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEODECODER_DECODE
+uint16_t uniffi_duet_ffi_checksum_method_videodecoder_decode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOENCODER_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOENCODER_ENCODE
+uint16_t uniffi_duet_ffi_checksum_method_videoencoder_encode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOENCODER_SET_TARGET_BITRATE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOENCODER_SET_TARGET_BITRATE
+uint16_t uniffi_duet_ffi_checksum_method_videoencoder_set_target_bitrate(void
     
 );
 #endif
@@ -1482,6 +1771,18 @@ uint16_t uniffi_duet_ffi_checksum_method_videocall_unregister_push(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_UPDATE_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_VIDEOCALL_UPDATE_TOKEN
 uint16_t uniffi_duet_ffi_checksum_method_videocall_update_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_CONSTRUCTOR_ACCESSUNITOUTPUT_NEW
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_CONSTRUCTOR_ACCESSUNITOUTPUT_NEW
+uint16_t uniffi_duet_ffi_checksum_constructor_accessunitoutput_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_CONSTRUCTOR_VIDEOFRAME_FROM_I420_AT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_CONSTRUCTOR_VIDEOFRAME_FROM_I420_AT
+uint16_t uniffi_duet_ffi_checksum_constructor_videoframe_from_i420_at(void
     
 );
 #endif

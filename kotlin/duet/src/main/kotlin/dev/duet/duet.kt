@@ -657,6 +657,21 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceVideoCodecsMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`config`: RustBuffer.ByValue,`uniffiOutReturn`: LongByReference,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceVideoCodecsMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: LongByReference,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceVideoDecoderMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`accessUnit`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceVideoEncoderMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`frame`: Long,`keyframe`: Byte,`output`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceVideoEncoderMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`bps`: Int,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceAudioSinkMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`frame`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -692,6 +707,69 @@ internal interface UniffiCallbackInterfaceVideoCallDelegateMethod2 : com.sun.jna
 }
 internal interface UniffiCallbackInterfaceVideoSinkMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`frame`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "encoder", "decoder")
+internal open class UniffiVTableCallbackInterfaceVideoCodecs(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `encoder`: UniffiCallbackInterfaceVideoCodecsMethod0? = null,
+    @JvmField internal var `decoder`: UniffiCallbackInterfaceVideoCodecsMethod1? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `encoder`: UniffiCallbackInterfaceVideoCodecsMethod0? = null,
+        `decoder`: UniffiCallbackInterfaceVideoCodecsMethod1? = null,
+    ): UniffiVTableCallbackInterfaceVideoCodecs(`uniffiFree`,`uniffiClone`,`encoder`,`decoder`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceVideoCodecs) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `encoder` = other.`encoder`
+        `decoder` = other.`decoder`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "decode")
+internal open class UniffiVTableCallbackInterfaceVideoDecoder(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `decode`: UniffiCallbackInterfaceVideoDecoderMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `decode`: UniffiCallbackInterfaceVideoDecoderMethod0? = null,
+    ): UniffiVTableCallbackInterfaceVideoDecoder(`uniffiFree`,`uniffiClone`,`decode`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceVideoDecoder) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `decode` = other.`decode`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "encode", "setTargetBitrate")
+internal open class UniffiVTableCallbackInterfaceVideoEncoder(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `encode`: UniffiCallbackInterfaceVideoEncoderMethod0? = null,
+    @JvmField internal var `setTargetBitrate`: UniffiCallbackInterfaceVideoEncoderMethod1? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `encode`: UniffiCallbackInterfaceVideoEncoderMethod0? = null,
+        `setTargetBitrate`: UniffiCallbackInterfaceVideoEncoderMethod1? = null,
+    ): UniffiVTableCallbackInterfaceVideoEncoder(`uniffiFree`,`uniffiClone`,`encode`,`setTargetBitrate`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceVideoEncoder) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `encode` = other.`encode`
+        `setTargetBitrate` = other.`setTargetBitrate`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onAudioFrame")
 internal open class UniffiVTableCallbackInterfaceAudioSink(
@@ -818,9 +896,35 @@ internal object IntegrityCheckingUniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_duet_ffi_checksum_func_software_video_codecs(
+    ): Int
     external fun uniffi_duet_ffi_checksum_func_init_logging(
     ): Int
     external fun uniffi_duet_ffi_checksum_func_fetch_development_token(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_accessunit_data_address(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_accessunit_data_len(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_accessunit_timestamp_us(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_accessunitoutput_append_at(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_accessunitoutput_finish(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_accessunitoutput_is_empty(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_accessunitoutput_len(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_videocodecs_encoder(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_videocodecs_decoder(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_videodecoder_decode(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_videoencoder_encode(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_videoencoder_set_target_bitrate(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_conversation_accept(
     ): Int
@@ -946,6 +1050,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videocall_update_token(
     ): Int
+    external fun uniffi_duet_ffi_checksum_constructor_accessunitoutput_new(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_constructor_videoframe_from_i420_at(
+    ): Int
     external fun uniffi_duet_ffi_checksum_constructor_localstream_new(
     ): Int
     external fun uniffi_duet_ffi_checksum_constructor_localstream_synthetic(
@@ -971,11 +1079,66 @@ internal object UniffiLib {
         uniffiCallbackInterfaceAudioSink.register(this)
         uniffiCallbackInterfaceConversationDelegate.register(this)
         uniffiCallbackInterfaceVideoCallDelegate.register(this)
+        uniffiCallbackInterfaceVideoCodecs.register(this)
+        uniffiCallbackInterfaceVideoDecoder.register(this)
+        uniffiCallbackInterfaceVideoEncoder.register(this)
         uniffiCallbackInterfaceVideoSink.register(this)
         
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_duet_ffi_fn_clone_accessunit(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_free_accessunit(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_accessunit_data_address(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_method_accessunit_data_len(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_method_accessunit_timestamp_us(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_clone_accessunitoutput(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_free_accessunitoutput(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_constructor_accessunitoutput_new(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_method_accessunitoutput_append_at(`ptr`: Long,`address`: Long,`len`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_accessunitoutput_finish(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_method_accessunitoutput_is_empty(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_duet_ffi_fn_method_accessunitoutput_len(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_clone_videocodecs(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_free_videocodecs(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_init_callback_vtable_videocodecs(`vtable`: UniffiVTableCallbackInterfaceVideoCodecs,
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_videocodecs_encoder(`ptr`: Long,`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_method_videocodecs_decoder(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_clone_videodecoder(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_free_videodecoder(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_init_callback_vtable_videodecoder(`vtable`: UniffiVTableCallbackInterfaceVideoDecoder,
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_videodecoder_decode(`ptr`: Long,`accessUnit`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_duet_ffi_fn_clone_videoencoder(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_free_videoencoder(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_init_callback_vtable_videoencoder(`vtable`: UniffiVTableCallbackInterfaceVideoEncoder,
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_videoencoder_encode(`ptr`: Long,`frame`: Long,`keyframe`: Byte,`output`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_videoencoder_set_target_bitrate(`ptr`: Long,`bps`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_duet_ffi_fn_clone_conversation(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_duet_ffi_fn_free_conversation(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1052,6 +1215,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_duet_ffi_fn_free_videoframe(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_duet_ffi_fn_constructor_videoframe_from_i420_at(`width`: Int,`height`: Int,`yAddress`: Long,`yLen`: Long,`yStride`: Int,`uAddress`: Long,`uLen`: Long,`uStride`: Int,`vAddress`: Long,`vLen`: Long,`vStride`: Int,`timestampUs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_duet_ffi_fn_method_videoframe_chroma_height(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
     external fun uniffi_duet_ffi_fn_method_videoframe_chroma_width(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1130,7 +1295,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_duet_ffi_fn_free_videocall(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_duet_ffi_fn_constructor_videocall_connect(`config`: RustBuffer.ByValue,`delegate`: Long,
+    external fun uniffi_duet_ffi_fn_constructor_videocall_connect(`config`: RustBuffer.ByValue,`delegate`: Long,`videoCodecs`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_duet_ffi_fn_method_videocall_call(`ptr`: Long,`remoteUid`: RustBuffer.ByValue,`localStream`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1150,6 +1315,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_duet_ffi_fn_method_videocall_update_token(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_duet_ffi_fn_method_videocodecerror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_method_actionerror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_method_callerror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1160,6 +1327,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_method_pusherror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_duet_ffi_fn_func_software_video_codecs(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_duet_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_duet_ffi_fn_func_fetch_development_token(`serverUrl`: RustBuffer.ByValue,`uid`: RustBuffer.ByValue,
@@ -1283,10 +1452,49 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
+    if ((lib.uniffi_duet_ffi_checksum_func_software_video_codecs() and 0xFFFF) != 41091) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_duet_ffi_checksum_func_init_logging() and 0xFFFF) != 22155) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_func_fetch_development_token() and 0xFFFF) != 979) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_accessunit_data_address() and 0xFFFF) != 6872) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_accessunit_data_len() and 0xFFFF) != 27748) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_accessunit_timestamp_us() and 0xFFFF) != 24752) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_accessunitoutput_append_at() and 0xFFFF) != 47229) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_accessunitoutput_finish() and 0xFFFF) != 49057) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_accessunitoutput_is_empty() and 0xFFFF) != 392) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_accessunitoutput_len() and 0xFFFF) != 29186) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_videocodecs_encoder() and 0xFFFF) != 27297) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_videocodecs_decoder() and 0xFFFF) != 3677) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_videodecoder_decode() and 0xFFFF) != 6762) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_videoencoder_encode() and 0xFFFF) != 34774) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_videoencoder_set_target_bitrate() and 0xFFFF) != 40433) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_conversation_accept() and 0xFFFF) != 62553) {
@@ -1475,13 +1683,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_method_videocall_update_token() and 0xFFFF) != 16187) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_duet_ffi_checksum_constructor_accessunitoutput_new() and 0xFFFF) != 40405) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_constructor_videoframe_from_i420_at() and 0xFFFF) != 37680) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_duet_ffi_checksum_constructor_localstream_new() and 0xFFFF) != 61657) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_constructor_localstream_synthetic() and 0xFFFF) != 17626) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_constructor_videocall_connect() and 0xFFFF) != 60291) {
+    if ((lib.uniffi_duet_ffi_checksum_constructor_videocall_connect() and 0xFFFF) != 34284) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1811,6 +2025,29 @@ public object FfiConverterULong: FfiConverter<ULong, Long> {
 /**
  * @suppress
  */
+public object FfiConverterFloat: FfiConverter<Float, Float> {
+    override fun lift(value: Float): Float {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Float {
+        return buf.getFloat()
+    }
+
+    override fun lower(value: Float): Float {
+        return value
+    }
+
+    override fun allocationSize(value: Float) = 4UL
+
+    override fun write(value: Float, buf: ByteBuffer) {
+        buf.putFloat(value)
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterDouble: FfiConverter<Double, Double> {
     override fun lift(value: Double): Double {
         return value
@@ -1908,6 +2145,667 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
         val byteBuf = toUtf8(value)
         buf.putInt(byteBuf.limit())
         buf.put(byteBuf)
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * One H.264 access unit in Annex B (start codes before each NAL unit), to decode. Its
+ * bytes are at `data_address()` while this object is alive, as `VideoFrame`'s are. Copy
+ * what you keep.
+ */
+public interface AccessUnitInterface {
+    
+    /**
+     * Where the access unit's bytes start; valid while this object is alive.
+     */
+    fun `dataAddress`(): kotlin.ULong
+    
+    fun `dataLen`(): kotlin.ULong
+    
+    /**
+     * The sender's capture time, in microseconds: stamp the decoded frame with it.
+     */
+    fun `timestampUs`(): kotlin.ULong
+    
+    companion object
+}
+
+/**
+ * One H.264 access unit in Annex B (start codes before each NAL unit), to decode. Its
+ * bytes are at `data_address()` while this object is alive, as `VideoFrame`'s are. Copy
+ * what you keep.
+ */
+open class AccessUnit: Disposable, AutoCloseable, AccessUnitInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_duet_ffi_fn_free_accessunit(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_duet_ffi_fn_clone_accessunit(handle, status)
+        }
+    }
+
+    
+    /**
+     * Where the access unit's bytes start; valid while this object is alive.
+     */override fun `dataAddress`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_accessunit_data_address(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    override fun `dataLen`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_accessunit_data_len(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The sender's capture time, in microseconds: stamp the decoded frame with it.
+     */override fun `timestampUs`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_accessunit_timestamp_us(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAccessUnit: FfiConverter<AccessUnit, Long> {
+    override fun lower(value: AccessUnit): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): AccessUnit {
+        return AccessUnit(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): AccessUnit {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: AccessUnit) = 8UL
+
+    override fun write(value: AccessUnit, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Where an encoder puts the access unit it made of one frame: Annex B, SPS and PPS before
+ * the IDR slice on keyframes. Nothing appended means the encoder skipped the frame.
+ */
+public interface AccessUnitOutputInterface {
+    
+    /**
+     * Appends `len` bytes read at `address` during this call (they are copied). Prefer the
+     * Swift `append(_: Data)` and Kotlin `append(ByteBuffer)` conveniences.
+     *
+     * # Errors
+     *
+     * `InvalidInput` for a null address with a non-zero length, or a length that does not
+     * fit in memory.
+     */
+    fun `appendAt`(`address`: kotlin.ULong, `len`: kotlin.ULong)
+    
+    /**
+     * What was appended, as an `AccessUnit` to read by address; this output is empty
+     * afterwards.
+     */
+    fun `finish`(): AccessUnit
+    
+    fun `isEmpty`(): kotlin.Boolean
+    
+    /**
+     * How many bytes have been appended so far.
+     */
+    fun `len`(): kotlin.ULong
+    
+    companion object
+}
+
+/**
+ * Where an encoder puts the access unit it made of one frame: Annex B, SPS and PPS before
+ * the IDR slice on keyframes. Nothing appended means the encoder skipped the frame.
+ */
+open class AccessUnitOutput: Disposable, AutoCloseable, AccessUnitOutputInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * An empty output, for a codec that wraps another and works on its output (the engine
+     * makes the one `VideoEncoder.encode` fills).
+     */
+    constructor() :
+        this(UniffiWithHandle, 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_constructor_accessunitoutput_new(
+    
+        _status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_duet_ffi_fn_free_accessunitoutput(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_duet_ffi_fn_clone_accessunitoutput(handle, status)
+        }
+    }
+
+    
+    /**
+     * Appends `len` bytes read at `address` during this call (they are copied). Prefer the
+     * Swift `append(_: Data)` and Kotlin `append(ByteBuffer)` conveniences.
+     *
+     * # Errors
+     *
+     * `InvalidInput` for a null address with a non-zero length, or a length that does not
+     * fit in memory.
+     */
+    @Throws(VideoCodecException::class)override fun `appendAt`(`address`: kotlin.ULong, `len`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(VideoCodecException) { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_accessunitoutput_append_at(
+        it,
+        
+        FfiConverterULong.lower(`address`),
+        FfiConverterULong.lower(`len`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * What was appended, as an `AccessUnit` to read by address; this output is empty
+     * afterwards.
+     */override fun `finish`(): AccessUnit {
+            return FfiConverterTypeAccessUnit.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_accessunitoutput_finish(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    override fun `isEmpty`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_accessunitoutput_is_empty(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * How many bytes have been appended so far.
+     */override fun `len`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_accessunitoutput_len(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAccessUnitOutput: FfiConverter<AccessUnitOutput, Long> {
+    override fun lower(value: AccessUnitOutput): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): AccessUnitOutput {
+        return AccessUnitOutput(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): AccessUnitOutput {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: AccessUnitOutput) = 8UL
+
+    override fun write(value: AccessUnitOutput, buf: ByteBuffer) {
+        buf.putLong(lower(value))
     }
 }
 
@@ -4678,6 +5576,8 @@ open class VideoCall: Disposable, AutoCloseable, VideoCallInterface
      * Connects and authenticates. Returns once the server has welcomed this device, so a
      * wrong URL or a refused token is an error here; after that, a dropped connection is
      * retried in the background and calls resume. `delegate` hears incoming calls.
+     * `video_codecs` makes every call's video encoder and decoder (e.g. the platform's
+     * hardware codecs); `None` is the built-in OpenH264 (`software_video_codecs()`).
      *
      * # Errors
      *
@@ -4685,11 +5585,12 @@ open class VideoCall: Disposable, AutoCloseable, VideoCallInterface
      */
     @Throws(ConnectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-     suspend fun `connect`(`config`: ClientConfig, `delegate`: VideoCallDelegate) : VideoCall {
+     suspend fun `connect`(`config`: ClientConfig, `delegate`: VideoCallDelegate, `videoCodecs`: VideoCodecs? = null) : VideoCall {
         return uniffiRustCallAsync(
         UniffiLib.uniffi_duet_ffi_fn_constructor_videocall_connect(
         FfiConverterTypeClientConfig.lower(`config`),
-        FfiConverterTypeVideoCallDelegate.lower(`delegate`),),
+        FfiConverterTypeVideoCallDelegate.lower(`delegate`),
+        FfiConverterOptionalTypeVideoCodecs.lower(`videoCodecs`),),
         { future, callback, continuation -> UniffiLib.ffi_duet_ffi_rust_future_poll_u64(future, callback, continuation) },
         { future, continuation -> UniffiLib.ffi_duet_ffi_rust_future_complete_u64(future, continuation) },
         { future -> UniffiLib.ffi_duet_ffi_rust_future_free_u64(future) },
@@ -5239,6 +6140,1120 @@ public object FfiConverterTypeVideoCallDelegate: FfiConverter<VideoCallDelegate,
 
 
 /**
+ * Makes each call's video encoder and decoder: hand one to `VideoCall.connect`. Both
+ * speak H.264 constrained baseline in Annex B, one access unit per call.
+ */
+public interface VideoCodecs {
+    
+    /**
+     * # Errors
+     *
+     * When no encoder can be made (the call fails with `NoCodec`): fall back to
+     * `software_video_codecs()` instead where that is better.
+     */
+    fun `encoder`(`config`: VideoEncoderConfig): VideoEncoder
+    
+    /**
+     * # Errors
+     *
+     * When no decoder can be made (the call fails with `NoCodec`).
+     */
+    fun `decoder`(): VideoDecoder
+    
+    companion object
+}
+
+/**
+ * Makes each call's video encoder and decoder: hand one to `VideoCall.connect`. Both
+ * speak H.264 constrained baseline in Annex B, one access unit per call.
+ */
+open class VideoCodecsImpl: Disposable, AutoCloseable, VideoCodecs
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_duet_ffi_fn_free_videocodecs(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_duet_ffi_fn_clone_videocodecs(handle, status)
+        }
+    }
+
+    
+    /**
+     * # Errors
+     *
+     * When no encoder can be made (the call fails with `NoCodec`): fall back to
+     * `software_video_codecs()` instead where that is better.
+     */
+    @Throws(VideoCodecException::class)override fun `encoder`(`config`: VideoEncoderConfig): VideoEncoder {
+            return FfiConverterTypeVideoEncoder.lift(
+    callWithHandle {
+    uniffiRustCallWithError(VideoCodecException) { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_videocodecs_encoder(
+        it,
+        
+        FfiConverterTypeVideoEncoderConfig.lower(`config`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * # Errors
+     *
+     * When no decoder can be made (the call fails with `NoCodec`).
+     */
+    @Throws(VideoCodecException::class)override fun `decoder`(): VideoDecoder {
+            return FfiConverterTypeVideoDecoder.lift(
+    callWithHandle {
+    uniffiRustCallWithError(VideoCodecException) { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_videocodecs_decoder(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceVideoCodecs {
+    internal object `encoder`: UniffiCallbackInterfaceVideoCodecsMethod0 {
+        override fun callback(`uniffiHandle`: Long,`config`: RustBuffer.ByValue,`uniffiOutReturn`: LongByReference,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeVideoCodecs.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`encoder`(
+                    FfiConverterTypeVideoEncoderConfig.lift(`config`),
+                )
+            }
+            val writeReturn = { value: VideoEncoder -> uniffiOutReturn.setValue(FfiConverterTypeVideoEncoder.lower(value)) }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: VideoCodecException -> FfiConverterTypeVideoCodecError.lower(e) }
+            )
+        }
+    }
+    internal object `decoder`: UniffiCallbackInterfaceVideoCodecsMethod1 {
+        override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: LongByReference,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeVideoCodecs.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`decoder`(
+                )
+            }
+            val writeReturn = { value: VideoDecoder -> uniffiOutReturn.setValue(FfiConverterTypeVideoDecoder.lower(value)) }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: VideoCodecException -> FfiConverterTypeVideoCodecError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeVideoCodecs.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeVideoCodecs.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceVideoCodecs.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `encoder`,
+        `decoder`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_duet_ffi_fn_init_callback_vtable_videocodecs(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVideoCodecs: FfiConverter<VideoCodecs, Long> {
+    internal val handleMap = UniffiHandleMap<VideoCodecs>()
+
+    override fun lower(value: VideoCodecs): Long {
+        if (value is VideoCodecsImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): VideoCodecs {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return VideoCodecsImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): VideoCodecs {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: VideoCodecs) = 8UL
+
+    override fun write(value: VideoCodecs, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * An H.264 decoder the app provides. Called on one media thread at a time.
+ */
+public interface VideoDecoder {
+    
+    /**
+     * Decodes one Annex-B access unit; `None` while it has no picture yet.
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`; the engine asks the sender for a keyframe.
+     */
+    fun `decode`(`accessUnit`: AccessUnit): VideoFrame?
+    
+    companion object
+}
+
+/**
+ * An H.264 decoder the app provides. Called on one media thread at a time.
+ */
+open class VideoDecoderImpl: Disposable, AutoCloseable, VideoDecoder
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_duet_ffi_fn_free_videodecoder(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_duet_ffi_fn_clone_videodecoder(handle, status)
+        }
+    }
+
+    
+    /**
+     * Decodes one Annex-B access unit; `None` while it has no picture yet.
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`; the engine asks the sender for a keyframe.
+     */
+    @Throws(VideoCodecException::class)override fun `decode`(`accessUnit`: AccessUnit): VideoFrame? {
+            return FfiConverterOptionalTypeVideoFrame.lift(
+    callWithHandle {
+    uniffiRustCallWithError(VideoCodecException) { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_videodecoder_decode(
+        it,
+        
+        FfiConverterTypeAccessUnit.lower(`accessUnit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceVideoDecoder {
+    internal object `decode`: UniffiCallbackInterfaceVideoDecoderMethod0 {
+        override fun callback(`uniffiHandle`: Long,`accessUnit`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeVideoDecoder.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`decode`(
+                    FfiConverterTypeAccessUnit.lift(`accessUnit`),
+                )
+            }
+            val writeReturn = { value: VideoFrame? -> uniffiOutReturn.setValue(FfiConverterOptionalTypeVideoFrame.lower(value)) }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: VideoCodecException -> FfiConverterTypeVideoCodecError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeVideoDecoder.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeVideoDecoder.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceVideoDecoder.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `decode`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_duet_ffi_fn_init_callback_vtable_videodecoder(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVideoDecoder: FfiConverter<VideoDecoder, Long> {
+    internal val handleMap = UniffiHandleMap<VideoDecoder>()
+
+    override fun lower(value: VideoDecoder): Long {
+        if (value is VideoDecoderImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): VideoDecoder {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return VideoDecoderImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): VideoDecoder {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: VideoDecoder) = 8UL
+
+    override fun write(value: VideoDecoder, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * An H.264 encoder the app provides. Called on one media thread at a time, once per frame.
+ */
+public interface VideoEncoder {
+    
+    /**
+     * Encodes `frame` (I420, read at `frame.data_address()`, valid while `frame` is alive)
+     * and appends the access unit to `output`; appends nothing to skip the frame.
+     * `keyframe`: make this one an IDR (the receiver lost the picture).
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`; the frame is then dropped and the call goes on.
+     */
+    fun `encode`(`frame`: VideoFrame, `keyframe`: kotlin.Boolean, `output`: AccessUnitOutput)
+    
+    /**
+     * The congestion controller's estimate, already within [50 kbit/s,
+     * `max_bitrate_bps`]: aim at it from the next frame on.
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`: it is logged, and the encoder keeps its bitrate.
+     */
+    fun `setTargetBitrate`(`bps`: kotlin.UInt)
+    
+    companion object
+}
+
+/**
+ * An H.264 encoder the app provides. Called on one media thread at a time, once per frame.
+ */
+open class VideoEncoderImpl: Disposable, AutoCloseable, VideoEncoder
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_duet_ffi_fn_free_videoencoder(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_duet_ffi_fn_clone_videoencoder(handle, status)
+        }
+    }
+
+    
+    /**
+     * Encodes `frame` (I420, read at `frame.data_address()`, valid while `frame` is alive)
+     * and appends the access unit to `output`; appends nothing to skip the frame.
+     * `keyframe`: make this one an IDR (the receiver lost the picture).
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`; the frame is then dropped and the call goes on.
+     */
+    @Throws(VideoCodecException::class)override fun `encode`(`frame`: VideoFrame, `keyframe`: kotlin.Boolean, `output`: AccessUnitOutput)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(VideoCodecException) { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_videoencoder_encode(
+        it,
+        
+        FfiConverterTypeVideoFrame.lower(`frame`),
+        FfiConverterBoolean.lower(`keyframe`),
+        FfiConverterTypeAccessUnitOutput.lower(`output`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The congestion controller's estimate, already within [50 kbit/s,
+     * `max_bitrate_bps`]: aim at it from the next frame on.
+     *
+     * # Errors
+     *
+     * Any `VideoCodecError`: it is logged, and the encoder keeps its bitrate.
+     */
+    @Throws(VideoCodecException::class)override fun `setTargetBitrate`(`bps`: kotlin.UInt)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(VideoCodecException) { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_videoencoder_set_target_bitrate(
+        it,
+        
+        FfiConverterUInt.lower(`bps`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceVideoEncoder {
+    internal object `encode`: UniffiCallbackInterfaceVideoEncoderMethod0 {
+        override fun callback(`uniffiHandle`: Long,`frame`: Long,`keyframe`: Byte,`output`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeVideoEncoder.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`encode`(
+                    FfiConverterTypeVideoFrame.lift(`frame`),
+                    FfiConverterBoolean.lift(`keyframe`),
+                    FfiConverterTypeAccessUnitOutput.lift(`output`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: VideoCodecException -> FfiConverterTypeVideoCodecError.lower(e) }
+            )
+        }
+    }
+    internal object `setTargetBitrate`: UniffiCallbackInterfaceVideoEncoderMethod1 {
+        override fun callback(`uniffiHandle`: Long,`bps`: Int,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeVideoEncoder.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`setTargetBitrate`(
+                    FfiConverterUInt.lift(`bps`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: VideoCodecException -> FfiConverterTypeVideoCodecError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeVideoEncoder.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeVideoEncoder.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceVideoEncoder.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `encode`,
+        `setTargetBitrate`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_duet_ffi_fn_init_callback_vtable_videoencoder(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVideoEncoder: FfiConverter<VideoEncoder, Long> {
+    internal val handleMap = UniffiHandleMap<VideoEncoder>()
+
+    override fun lower(value: VideoEncoder): Long {
+        if (value is VideoEncoderImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): VideoEncoder {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return VideoEncoderImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): VideoEncoder {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: VideoEncoder) = 8UL
+
+    override fun write(value: VideoEncoder, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * A decoded video frame in tightly packed I420: the Y plane (`width` x `height`), then U,
  * then V (each `chroma_width` x `chroma_height`, i.e. half the size rounded up).
  *
@@ -5646,11 +7661,42 @@ open class VideoFrame: Disposable, AutoCloseable, VideoFrameInterface
 
 
     
-    
+    companion object {
+        
     /**
-     * @suppress
+     * A frame from a decoder's I420 planes, read at the given addresses during this call
+     * and copied once into a packed frame (the contract is `LocalStream.push_i420_at`'s).
+     * Prefer the Swift and Kotlin `VideoFrame.i420(...)` conveniences.
+     *
+     * # Errors
+     *
+     * `InvalidInput` when the sizes, strides or plane lengths do not describe a picture.
      */
-    companion object
+    @Throws(VideoCodecException::class) fun `fromI420At`(`width`: kotlin.UInt, `height`: kotlin.UInt, `yAddress`: kotlin.ULong, `yLen`: kotlin.ULong, `yStride`: kotlin.UInt, `uAddress`: kotlin.ULong, `uLen`: kotlin.ULong, `uStride`: kotlin.UInt, `vAddress`: kotlin.ULong, `vLen`: kotlin.ULong, `vStride`: kotlin.UInt, `timestampUs`: kotlin.ULong): VideoFrame {
+            return FfiConverterTypeVideoFrame.lift(
+    uniffiRustCallWithError(VideoCodecException) { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_constructor_videoframe_from_i420_at(
+    
+        
+        FfiConverterUInt.lower(`width`),
+        FfiConverterUInt.lower(`height`),
+        FfiConverterULong.lower(`yAddress`),
+        FfiConverterULong.lower(`yLen`),
+        FfiConverterUInt.lower(`yStride`),
+        FfiConverterULong.lower(`uAddress`),
+        FfiConverterULong.lower(`uLen`),
+        FfiConverterUInt.lower(`uStride`),
+        FfiConverterULong.lower(`vAddress`),
+        FfiConverterULong.lower(`vLen`),
+        FfiConverterUInt.lower(`vStride`),
+        FfiConverterULong.lower(`timestampUs`),_status)
+}
+    )
+    }
+    
+
+        
+    }
     
 }
 
@@ -6431,6 +8477,61 @@ public object FfiConverterTypeVideoConstraints: FfiConverterRustBuffer<VideoCons
             FfiConverterUInt.write(value.`width`, buf)
             FfiConverterUInt.write(value.`height`, buf)
             FfiConverterUInt.write(value.`fps`, buf)
+            FfiConverterUInt.write(value.`maxBitrateBps`, buf)
+    }
+}
+
+
+
+/**
+ * What an encoder is made for. Frames of another size may come later (the camera turned):
+ * the encoder then starts again at that size, with a keyframe.
+ */
+data class VideoEncoderConfig (
+    var `width`: kotlin.UInt
+    , 
+    var `height`: kotlin.UInt
+    , 
+    var `fps`: kotlin.Float
+    , 
+    /**
+     * The most the encoder may spend; `set_target_bitrate` asks for less, never more.
+     */
+    var `maxBitrateBps`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVideoEncoderConfig: FfiConverterRustBuffer<VideoEncoderConfig> {
+    override fun read(buf: ByteBuffer): VideoEncoderConfig {
+        return VideoEncoderConfig(
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterFloat.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: VideoEncoderConfig) = (
+            FfiConverterUInt.allocationSize(value.`width`) +
+            FfiConverterUInt.allocationSize(value.`height`) +
+            FfiConverterFloat.allocationSize(value.`fps`) +
+            FfiConverterUInt.allocationSize(value.`maxBitrateBps`)
+    )
+
+    override fun write(value: VideoEncoderConfig, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`width`, buf)
+            FfiConverterUInt.write(value.`height`, buf)
+            FfiConverterFloat.write(value.`fps`, buf)
             FfiConverterUInt.write(value.`maxBitrateBps`, buf)
     }
 }
@@ -8007,6 +10108,133 @@ public object FfiConverterTypeServerErrorCode: FfiConverterRustBuffer<ServerErro
 
 
 
+
+
+/**
+ * A video codec's failure, from the app's codec or the built-in one. A call whose encoder
+ * or decoder cannot be made fails with `NoCodec`; a frame that fails to encode is skipped,
+ * and an access unit that fails to decode waits for the next keyframe.
+ */
+sealed class VideoCodecException: kotlin.Exception() {
+    
+    /**
+     * The codec cannot be made for this configuration or on this device.
+     */
+    class Unavailable(
+        
+        val `reason`: kotlin.String
+        ) : VideoCodecException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The sizes, strides or lengths handed over do not describe a frame or a buffer.
+     */
+    class InvalidInput(
+        
+        val `reason`: kotlin.String
+        ) : VideoCodecException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The codec failed on one frame or access unit.
+     */
+    class Failed(
+        
+        val `reason`: kotlin.String
+        ) : VideoCodecException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+
+    
+
+    // The local Rust `Display`/`Debug` implementation.
+    override fun toString(): String {
+        return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_videocodecerror_uniffi_trait_display(FfiConverterTypeVideoCodecError.lower(this),
+        _status)
+}
+    )
+    }
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<VideoCodecException> {
+        override fun lift(error_buf: RustBuffer.ByValue): VideoCodecException = FfiConverterTypeVideoCodecError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVideoCodecError : FfiConverterRustBuffer<VideoCodecException> {
+    override fun read(buf: ByteBuffer): VideoCodecException {
+        
+
+        return when(buf.getInt()) {
+            1 -> VideoCodecException.Unavailable(
+                FfiConverterString.read(buf),
+                )
+            2 -> VideoCodecException.InvalidInput(
+                FfiConverterString.read(buf),
+                )
+            3 -> VideoCodecException.Failed(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: VideoCodecException): ULong {
+        return when(value) {
+            is VideoCodecException.Unavailable -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is VideoCodecException.InvalidInput -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is VideoCodecException.Failed -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: VideoCodecException, buf: ByteBuffer) {
+        when(value) {
+            is VideoCodecException.Unavailable -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is VideoCodecException.InvalidInput -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is VideoCodecException.Failed -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
 /**
  * Which state the action did not fit.
  */
@@ -8174,6 +10402,70 @@ public object FfiConverterOptionalTypeRemoteStream: FfiConverterRustBuffer<Remot
         } else {
             buf.put(1)
             FfiConverterTypeRemoteStream.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeVideoCodecs: FfiConverterRustBuffer<VideoCodecs?> {
+    override fun read(buf: ByteBuffer): VideoCodecs? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeVideoCodecs.read(buf)
+    }
+
+    override fun allocationSize(value: VideoCodecs?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeVideoCodecs.allocationSize(value)
+        }
+    }
+
+    override fun write(value: VideoCodecs?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeVideoCodecs.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeVideoFrame: FfiConverterRustBuffer<VideoFrame?> {
+    override fun read(buf: ByteBuffer): VideoFrame? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeVideoFrame.read(buf)
+    }
+
+    override fun allocationSize(value: VideoFrame?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeVideoFrame.allocationSize(value)
+        }
+    }
+
+    override fun write(value: VideoFrame?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeVideoFrame.write(value, buf)
         }
     }
 }
@@ -8432,6 +10724,20 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 
 
 
+
+        /**
+         * The built-in OpenH264 codecs, which every call uses unless `VideoCall.connect` is given
+         * others. Platform codecs fall back to them, and test codecs wrap them.
+         */ fun `softwareVideoCodecs`(): VideoCodecs {
+            return FfiConverterTypeVideoCodecs.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_func_software_video_codecs(
+    
+        _status)
+}
+    )
+    }
+    
 
         /**
          * Starts logging at `level` (`"error"`, `"warn"`, `"info"`, `"debug"` or `"trace"`; on
