@@ -386,11 +386,9 @@ async fn a_call_runs_through_the_apps_codecs() {
     })
     .await;
     // Bob checks what alice's encoder sent him.
-    let bobs_view = loop {
-        match bob.next().await {
-            Ev::Stream(s) => break s,
-            other => panic!("bob: expected a stream, got {other:?}"),
-        }
+    let bobs_view = match bob.next().await {
+        Ev::Stream(s) => s,
+        other => panic!("bob: expected a stream, got {other:?}"),
     };
     let bobs_renderer = Arc::new(Renderer::default());
     bobs_view.set_video_sink(Some(bobs_renderer.clone()));
