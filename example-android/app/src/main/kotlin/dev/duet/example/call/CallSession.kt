@@ -18,6 +18,7 @@ import dev.duet.PushToken
 import dev.duet.RemoteStream
 import dev.duet.VideoCall
 import dev.duet.VideoCallDelegate
+import dev.duet.VideoCodecs
 import dev.duet.fetchDevelopmentToken
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
