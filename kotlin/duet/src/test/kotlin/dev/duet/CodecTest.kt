@@ -5,7 +5,6 @@ import dev.duet.android.H264ParameterSets
 import dev.duet.android.scatterPlane
 import kotlinx.coroutines.runBlocking
 import org.junit.Assert.assertEquals
-import org.junit.Assert.assertFalse
 import org.junit.Assert.assertTrue
 import org.junit.Rule
 import org.junit.Test
@@ -107,20 +106,6 @@ class CodecTest {
         }
     }
 
-    private suspend fun callBothWays(alice: Client, bob: Client): Pair<RemoteStream, RemoteStream> {
-        val aliceEvents = RecordingConversationDelegate()
-        val outgoing = alice.videoCall.call("bob", syntheticStream(), callOptions())
-        outgoing.setDelegate(aliceEvents)
-        val incoming = bob.delegate.next()
-        val bobEvents = RecordingConversationDelegate()
-        incoming.conversation.setDelegate(bobEvents)
-        incoming.conversation.accept(syntheticStream())
-        assertEquals(Event.Response(CallStatus.ACCEPTED), aliceEvents.next())
-        val aliceRemote = (aliceEvents.next() as Event.Stream).stream
-        val bobRemote = (bobEvents.next() as Event.Stream).stream
-        return aliceRemote to bobRemote
-    }
-
     /**
      * Alice's video codecs and Bob's are Kotlin's. Alice's decoder throws once (a plain
      * exception, not a VideoCodecException): the call goes on, and the engine's keyframe
@@ -133,32 +118,42 @@ class CodecTest {
         DuetServer.start().use { server ->
             Client.connect(server, "alice", codecs).use { alice ->
                 Client.connect(server, "bob", bobsCodecs).use { bob ->
-                    val (aliceRemote, bobRemote) = callBothWays(alice, bob)
-                    // Bob's video, decoded by Alice's Kotlin decoder; Alice's, encoded by her
-                    // Kotlin encoder and decoded by Bob's built-in one.
+                    val call = connectedCall(alice, bob)
+                    // Each side's video is encoded by its Kotlin encoder and decoded by the
+                    // other side's Kotlin decoder: every frame a sink shows must be a picture
+                    // that decoder made.
                     val aliceSees = CheckingSink(codecs.pictures)
-                    val bobSees = CheckingSink(null)
-                    aliceRemote.setVideoSink(aliceSees)
-                    bobRemote.setVideoSink(bobSees)
-                    eventually("10 frames each way", lastSeen = { "${aliceSees.verified} / ${bobSees.verified}" }) {
+                    val bobSees = CheckingSink(bobsCodecs.pictures)
+                    call.aliceRemote.setVideoSink(aliceSees)
+                    call.bobRemote.setVideoSink(bobSees)
+                    val counts = {
+                        "Alice: encoded ${codecs.framesEncoded}, decoded ${codecs.unitsDecoded}, " +
+                            "verified ${aliceSees.verified}; Bob: encoded ${bobsCodecs.framesEncoded}, " +
+                            "decoded ${bobsCodecs.unitsDecoded}, verified ${bobSees.verified}"
+                    }
+                    eventually("10 frames each way", lastSeen = counts) {
                         aliceSees.verified.get() >= 10 && bobSees.verified.get() >= 10
                     }
-                    eventually("Alice's decoder failed once, then 10 more frames", lastSeen = { codecs.unitsDecoded }) {
+                    eventually("Alice's decoder failed once, then 10 more frames", lastSeen = counts) {
                         codecs.failedAt != 0L && aliceSees.verified.get() >= 20
                     }
                     eventually("Bob's encoder asked for a keyframe after her decoder failed") {
                         bobsCodecs.keyframesAsked.any { it > codecs.failedAt }
                     }
-                    assertEquals("frames Alice saw that her decoder did not make", 0, aliceSees.foreign.get())
+                    eventually("a bitrate target reached Alice's encoder") { codecs.bitrates.isNotEmpty() }
                     for (sink in listOf(aliceSees, bobSees)) {
+                        assertEquals("frames shown that the decoder did not make", 0, sink.foreign.get())
                         val crcs = sink.crcs.toList()
                         assertTrue("the picture moves", crcs.toSet().size > crcs.size / 2)
                     }
-                    assertTrue("Alice's frames went through her encoder", codecs.framesEncoded.get() >= 10)
-                    assertTrue("Bob's access units went through her decoder", codecs.unitsDecoded.get() >= 10)
-                    assertEquals("access units that were not Annex B", 0, codecs.badUnits.get())
-                    eventually("a bitrate target reached Alice's encoder") { codecs.bitrates.isNotEmpty() }
+                    for ((who, c) in listOf("Alice" to codecs, "Bob" to bobsCodecs)) {
+                        assertTrue("$who's frames went through her encoder", c.framesEncoded.get() >= 10)
+                        assertTrue("the other side's access units went through $who's decoder", c.unitsDecoded.get() >= 10)
+                        assertTrue("$who's decoder made pictures", c.pictures.size >= 10)
+                        assertEquals("access units that were not Annex B", 0, c.badUnits.get())
+                    }
                     for (bps in codecs.bitrates) assertTrue("bitrate $bps within the maximum", bps in 50_000u..600_000u)
+                    call.outgoing.hangUp()
                 }
             }
         }
@@ -185,31 +180,34 @@ class CodecTest {
         DuetServer.start().use { server ->
             Client.connect(server, "alice", codecs).use { alice ->
                 Client.connect(server, "bob").use { bob ->
-                    val (aliceRemote, bobRemote) = callBothWays(alice, bob)
+                    val call = connectedCall(alice, bob)
                     val aliceSees = CheckingSink(null)
                     val bobSees = CheckingSink(null)
-                    aliceRemote.setVideoSink(aliceSees)
-                    bobRemote.setVideoSink(bobSees)
+                    call.aliceRemote.setVideoSink(aliceSees)
+                    call.bobRemote.setVideoSink(bobSees)
                     eventually("5 frames each way") { aliceSees.verified.get() >= 5 && bobSees.verified.get() >= 5 }
                     assertEquals(2, broken.attempts.get())
                     assertTrue(fellBack.toString(), fellBack.any { it.startsWith("encoder:") && "no H.264 encoder" in it })
                     assertTrue(fellBack.toString(), fellBack.any { it.startsWith("decoder:") && "crashed" in it })
+                    call.outgoing.hangUp()
                 }
             }
         }
     }
 
+    /**
+     * The caller's encoder is made before the invite goes out (its offer needs the video
+     * track), so a caller without one fails at once, before Bob's phone rings.
+     */
     @Test
     fun codecsWithoutFallbackFailTheCallWithATypedError() = runBlocking {
+        val broken = BrokenCodecs()
         DuetServer.start().use { server ->
-            Client.connect(server, "alice", BrokenCodecs()).use { alice ->
-                Client.connect(server, "bob").use { bob ->
+            Client.connect(server, "alice", broken).use { alice ->
+                Client.connect(server, "bob").use {
                     val aliceEvents = RecordingConversationDelegate()
                     val outgoing = alice.videoCall.call("bob", syntheticStream(), callOptions())
                     outgoing.setDelegate(aliceEvents)
-                    val incoming = bob.delegate.next()
-                    incoming.conversation.setDelegate(RecordingConversationDelegate())
-                    incoming.conversation.accept(syntheticStream())
                     var error: CallException? = null
                     while (error == null) {
                         when (val event = aliceEvents.next(keepErrors = true)) {
@@ -219,7 +217,9 @@ class CodecTest {
                         }
                     }
                     assertTrue("$error", error is CallException.NoCodec)
-                    assertFalse(error.toString().isEmpty())
+                    assertTrue("$error", "no H.264 encoder" in error.toString())
+                    assertEquals("the encoder was asked for once", 1, broken.attempts.get())
+                    outgoing.close()
                 }
             }
         }

@@ -49,31 +49,6 @@ class ConversationTest {
         }
     }
 
-    /** Alice calls Bob, Bob accepts; both have each other's stream. */
-    private class Call(
-        val alice: Client, val bob: Client,
-        val outgoing: Conversation, val incoming: Conversation,
-        val aliceEvents: RecordingConversationDelegate, val bobEvents: RecordingConversationDelegate,
-        val aliceRemote: RemoteStream, val bobRemote: RemoteStream,
-    )
-
-    /** [camera]: what Alice sends. */
-    private suspend fun connectedCall(
-        alice: Client, bob: Client, data: String? = null, camera: LocalStream = syntheticStream(),
-    ): Call {
-        val aliceEvents = RecordingConversationDelegate()
-        val outgoing = alice.videoCall.call(bob.uid, camera, callOptions(data))
-        outgoing.setDelegate(aliceEvents)
-        val incoming = bob.delegate.next()
-        val bobEvents = RecordingConversationDelegate()
-        incoming.conversation.setDelegate(bobEvents)
-        incoming.conversation.accept(syntheticStream())
-        assertEquals(Event.Response(CallStatus.ACCEPTED), aliceEvents.next())
-        val aliceRemote = (aliceEvents.next() as Event.Stream).stream
-        val bobRemote = (bobEvents.next() as Event.Stream).stream
-        return Call(alice, bob, outgoing, incoming.conversation, aliceEvents, bobEvents, aliceRemote, bobRemote)
-    }
-
     @Test
     fun cameraOffAndOnIsHeardByThePeer() = runBlocking {
         DuetServer.start().use { server ->

@@ -5,6 +5,7 @@ import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
+import org.junit.Assert.assertEquals
 import org.junit.rules.TestWatcher
 import org.junit.runner.Description
 import java.util.concurrent.CopyOnWriteArrayList
@@ -108,6 +109,35 @@ class Client(val uid: String, val videoCall: VideoCall, val delegate: RecordingV
             return Client(uid, VideoCall.connect(server.config(uid), delegate, videoCodecs), delegate)
         }
     }
+}
+
+/**
+ * Alice calls Bob, Bob accepts; both have each other's stream. Holds both conversations:
+ * one that nobody holds any more is hung up once the garbage collector frees it, so a test
+ * keeps this until its call should end (hanging up at the end says so).
+ */
+class Call(
+    val alice: Client, val bob: Client,
+    val outgoing: Conversation, val incoming: Conversation,
+    val aliceEvents: RecordingConversationDelegate, val bobEvents: RecordingConversationDelegate,
+    val aliceRemote: RemoteStream, val bobRemote: RemoteStream,
+)
+
+/** [camera]: what Alice sends. */
+suspend fun connectedCall(
+    alice: Client, bob: Client, data: String? = null, camera: LocalStream = syntheticStream(),
+): Call {
+    val aliceEvents = RecordingConversationDelegate()
+    val outgoing = alice.videoCall.call(bob.uid, camera, callOptions(data))
+    outgoing.setDelegate(aliceEvents)
+    val incoming = bob.delegate.next()
+    val bobEvents = RecordingConversationDelegate()
+    incoming.conversation.setDelegate(bobEvents)
+    incoming.conversation.accept(syntheticStream())
+    assertEquals(Event.Response(CallStatus.ACCEPTED), aliceEvents.next())
+    val aliceRemote = (aliceEvents.next() as Event.Stream).stream
+    val bobRemote = (bobEvents.next() as Event.Stream).stream
+    return Call(alice, bob, outgoing, incoming.conversation, aliceEvents, bobEvents, aliceRemote, bobRemote)
 }
 
 fun syntheticStream(width: UInt = 320u, height: UInt = 240u): LocalStream =
