@@ -107,16 +107,19 @@ final class CodecTests: DuetTestCase {
         let alice = try await connect("alice", videoCodecs: codecs)
         let bob = try await connect("bob", videoCodecs: bobsCodecs)
         let call = try await connectedCall(alice, bob)
-        // Bob's video, decoded by Alice's Swift decoder; Alice's, encoded by her Swift
-        // encoder and decoded by Bob's built-in one.
+        // Each side's video is encoded by its Swift encoder and decoded by the other side's
+        // Swift decoder: every frame a sink shows must be a picture that decoder made.
         let atAlice = FrameCollector(keep: 10), atBob = FrameCollector(keep: 10)
         try XCTUnwrap(call.caller.lastStream).setVideoSink(sink: atAlice)
         try XCTUnwrap(call.callee.lastStream).setVideoSink(sink: atBob)
         let aliceFrames = try await atAlice.waitFor(10)
         let bobFrames = try await atBob.waitFor(10)
-        let made = codecs.pictures.value
-        for frame in aliceFrames {
-            XCTAssertTrue(made.contains(frame.bytes), "Alice saw a frame her decoder did not make")
+        for (who, frames, made) in [
+            ("Alice", aliceFrames, codecs.pictures.value), ("Bob", bobFrames, bobsCodecs.pictures.value),
+        ] {
+            for frame in frames {
+                XCTAssertTrue(made.contains(frame.bytes), "\(who) saw a frame her decoder did not make")
+            }
         }
         for frames in [aliceFrames, bobFrames] {
             for frame in frames {
@@ -132,9 +135,11 @@ final class CodecTests: DuetTestCase {
             bobsCodecs.keyframesAsked.value.contains { $0 > failedAt }
         }
         try await eventually("a bitrate target reached Alice's encoder") { !codecs.bitrates.value.isEmpty }
-        XCTAssertGreaterThanOrEqual(codecs.framesEncoded.value, 10)
-        XCTAssertGreaterThanOrEqual(codecs.unitsDecoded.value, 10)
-        XCTAssertEqual(codecs.notAnnexB.value, 0)
+        for (who, counted) in [("Alice", codecs), ("Bob", bobsCodecs)] {
+            XCTAssertGreaterThanOrEqual(counted.framesEncoded.value, 10, "\(who)'s frames through her encoder")
+            XCTAssertGreaterThanOrEqual(counted.unitsDecoded.value, 10, "access units through \(who)'s decoder")
+            XCTAssertEqual(counted.notAnnexB.value, 0, "access units \(who) got that were not Annex B")
+        }
         for bps in codecs.bitrates.value {
             XCTAssertTrue((50_000...300_000).contains(bps), "bitrate \(bps) out of range")
         }
@@ -160,6 +165,24 @@ final class CodecTests: DuetTestCase {
         XCTAssertTrue(heard.contains { $0.hasPrefix("encoder:") && $0.contains("no H.264 encoder") }, "\(heard)")
         XCTAssertTrue(heard.contains { $0.hasPrefix("decoder:") }, "\(heard)")
         call.outgoing.close()
+    }
+
+    /// The caller's encoder is made before the invite goes out (its offer needs the video
+    /// track), so a caller whose codecs cannot make one fails at once with a typed error.
+    func testCodecsWithoutFallbackFailTheCallWithATypedError() async throws {
+        let broken = BrokenCodecs()
+        let alice = try await connect("alice", videoCodecs: broken)
+        _ = try await connect("bob")
+        let outgoing = try alice.video.call(uid: "bob", localStream: syntheticStream())
+        let heard = ConversationRecorder.attach(to: outgoing)
+        let failed = try await heard.next()
+        guard case .failed(.NoCodec(let kind, let reason)) = failed else {
+            return XCTFail("heard \(failed), not a NoCodec failure")
+        }
+        XCTAssertEqual(kind, .video)
+        XCTAssertTrue(reason.contains("no H.264 encoder"), reason)
+        XCTAssertEqual(broken.attempts.value, 1)
+        outgoing.close()
     }
 
     /// Real OpenH264 output through the AVCC conversion VideoToolbox needs, and back.
