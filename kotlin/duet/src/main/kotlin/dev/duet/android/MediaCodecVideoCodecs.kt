@@ -151,30 +151,33 @@ class MediaCodecDecoder : VideoDecoder {
     private val info = MediaCodec.BufferInfo()
 
     override fun decode(accessUnit: AccessUnit): VideoFrame? = codec("decode") {
+        // A unit not queued is a hole in the stream that later frames would decode against:
+        // failing says so, and the engine asks the sender for a keyframe.
         val index = decoder.dequeueInputBuffer(TIMEOUT_US)
-        if (index >= 0) {
-            val input: ByteBuffer = decoder.getInputBuffer(index) ?: throw VideoCodecException.Failed("no input buffer")
-            val unit = accessUnit.byteBuffer()
-            input.clear()
-            input.put(unit)
-            decoder.queueInputBuffer(index, 0, unit.limit(), accessUnit.timestampUs().toLong(), 0)
-        }
+        if (index < 0) throw VideoCodecException.Failed("MediaCodec had no free input buffer")
+        val input: ByteBuffer = decoder.getInputBuffer(index) ?: throw VideoCodecException.Failed("no input buffer")
+        val unit = accessUnit.byteBuffer()
+        input.clear()
+        input.put(unit)
+        decoder.queueInputBuffer(index, 0, unit.limit(), accessUnit.timestampUs().toLong(), 0)
+        // With getOutputImage (API 21+) the one status besides "try later" is a format change.
         var out = decoder.dequeueOutputBuffer(info, TIMEOUT_US)
-        while (out == MediaCodec.INFO_OUTPUT_FORMAT_CHANGED || out == MediaCodec.INFO_OUTPUT_BUFFERS_CHANGED) {
+        while (out == MediaCodec.INFO_OUTPUT_FORMAT_CHANGED) {
             out = decoder.dequeueOutputBuffer(info, TIMEOUT_US)
         }
         if (out < 0) return@codec null
         try {
-            val image = decoder.getOutputImage(out) ?: return@codec null
-            val p = image.planes
-            val crop = image.cropRect
-            frames.frame(
-                crop.width(), crop.height(),
-                p[0].buffer, p[0].rowStride,
-                p[1].buffer, p[1].rowStride, p[1].pixelStride,
-                p[2].buffer, p[2].rowStride, p[2].pixelStride,
-                info.presentationTimeUs,
-            )
+            decoder.getOutputImage(out)?.use { image ->
+                val p = image.planes
+                val crop = image.cropRect
+                frames.frame(
+                    crop.width(), crop.height(),
+                    p[0].buffer, p[0].rowStride,
+                    p[1].buffer, p[1].rowStride, p[1].pixelStride,
+                    p[2].buffer, p[2].rowStride, p[2].pixelStride,
+                    info.presentationTimeUs,
+                )
+            }
         } finally {
             decoder.releaseOutputBuffer(out, false)
         }
