@@ -19,15 +19,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def build(release=False):
     """Builds the `duet` binary (incrementally) and returns its path. Not --quiet: a first
-    build takes a minute or more, and cargo's crate lines are its only progress."""
-    cmd = ["cargo", "build", "--locked", "-p", "duet-cli", "--bin", "duet"]
-    if release:
-        cmd.append("--release")
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    build takes a minute or more, and cargo's crate lines are its only progress. The debug
+    one comes from scripts/build-debug, which reuses the cargo stage's build (why there)."""
+    if not release:
+        out = subprocess.run([os.path.join(ROOT, "scripts", "build-debug")], cwd=ROOT,
+                             check=True, stdout=subprocess.PIPE, text=True)
+        return os.path.join(out.stdout.strip(), "duet")
+    subprocess.run(["cargo", "build", "--locked", "--release", "-p", "duet-cli", "--bin", "duet"],
+                   cwd=ROOT, check=True)
     meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
                           cwd=ROOT, check=True, capture_output=True, text=True)
     target = json.loads(meta.stdout)["target_directory"]
-    return os.path.join(target, "release" if release else "debug", "duet")
+    return os.path.join(target, "release", "duet")
 
 
 def free_port(kind=socket.SOCK_STREAM):
