@@ -1,5 +1,11 @@
 //! A node's half of every connection it holds: it publishes what the device says to the
 //! leader, and writes to the device what the leader publishes for it.
+//!
+//! On the leader itself a connection that signs in during the term goes to the hub
+//! directly, with its own outbox, as in the single process: no Redis round trip each way
+//! for the leader's own devices. Its events keep that path for the connection's life; a
+//! new term (`TERMS`) closes every connection anyway, and one whose hub has gone (the
+//! term ended) is closed to reconnect.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +38,8 @@ struct Link {
     outbox: Arc<Outbox>,
     /// What this node took out of the outbox unwritten (it closed it `too_slow`).
     unsent: Vec<String>,
+    /// The hub of this node's term, for a connection that signed in to it directly.
+    direct: Option<mpsc::Sender<Event>>,
 }
 
 impl Relay {
@@ -63,7 +71,46 @@ impl Relay {
         }
     }
 
+    /// Hands the event to this node's hub if its connection is the hub's own (or signs in
+    /// while this node leads); otherwise gives it back, for the inbox.
+    async fn hand_to_own_hub(&mut self, event: Event) -> Option<Event> {
+        let hub = match &event {
+            Event::Connect { .. } => leader_hub(&self.slot),
+            Event::Message { conn, .. } | Event::Disconnect { conn, .. } => {
+                self.links.get(conn).and_then(|link| link.direct.clone())
+            }
+            Event::Census(_) => None,
+        };
+        let Some(hub) = hub else { return Some(event) };
+        let conn = match &event {
+            Event::Connect { device, conn, outbox, .. } => {
+                let link = Link {
+                    device: device.clone(),
+                    outbox: Arc::clone(outbox),
+                    unsent: Vec::new(),
+                    direct: Some(hub.clone()),
+                };
+                self.links.insert(*conn, link);
+                *conn
+            }
+            Event::Message { conn, .. } => *conn,
+            Event::Disconnect { conn, .. } => {
+                self.links.remove(conn);
+                *conn
+            }
+            Event::Census(_) => return Some(event),
+        };
+        if hub.send(event).await.is_err() {
+            // The term ended: the device reconnects and restates to whoever leads now.
+            if let Some(link) = self.links.get(&conn) {
+                link.outbox.close_for_reconnect();
+            }
+        }
+        None
+    }
+
     async fn on_event(&mut self, sink: &mut PubSubSink, event: Event) {
+        let Some(event) = self.hand_to_own_hub(event).await else { return };
         match event {
             Event::Connect { device, conn, calls, woken_for, welcome, outbox } => {
                 let held = self.uids.entry(device.uid.clone()).or_default();
@@ -74,7 +121,8 @@ impl Relay {
                         tracing::warn!(?device, "cannot subscribe: {e}");
                     }
                 }
-                let link = Link { device: device.clone(), outbox, unsent: Vec::new() };
+                let link =
+                    Link { device: device.clone(), outbox, unsent: Vec::new(), direct: None };
                 self.links.insert(conn, link);
                 self.publish(&ToLeader::Connect { device, conn, calls, woken_for, welcome }).await;
             }
@@ -140,6 +188,10 @@ impl Relay {
     /// one that does not read is closed `too_slow`, as a single server does.
     fn deliver(&mut self, conn: ConnId, text: String) {
         let Some(link) = self.links.get_mut(&conn) else { return };
+        // The hub writes to its own connections itself.
+        if link.direct.is_some() {
+            return;
+        }
         let Err(text) = link.outbox.push(text) else { return };
         let bound = self.outbox_limit;
         refusals::record(Limit::OutboundQueue, bound, &link.device);
@@ -181,7 +233,12 @@ impl Relay {
                 tokio::select! {
                     () = &mut retry => break,
                     event = events.recv() => match event {
-                        Some(event) => self.on_event_offline(event),
+                        Some(event) => {
+                            // The hub's own connections do not need Redis.
+                            if let Some(event) = self.hand_to_own_hub(event).await {
+                                self.on_event_offline(event);
+                            }
+                        }
                         None => std::future::pending::<()>().await,
                     },
                 }
@@ -204,7 +261,7 @@ impl Relay {
         match event {
             Event::Connect { device, conn, outbox, .. } => {
                 *self.uids.entry(device.uid.clone()).or_default() += 1;
-                self.links.insert(conn, Link { device, outbox, unsent: Vec::new() });
+                self.links.insert(conn, Link { device, outbox, unsent: Vec::new(), direct: None });
             }
             Event::Disconnect { device, conn, .. } => {
                 if self.links.remove(&conn).is_some() {
