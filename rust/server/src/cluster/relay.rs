@@ -74,32 +74,29 @@ impl Relay {
     /// Hands the event to this node's hub if its connection is the hub's own (or signs in
     /// while this node leads); otherwise gives it back, for the inbox.
     async fn hand_to_own_hub(&mut self, event: Event) -> Option<Event> {
-        let hub = match &event {
-            Event::Connect { .. } => leader_hub(&self.slot),
+        let (hub, conn) = match &event {
+            Event::Connect { conn, .. } => (leader_hub(&self.slot), *conn),
             Event::Message { conn, .. } | Event::Disconnect { conn, .. } => {
-                self.links.get(conn).and_then(|link| link.direct.clone())
+                (self.links.get(conn).and_then(|link| link.direct.clone()), *conn)
             }
-            Event::Census(_) => None,
+            Event::Census(_) => return Some(event),
         };
         let Some(hub) = hub else { return Some(event) };
-        let conn = match &event {
-            Event::Connect { device, conn, outbox, .. } => {
+        match &event {
+            Event::Connect { device, outbox, .. } => {
                 let link = Link {
                     device: device.clone(),
                     outbox: Arc::clone(outbox),
                     unsent: Vec::new(),
                     direct: Some(hub.clone()),
                 };
-                self.links.insert(*conn, link);
-                *conn
+                self.links.insert(conn, link);
             }
-            Event::Message { conn, .. } => *conn,
-            Event::Disconnect { conn, .. } => {
-                self.links.remove(conn);
-                *conn
+            Event::Disconnect { .. } => {
+                self.links.remove(&conn);
             }
-            Event::Census(_) => return Some(event),
-        };
+            Event::Message { .. } | Event::Census(_) => {}
+        }
         if hub.send(event).await.is_err() {
             // The term ended: the device reconnects and restates to whoever leads now.
             if let Some(link) = self.links.get(&conn) {
