@@ -17,7 +17,9 @@ Conditions are set on stdin, one JSON object a line, and apply to packets read f
      "blackout": false}
 Keys left out keep their value; the initial condition passes everything at once.
 `blackout` drops everything. A line {"stats": true} prints the counters, one JSON line on
-stdout; so does the end. The program ends when stdin closes (its owner went away) or after
+stdout; so does the end. Besides what passed and what was dropped, each direction counts
+the STUN binding requests it read (ICE's connectivity checks, sent directly: those through
+a TURN relay are inside TURN messages), whatever became of them. The program ends when stdin closes (its owner went away) or after
 --max-seconds, whichever is first: it never outlives the bed.
 """
 import fcntl
@@ -56,6 +58,7 @@ class Direction:
         self.passed = 0
         self.dropped = 0
         self.overflow = 0
+        self.binding_requests = 0
 
     def configure(self, c):
         self.loss = float(c.get("loss", self.loss))
@@ -78,8 +81,27 @@ class Direction:
             wait += self.reorder_extra
         return now + wait
 
+    def count(self, packet):
+        if is_binding_request(packet):
+            self.binding_requests += 1
+
     def stats(self):
-        return {"passed": self.passed, "dropped": self.dropped, "overflow": self.overflow}
+        return {"passed": self.passed, "dropped": self.dropped, "overflow": self.overflow,
+                "binding_requests": self.binding_requests}
+
+
+STUN_BINDING_REQUEST = b"\x00\x01"
+STUN_MAGIC_COOKIE = b"\x21\x12\xa4\x42"
+
+
+def is_binding_request(packet):
+    """An IPv4 UDP packet carrying a STUN binding request (RFC 5389: type 0x0001, then the
+    length, then the magic cookie)."""
+    if packet[9] != 17:
+        return False
+    payload = (packet[0] & 0x0F) * 4 + 8
+    return (packet[payload:payload + 2] == STUN_BINDING_REQUEST
+            and packet[payload + 4:payload + 8] == STUN_MAGIC_COOKIE)
 
 
 def open_tun(name):
@@ -142,6 +164,7 @@ def main(argv):
                 continue  # IPv4 only: the bed has no IPv6 addresses
             dst = ipaddress.IPv4Address(packet[16:20])
             d = down if any(dst in n for n in down_nets) else up
+            d.count(packet)
             at = d.release_time(time.monotonic())
             if at is None:
                 continue

@@ -118,12 +118,17 @@ def full_call(bed, duet, url, seconds, relay=False, actions=(), first_frame_time
                 start = time.time() * 1000
                 action()
                 marks[name] = (start, time.time() * 1000)
-        _, caller_events = _finish(call, seconds + CALL_END_GRACE)
-        _, callee_events = _finish(answer, STEP + CALL_END_GRACE)
+        caller_exit, caller_events = _finish(call, seconds + CALL_END_GRACE)
+        callee_exit, callee_events = _finish(answer, STEP + CALL_END_GRACE)
+        caller, callee = side(caller_events), side(callee_events)
+        # A side with no summary ended abnormally: what it printed last says why.
+        for s, client, code in ((caller, call, caller_exit), (callee, answer, callee_exit)):
+            if not s["ok"]:
+                s["exit"], s["stderr"] = code, client.stderr_tail(8)
     finally:
         call.cleanup()
         answer.cleanup()
-    return {"caller": side(caller_events), "callee": side(callee_events), "marks": marks}
+    return {"caller": caller, "callee": callee, "marks": marks}
 
 
 def _finish(client, timeout):

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use duet_protocol::{IceServer, IceTransportPolicy};
+use rtc::ice::candidate::candidate_pair::retry_after;
 use rtc::interceptor::{CongestionControlBuilder, Gcc, NackGeneratorBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc,
@@ -97,15 +98,20 @@ pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), webrtc::error::E
     Ok((me, registry))
 }
 
-/// How often ICE checks candidate pairs while connecting.
+/// How often the ICE agent runs while connecting: a new pair is checked this soon.
 const CHECK_INTERVAL: Duration = Duration::from_millis(5);
 /// How long one candidate pair is checked before it is given up (see `setting_engine`).
 const PAIR_CHECK_BUDGET: Duration = Duration::from_secs(10);
 
-/// The binding requests that fill `PAIR_CHECK_BUDGET` at `CHECK_INTERVAL`.
+/// The binding requests one pair sends in `PAIR_CHECK_BUDGET`, as the vendored agent paces
+/// an unanswered pair's checks so that they never fill a slow link (vendor/rtc-ice/DUET.md).
 fn max_binding_requests() -> u16 {
-    let n = PAIR_CHECK_BUDGET.as_millis() / CHECK_INTERVAL.as_millis();
-    u16::try_from(n).unwrap_or(u16::MAX)
+    let (mut sent, mut at) = (0u16, Duration::ZERO);
+    while at < PAIR_CHECK_BUDGET && sent < u16::MAX {
+        sent += 1;
+        at += retry_after(sent);
+    }
+    sent
 }
 
 /// ICE timing tuned for call setup. webrtc-rs's defaults are for robustness on lossy links
@@ -117,14 +123,14 @@ fn max_binding_requests() -> u16 {
 ///   nominated, though with trickle ICE the first working pair is routinely peer-reflexive,
 ///   and under a relay-only policy nothing better can ever come.
 ///
-/// webrtc-rs gives each candidate pair a fixed number of binding requests, one per check
-/// interval, and never resets the count: its default of 7 is 1.4 s at 200 ms, but at 5 ms a
-/// pair would be given up after about 40 ms, often before the first answer could come back
-/// over a 100 ms round trip or before a relay's permission was in place, and a pair given up
-/// is never tried again (issue 11: 1 setup in 50 direct and 6 in 50 relay-only failed at 5%
-/// loss + 50 ms). So a pair keeps being checked for `PAIR_CHECK_BUDGET`. The checks stop as
-/// soon as a pair is nominated, so on a working network this costs nothing; only pairs that
-/// never answer are checked that long.
+/// webrtc-rs gives each candidate pair a fixed number of binding requests and never resets
+/// the count: its default of 7 at one per 5 ms would give a pair up after about 40 ms, often
+/// before the first answer could come back over a 100 ms round trip or before a relay's
+/// permission was in place, and a pair given up is never tried again (issue 11: 1 setup in
+/// 50 direct and 6 in 50 relay-only failed at 5% loss + 50 ms). So a pair keeps being
+/// checked for `PAIR_CHECK_BUDGET`, paced by the vendored agent. The checks stop as soon as
+/// a pair is nominated, so on a working network this costs nothing; only pairs that never
+/// answer are checked that long.
 pub(crate) fn setting_engine() -> SettingEngine {
     let zero = Some(Duration::ZERO);
     SettingEngineBuilder::new()
