@@ -9,6 +9,13 @@
 //! each delay-variation false alarm on a lossy but uncongested path (5% loss, a jittery
 //! router) lowered the target for good (measured: 300 to 100 kbit/s in 10 s). A queue
 //! really building shows in the round trip too (150 kbit/s cap: 100 ms to 500-1000 ms).
+//!
+//! The round trip shows a queue a second or two late, so a target that grew freely until
+//! then had long overfilled the link. When a queue shows, the loss-based target comes down
+//! to the path's estimate too (without that it snapped back to 600 kbit/s the moment the
+//! queue drained, and a 150 kbit/s link froze for 2-3 s every 8 s), and near the rate where
+//! the queue last showed it grows gently; well past that rate without a queue, the path
+//! has changed (a cap lifted) and it grows fast again.
 
 use std::time::Duration;
 
@@ -29,8 +36,11 @@ const FPS_STEPS: [(u32, u32); 2] = [(70_000, 10), (120_000, 15)];
 const QUEUEING: Duration = Duration::from_millis(100);
 const CLEARED: Duration = Duration::from_millis(50);
 const QUEUED_ANYWAY: Duration = Duration::from_millis(400);
-/// Growth a second while the link shows room (loss under `GROW_BELOW`, no queue).
+/// Growth a second while the link shows room (loss under `GROW_BELOW`, no queue), and
+/// below `NEAR_QUEUE` times the rate where a queue last showed.
 const GROWTH: f64 = 1.2;
+const GROWTH_NEAR_QUEUE: f64 = 1.1;
+const NEAR_QUEUE: f64 = 1.25;
 
 #[derive(Debug, Clone)]
 pub(crate) struct RateControl {
@@ -41,6 +51,8 @@ pub(crate) struct RateControl {
     /// The least round trip seen, and whether the latest shows a queue.
     base_rtt: Option<Duration>,
     queueing: bool,
+    /// The target when a queue last showed, as the path's estimate brought it down.
+    queued_at: Option<u32>,
     min: u32,
     max: u32,
 }
@@ -54,6 +66,7 @@ impl RateControl {
             ceiling: None,
             base_rtt: None,
             queueing: false,
+            queued_at: None,
             min,
             max: max_bps,
         }
@@ -70,7 +83,11 @@ impl RateControl {
         let base = *self.base_rtt.insert(self.base_rtt.map_or(rtt, |b| b.min(rtt)));
         let queue = (base + QUEUEING).min(QUEUED_ANYWAY);
         if rtt > queue {
-            self.queueing = true;
+            if !self.queueing {
+                self.queueing = true;
+                self.target = self.target();
+                self.queued_at = Some(self.target);
+            }
         } else if rtt < queue - (QUEUEING - CLEARED) {
             self.queueing = false;
         }
@@ -103,7 +120,8 @@ impl RateControl {
         let next = if fraction_lost > BACK_OFF_ABOVE {
             t * (1.0 - 0.5 * fraction_lost)
         } else if fraction_lost < GROW_BELOW && !self.queueing {
-            t * GROWTH + 1_000.0
+            let near_queue = self.queued_at.is_some_and(|q| t < f64::from(q) * NEAR_QUEUE);
+            t * if near_queue { GROWTH_NEAR_QUEUE } else { GROWTH } + 1_000.0
         } else {
             t
         };
@@ -157,8 +175,11 @@ mod tests {
         }
         assert_eq!(r.target(), 79_500);
         assert_eq!(r.on_rtt(Duration::from_millis(170)), 79_500, "not drained yet");
-        assert_eq!(r.on_rtt(Duration::from_millis(110)), 500_000, "drained: the loss target");
-        assert_eq!(r.min_frame_interval(), None);
+        assert_eq!(
+            r.on_rtt(Duration::from_millis(110)),
+            79_500,
+            "drained: the loss target, which the queue brought down"
+        );
         r.on_rtt(Duration::from_millis(900));
         assert_eq!(r.on_estimate(10_000), 50_000, "never below the floor");
     }
@@ -168,7 +189,24 @@ mod tests {
         let mut r = RateControl::new(1_000_000);
         r.on_estimate(150_000);
         assert_eq!(r.on_rtt(Duration::from_millis(600)), 79_500);
-        assert_eq!(r.on_rtt(Duration::from_millis(120)), 500_000, "drained");
+        assert_eq!(r.on_rtt(Duration::from_millis(120)), 79_500, "drained, and no jump back");
+    }
+
+    #[test]
+    fn after_a_queue_it_grows_gently_near_that_rate_then_fast_past_it() {
+        let mut r = RateControl::new(1_000_000);
+        r.on_rtt(Duration::from_millis(100));
+        r.on_estimate(150_000);
+        r.on_rtt(Duration::from_millis(400));
+        r.on_rtt(Duration::from_millis(100));
+        assert_eq!(r.target(), 79_500);
+        let mut steps = vec![];
+        for _ in 0..5 {
+            steps.push(r.on_report(0.0, None));
+        }
+        // 10% a report up to 1.25 times 79.5 kbit/s, then 20%.
+        assert_eq!(steps, [88_450, 98_295, 109_124, 131_948, 159_337]);
+        assert_eq!(r.min_frame_interval(), None, "back at full rate");
     }
 
     #[test]
