@@ -17,6 +17,7 @@ use webrtc_util::vnet::net::Net;
 use crate::config::{IceConfig, TurnConfig};
 use crate::token::unix_now;
 use crate::turn_credentials;
+use crate::turn_replay::ReplayingSocket;
 
 /// How long `stop` waits for the TURN tasks to let go of the UDP socket.
 const RELEASE_WAIT: Duration = Duration::from_secs(2);
@@ -118,7 +119,7 @@ impl EmbeddedTurn {
         let weak = Arc::downgrade(&socket);
         let server = Server::new(TurnServerConfig {
             conn_configs: vec![ConnConfig {
-                conn: socket,
+                conn: Arc::new(ReplayingSocket::new(socket)),
                 relay_addr_generator: Box::new(RelayAddressGeneratorStatic {
                     relay_address: public_ip,
                     address: host_literal(config.listen.ip()),

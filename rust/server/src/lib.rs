@@ -38,6 +38,7 @@ mod switchboard;
 mod tls;
 pub mod token;
 pub mod turn_credentials;
+mod turn_replay;
 
 pub use config::{ConnectionLimits, IceConfig, ServerConfig, TlsConfig, TurnConfig};
 pub use drain::DrainReport;

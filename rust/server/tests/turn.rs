@@ -4,6 +4,7 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +51,16 @@ fn turn_entry(welcome: &Value) -> (Vec<String>, String, String) {
 /// A TURN client of `server_addr` speaking from a fresh loopback socket.
 async fn turn_client(server_addr: SocketAddr, username: &str, password: &str) -> TurnClient {
     let conn = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("client socket"));
+    turn_client_over(conn, server_addr, username, password).await
+}
+
+/// A TURN client of `server_addr` speaking over `conn`.
+async fn turn_client_over(
+    conn: Arc<dyn Conn + Send + Sync>,
+    server_addr: SocketAddr,
+    username: &str,
+    password: &str,
+) -> TurnClient {
     let client = TurnClient::new(TurnClientConfig {
         stun_serv_addr: server_addr.to_string(),
         turn_serv_addr: server_addr.to_string(),
@@ -149,6 +160,73 @@ async fn the_welcome_credentials_allocate_a_relay_that_carries_datagrams() {
     // The same socket answers plain STUN binding requests.
     let mapped = timeout(WAIT, client.send_binding_request()).await.expect("in time");
     assert_eq!(mapped.expect("binding").ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    relay.close().await.expect("relay closes");
+    client.close().await.expect("client closes");
+}
+
+/// A client socket that loses the first Allocate success response it is sent, as a lossy
+/// link would.
+struct LosesFirstAllocateSuccess {
+    socket: UdpSocket,
+    lost: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Conn for LosesFirstAllocateSuccess {
+    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
+        Ok(self.socket.connect(addr).await?)
+    }
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        Ok(self.socket.recv(buf).await?)
+    }
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.socket.recv_from(buf).await?;
+            let allocate_success = n >= 2 && buf[..2] == [0x01, 0x03];
+            let lose = allocate_success && !self.lost.swap(true, Ordering::SeqCst);
+            if !lose {
+                return Ok((n, from));
+            }
+        }
+    }
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        Ok(self.socket.send(buf).await?)
+    }
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        Ok(self.socket.send_to(buf, target).await?)
+    }
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+    async fn close(&self) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+#[tokio::test]
+async fn an_allocate_whose_success_was_lost_succeeds_when_repeated() {
+    let server = server_with(embedded(|_| {})).await;
+    let turn_addr = server.turn_addr().expect("TURN");
+    let (_, username, credential) = turn_entry(&welcome(&server, "alice").await);
+    let lossy = Arc::new(LosesFirstAllocateSuccess {
+        socket: UdpSocket::bind("127.0.0.1:0").await.expect("client socket"),
+        lost: AtomicBool::new(false),
+    });
+    let client = turn_client_over(lossy.clone(), turn_addr, &username, &credential).await;
+
+    // The client repeats the request (same transaction); without the server remembering
+    // its answer, the repeat got 437 (Allocation Mismatch) and the client had no relay.
+    let relay = timeout(WAIT, client.allocate()).await.expect("the TURN server answers");
+    assert!(lossy.lost.load(Ordering::SeqCst), "the first success was lost");
+    let relay = relay.expect("the repeated Allocate gets the success");
+    assert_eq!(relay.local_addr().expect("relayed address").ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(server.turn_allocations().await, Some(1), "one allocation, not two");
     relay.close().await.expect("relay closes");
     client.close().await.expect("client closes");
 }
