@@ -185,7 +185,8 @@ class Bed:
     # ---- impairments of the caller's link
 
     def impair(self, **condition):
-        """loss (0-1), delay_ms, jitter_ms, reorder (0-1), reorder_ms, blackout: both ways."""
+        """loss (0-1), delay_ms, jitter_ms, reorder (0-1), reorder_ms, blackout,
+        lose_dtls_flight: both ways, or only `direction` ("down" to the caller, "up")."""
         self.impairer.stdin.write(json.dumps(condition) + "\n")
         self.impairer.stdin.flush()
 
