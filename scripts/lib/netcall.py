@@ -59,25 +59,27 @@ def _call(bed, duet, url, seconds, relay):
 
 
 def setup_try(bed, duet, url, relay, timeout):
-    """One call set up and hung up at once. Returns (ms, why): the caller's call()->first
-    frame in ms, or None and how far each side got if either saw no frame within `timeout`
-    seconds of the caller signing in (signing in over a lossy link is not timed here)."""
+    """One call set up and hung up at once. Returns (ms, why, accept_ms): the caller's
+    call()->first frame in ms and the callee's accept()->first frame, or None, how far each
+    side got, and None if either saw no frame within `timeout` seconds of the caller signing
+    in (signing in over a lossy link is not timed here)."""
     answer = _answer(bed, duet, url, 60)
     call = _call(bed, duet, url, 1, relay)
     try:
         try:
             call.wait_event("connected", STEP)
         except TimeoutError:
-            return None, "the caller did not sign in"
+            return None, "the caller did not sign in", None
         try:
             frame = call.wait_event("first_frame", timeout)
-            answer.wait_event("first_frame", timeout)
+            answered = answer.wait_event("first_frame", timeout)
         except TimeoutError:
             for side_ in (call, answer):
                 _drain(side_)
-            return None, f"caller reached {reached(call.events)}, callee {reached(answer.events)}"
+            return (None, f"caller reached {reached(call.events)}, callee "
+                    f"{reached(answer.events)}", None)
         call.finish(STEP + CALL_END_GRACE)
-        return frame["ms"], None
+        return frame["ms"], None, answered["ms"]
     finally:
         call.cleanup()
         answer.cleanup()
