@@ -15,6 +15,7 @@ mod handler;
 mod jitter;
 mod keyframe;
 mod nack;
+mod path;
 mod pipeline;
 mod quality;
 mod rate;
@@ -172,7 +173,7 @@ impl PeerSession {
     }
 
     async fn new(p: PeerParams) -> Result<PeerSession, PeerError> {
-        let (media_engine, registry) = setup::media_engine()?;
+        let (media_engine, registry, path) = setup::media_engine()?;
         let (connected_tx, connected) = watch::channel(false);
         let remote = RemoteStream::new(p.call_id.clone());
         let tasks = Arc::new(Mutex::new(Vec::new()));
@@ -200,7 +201,7 @@ impl PeerSession {
         );
         // Our own stream id: the peer's tracks belong to the same call but are not ours.
         let stream_id = format!("duet-{}", uuid::Uuid::new_v4().simple());
-        let video = add_video(&pc, &p, &stream_id, &connected).await?;
+        let video = add_video(&pc, &p, &stream_id, &connected, path).await?;
         let audio = add_audio(&pc, &p, &stream_id, &connected).await?;
         let (remote_described, candidates) = queue_remote_candidates(&pc, &tasks);
         let (quality_tx, quality) = watch::channel(quality::Levels::default());
@@ -345,6 +346,7 @@ async fn add_video(
     p: &PeerParams,
     stream_id: &str,
     connected: &watch::Receiver<bool>,
+    path: watch::Receiver<Option<path::PathSignal>>,
 ) -> Result<Option<VideoSend>, PeerError> {
     let Some(v) = p.local.constraints().video.clone() else { return Ok(None) };
     let track = track::new_track(RtpCodecKind::Video, setup::h264(), stream_id)?;
@@ -366,6 +368,7 @@ async fn add_video(
         local: Arc::clone(&p.local),
         encoder,
         connected: connected.clone(),
+        path,
         fps: v.fps,
         max_bitrate_bps: v.max_bitrate_bps,
     })?;

@@ -12,6 +12,7 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYP
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind, TYPE_RTCP_FB_NACK,
 };
+use tokio::sync::watch;
 use webrtc::peer_connection::{
     MediaEngine, RTCConfiguration, RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy,
     SettingEngine, SettingEngineBuilder,
@@ -19,6 +20,7 @@ use webrtc::peer_connection::{
 
 use super::keyframe::KeyframeRequestForwarder;
 use super::nack::BoundedNackResponder;
+use super::path::{Estimator, PathSignal};
 
 const PT_H264: u8 = 102;
 const PT_OPUS: u8 = 111;
@@ -64,9 +66,11 @@ const NACKS_PER_PACKET: u16 = 12;
 /// storm on a capped link) and its generator asks for every missing packet forever, so
 /// both are bounded here; and it has no congestion controller, so GCC (delay and loss,
 /// from transport-wide feedback, which browsers send) estimates the capacity that the
-/// encoder (`rate`) and the retransmission budget (`nack`) follow. No pacer: it paces at
+/// retransmission budget (`nack`) follows, with a monitor beside it (`path`) whose queue
+/// and delivered rate the encoder's rate control (`rate`) follows. No pacer: it paces at
 /// exactly the estimate, and a keyframe would wait behind it.
-pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), webrtc::error::Error> {
+pub(crate) fn media_engine(
+) -> Result<(MediaEngine, Registry, watch::Receiver<Option<PathSignal>>), webrtc::error::Error> {
     let mut me = MediaEngine::default();
     me.register_codec(
         RTCRtpCodecParameters { rtp_codec: h264(), payload_type: PT_H264 },
@@ -88,14 +92,15 @@ pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), webrtc::error::E
         .with_interval(NACK_INTERVAL)
         .with_max_nacks_per_packet(NACKS_PER_PACKET)
         .build();
-    let estimator = Gcc::new(ESTIMATE_START_BPS, ESTIMATE_MIN_BPS, ESTIMATE_MAX_BPS);
+    let gcc = Gcc::new(ESTIMATE_START_BPS, ESTIMATE_MIN_BPS, ESTIMATE_MAX_BPS);
+    let (estimator, path) = Estimator::new(gcc);
     let registry = registry
         .with(Slot::NackGenerator, generator)
         .with(Slot::NackResponder, BoundedNackResponder::default())
         .with(Slot::CongestionControl, CongestionControlBuilder::new(estimator).build());
     // Last in the chain, nearest the application: everything before it has seen the RTCP.
     let registry = registry.with(Slot::from(14_000), KeyframeRequestForwarder::default());
-    Ok((me, registry))
+    Ok((me, registry, path))
 }
 
 /// How often the ICE agent runs while connecting: a new pair is checked this soon.

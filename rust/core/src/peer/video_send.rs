@@ -17,9 +17,9 @@ use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::keyframe::is_for_encoder;
+use super::path::PathSignal;
 use super::pipeline::{self, PipelineInput};
 use super::rate::RateControl;
-use super::stats::{self, CallStats};
 use super::track::{binding, duration_for_ticks};
 use crate::streams::LocalStream;
 use crate::task::TaskHandle;
@@ -33,10 +33,8 @@ pub(crate) enum VideoSendInput {
     Estimate(u32),
     /// The fraction of video packets the receiver lost, from its latest report.
     LossReport(f64),
-    /// The congestion controller's estimate of the path, audio and video together.
-    PathEstimate(u32),
-    /// The round trip, from the receiver's latest report.
-    RoundTrip(Duration),
+    /// What transport-wide feedback says of the path: its queue and delivered rate.
+    Path(PathSignal),
 }
 
 /// What the video sending pipeline has done, for stats.
@@ -68,6 +66,7 @@ pub(crate) struct VideoSendParts {
     pub local: Arc<LocalStream>,
     pub encoder: Box<dyn VideoEncoder>,
     pub connected: watch::Receiver<bool>,
+    pub path: watch::Receiver<Option<PathSignal>>,
     pub fps: u32,
     pub max_bitrate_bps: u32,
 }
@@ -86,6 +85,7 @@ impl VideoSend {
             TaskHandle::spawn(feed_frames(p.local, frames, p.connected.clone(), input.clone())),
             TaskHandle::spawn(write_units(p.track.clone(), p.sender, encoded, p.connected, p.fps)),
             TaskHandle::spawn(watch_rtcp(p.track, input.clone())),
+            TaskHandle::spawn(watch_path(p.path, input.clone())),
             TaskHandle::spawn(report_loss(p.pc, input)),
         ];
         Ok(VideoSend { stats, _tasks: tasks })
@@ -137,10 +137,7 @@ impl Encoding {
                     let remb = Some(self.latest_remb_bps);
                     self.stats.target_bps = self.rate.on_report(lost, remb);
                 }
-                VideoSendInput::PathEstimate(bps) => {
-                    self.stats.target_bps = self.rate.on_estimate(bps);
-                }
-                VideoSendInput::RoundTrip(rtt) => self.stats.target_bps = self.rate.on_rtt(rtt),
+                VideoSendInput::Path(signal) => self.stats.target_bps = self.rate.on_path(signal),
             }
         }
         if let Some(frame) = newest {
@@ -280,51 +277,45 @@ async fn watch_rtcp(track: Arc<TrackLocalStaticSample>, input: PipelineInput<Vid
     }
 }
 
-/// How often the congestion controller's estimate is read; the receiver's loss report
-/// (every second or so) is passed on every `LOSS_EVERY` of these.
-const ESTIMATE_EVERY: Duration = Duration::from_millis(250);
-const LOSS_EVERY: u32 = 4;
+/// Passes each new signal of the path (several a second, as feedback arrives) to the
+/// pipeline.
+async fn watch_path(
+    mut path: watch::Receiver<Option<PathSignal>>,
+    input: PipelineInput<VideoSendInput>,
+) {
+    while path.changed().await.is_ok() {
+        let Some(signal) = *path.borrow_and_update() else { continue };
+        if !pipeline::offer(&input, VideoSendInput::Path(signal)) {
+            return;
+        }
+    }
+}
 
-/// Passes the congestion controller's estimate and the latest round trip (four times a
-/// second) and the receiver's latest video loss report (every second) to the pipeline.
+/// How often the receiver's latest video loss report is read (it sends one every second
+/// or so).
+const LOSS_EVERY: Duration = Duration::from_secs(1);
+
+/// Passes the receiver's latest video loss report to the pipeline.
 async fn report_loss(
     pc: std::sync::Weak<dyn PeerConnection>,
     input: PipelineInput<VideoSendInput>,
 ) {
-    let mut tick = tokio::time::interval(ESTIMATE_EVERY);
-    for turn in 0u32.. {
+    let mut tick = tokio::time::interval(LOSS_EVERY);
+    loop {
         tick.tick().await;
         let Some(pc) = pc.upgrade() else { return };
         let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
         drop(pc);
-        let mut news = Vec::new();
-        // The selected pair's (from ICE's consent checks, every few hundred ms), as the
-        // call's stats give it: the receiver reports' round trip is not filled in.
-        let mut call = CallStats::default();
-        stats::read_report(&report, &mut call);
-        let rtt = call.rtt_ms.and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok());
-        news.extend(rtt.map(VideoSendInput::RoundTrip));
-        for entry in report.iter() {
-            match entry {
-                RTCStatsReportEntry::OutboundRtp(o)
-                    if o.sent_rtp_stream_stats.rtp_stream_stats.kind == RtpCodecKind::Video
-                        && o.target_bitrate > 0.0 =>
-                {
-                    news.push(VideoSendInput::PathEstimate(bps_of(o.target_bitrate)));
-                }
-                RTCStatsReportEntry::RemoteInboundRtp(r)
-                    if r.received_rtp_stream_stats.rtp_stream_stats.kind == RtpCodecKind::Video
-                        && turn % LOSS_EVERY == 0 =>
-                {
-                    news.push(VideoSendInput::LossReport(r.fraction_lost));
-                }
-                _ => {}
+        let lost = report.iter().find_map(|entry| match entry {
+            RTCStatsReportEntry::RemoteInboundRtp(r)
+                if r.received_rtp_stream_stats.rtp_stream_stats.kind == RtpCodecKind::Video =>
+            {
+                Some(r.fraction_lost)
             }
-        }
-        for msg in news {
-            if !pipeline::offer(&input, msg) {
-                return;
-            }
+            _ => None,
+        });
+        if lost.is_some_and(|l| !pipeline::offer(&input, VideoSendInput::LossReport(l))) {
+            return;
         }
     }
 }
