@@ -39,6 +39,12 @@ fn stun_header(datagram: &[u8]) -> Option<(u16, TransactionId)> {
     Some((kind, header[8..20].try_into().ok()?))
 }
 
+/// Whether `datagram` is a STUN message of `kind`. The socket asks before it takes the
+/// replay's lock: nearly every datagram through the TURN server is relayed media.
+fn is_stun(datagram: &[u8], kind: u16) -> bool {
+    stun_header(datagram).is_some_and(|(k, _)| k == kind)
+}
+
 /// The successful Allocate responses sent lately, by client and transaction.
 #[derive(Debug, Default)]
 pub(crate) struct AllocateReplay {
@@ -124,7 +130,10 @@ impl Conn for ReplayingSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
         loop {
             let (n, from) = self.socket.recv_from(buf).await?;
-            let again = self.replay().answer(from, &buf[..n], Instant::now()).map(<[u8]>::to_vec);
+            let datagram = &buf[..n];
+            let again = is_stun(datagram, ALLOCATE_REQUEST)
+                .then(|| self.replay().answer(from, datagram, Instant::now()).map(<[u8]>::to_vec))
+                .flatten();
             match again {
                 // Lost like any datagram if it fails: the client asks again.
                 Some(response) => drop(self.socket.send_to(&response, from).await),
@@ -138,7 +147,9 @@ impl Conn for ReplayingSocket {
     }
 
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        self.replay().on_sent(target, buf, Instant::now());
+        if is_stun(buf, ALLOCATE_SUCCESS) {
+            self.replay().on_sent(target, buf, Instant::now());
+        }
         Ok(self.socket.send_to(buf, target).await?)
     }
 

@@ -44,15 +44,18 @@ impl Running {
         Running { child, lines, data_dir: None }
     }
 
+    /// The first line from now on that contains `needle`; panics with the lines it
+    /// passed over (a client that gave up says why there) if none comes within 20 s.
     pub fn line_containing(&self, needle: &str) -> String {
+        let mut passed = Vec::new();
         loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no line containing {needle:?}"));
+            let line = self.lines.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
+                panic!("no line containing {needle:?}; before that: {passed:#?}")
+            });
             if line.contains(needle) {
                 return line;
             }
+            passed.push(line);
         }
     }
 
@@ -78,8 +81,18 @@ impl Drop for Running {
 }
 
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("its address").port()
+    // The kernel may give a port just released to the next bind(0), and the tests of one
+    // binary run in parallel: two of them once got the same port, and a client spoke TLS
+    // to the other test's plain server. A port is handed out once per process.
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = listener.local_addr().expect("its address").port();
+        if GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// The port of a server's `http://127.0.0.1:PORT` URL.

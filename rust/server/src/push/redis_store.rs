@@ -91,6 +91,10 @@ pub(crate) struct RedisStore {
     connection: Mutex<Option<redis::Connection>>,
     max_per_uid: usize,
     max_total: usize,
+    /// Built once: a script's SHA-1 is computed when it is built, and it is sent by that
+    /// hash (EVALSHA) on every write.
+    register_script: redis::Script,
+    unregister_script: redis::Script,
 }
 
 impl RedisStore {
@@ -106,6 +110,8 @@ impl RedisStore {
             connection: Mutex::new(None),
             max_per_uid: max_per_uid.max(1),
             max_total,
+            register_script: redis::Script::new(&format!("{DROP_FN}{REGISTER}")),
+            unregister_script: redis::Script::new(&format!("{DROP_FN}{UNREGISTER}")),
         };
         store.with(|c| redis::cmd("PING").query::<String>(c))?;
         Ok(store)
@@ -133,9 +139,8 @@ impl RedisStore {
     }
 
     fn unregister_if(&self, uid: &str, device_id: &str, token: &str) -> Result<bool, StoreError> {
-        let script = redis::Script::new(&format!("{DROP_FN}{UNREGISTER}"));
         let dropped: i64 = self.with(|c| {
-            script
+            self.unregister_script
                 .key(hash_key(uid))
                 .key(COUNT)
                 .arg(PREFIX)
@@ -161,9 +166,8 @@ impl PushStore for RedisStore {
         let token = push.token().to_owned();
         let registration = Registration { token: token.clone(), push: push.clone(), seq: 0 };
         let registration = serde_json::to_string(&registration)?;
-        let script = redis::Script::new(&format!("{DROP_FN}{REGISTER}"));
         let done: i64 = self.with(|c| {
-            script
+            self.register_script
                 .key(hash_key(uid))
                 .key(COUNT)
                 .arg(PREFIX)
