@@ -10,7 +10,9 @@
 //! Apps do not call these directly: the Swift `LocalStream.pushI420(…y: Data…)` and the
 //! Kotlin `LocalStream.pushI420(…y: ByteBuffer…)` conveniences (swift/Sources/Duet/Frames.swift,
 //! kotlin/…/dev/duet/Frames.kt) take the planes as `Data` / direct `ByteBuffer`s, keep them
-//! alive and pinned for the call, and pass their addresses.
+//! alive and pinned for the call, and pass their addresses. Kotlin's reach these methods
+//! through plain C entry points (frame_push_c.rs), without UniFFI's call status or its clone
+//! of the object's handle.
 //!
 //! # The contract
 //!

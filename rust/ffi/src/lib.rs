@@ -8,9 +8,10 @@
 //! - Delegates and sinks are foreign traits: `VideoCallDelegate`, `ConversationDelegate`,
 //!   `VideoSink`, `AudioSink`.
 //! - Frames go in by address (`LocalStream::push_i420_at`, `push_nv12_at`, wrapped by the
-//!   Swift and Kotlin `pushI420`/`pushNv12` that take `Data` / direct `ByteBuffer`s) and come
-//!   out as `VideoFrame` objects whose bytes the app reads at `data_address()` (see
-//!   `frame.rs` for the lifetime rule and the copies a frame costs).
+//!   Swift and Kotlin `pushI420`/`pushNv12` that take `Data` / direct `ByteBuffer`s; Kotlin's
+//!   call them through the plain C entry points of `frame_push_c.rs`) and come out as
+//!   `VideoFrame` objects whose bytes the app reads at `data_address()` (see `frame.rs` for
+//!   the lifetime rule and the copies a frame costs).
 //! - Video codecs the app provides (VideoToolbox, MediaCodec) are foreign traits too:
 //!   `VideoCodecs` makes a `VideoEncoder` and a `VideoDecoder` per call, given to
 //!   `VideoCall::connect`; `software_video_codecs()` is the built-in OpenH264 they can fall
@@ -24,6 +25,7 @@ mod delegates;
 mod errors;
 mod frame;
 mod frame_push;
+mod frame_push_c;
 mod logging;
 mod records;
 mod runtime;

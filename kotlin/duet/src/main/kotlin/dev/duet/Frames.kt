@@ -3,11 +3,15 @@ package dev.duet
 import com.sun.jna.Native
 import com.sun.jna.Pointer
 import java.nio.ByteBuffer
+import java.util.WeakHashMap
 
-// Camera frames into a LocalStream, from direct ByteBuffers, at the cost of one UniFFI call
-// with plain integer arguments (LocalStream.pushI420At / pushNv12At). The generated `&[u8]`
-// and enum arguments this replaces cost a JNA Structure, or an allocation call, each: a fixed
-// 20-50 µs per 720p push (docs/benchmarks.md, "Cost of a push across the FFI").
+// Camera frames into a LocalStream, from direct ByteBuffers, through duet-ffi's plain C entry
+// points for pushes (rust/ffi/src/frame_push_c.rs), bound below with a JNA direct mapping:
+// integer arguments and an integer status, no JNA Structure. They run the same
+// LocalStream.push_i420_at / push_nv12_at as the generated pushI420At / pushNv12At, without
+// UniFFI's per-call work in Kotlin (a handle clone as a second FFI call, and a JNA Structure
+// for each call's status): 7-8 µs at best per push with it (docs/benchmarks.md, "Cost of a
+// push across the FFI").
 
 /**
  * Pushes an I420 camera frame. Each plane is a **direct** [ByteBuffer] whose bytes run from
@@ -16,6 +20,7 @@ import java.nio.ByteBuffer
  * include row padding. Frames pushed while video is disabled are dropped.
  *
  * @throws IllegalArgumentException when a plane is not a direct buffer.
+ * @throws IllegalStateException when the stream is closed.
  * @throws CaptureException when the sizes, strides or plane lengths do not describe a picture.
  */
 @Throws(CaptureException::class)
@@ -31,16 +36,22 @@ fun LocalStream.pushI420(
     timestampUs: ULong,
     rotation: Rotation,
 ) {
-    pushI420At(
-        width, height,
-        planeAddress(y, "Y"), y.remaining().toULong(), yStride,
-        planeAddress(u, "U"), u.remaining().toULong(), uStride,
-        planeAddress(v, "V"), v.remaining().toULong(), vStride,
-        timestampUs, rotation.degrees(),
+    val yAt = planeAddress(y, "Y").toLong()
+    val uAt = planeAddress(u, "U").toLong()
+    val vAt = planeAddress(v, "V").toLong()
+    val handle = pushHandle()
+    val status = PushLib.duet_local_stream_push_i420(
+        handle.raw, width.toInt(), height.toInt(),
+        yAt, y.remaining().toLong(), yStride.toInt(),
+        uAt, u.remaining().toLong(), uStride.toInt(),
+        vAt, v.remaining().toLong(), vStride.toInt(),
+        timestampUs.toLong(), rotation.degrees().toInt(),
     )
+    keepAlive(handle)
     keepAlive(y)
     keepAlive(u)
     keepAlive(v)
+    checkPush(status)
 }
 
 /**
@@ -48,6 +59,7 @@ fun LocalStream.pushI420(
  * cameras. The planes are direct [ByteBuffer]s, as for [pushI420].
  *
  * @throws IllegalArgumentException when a plane is not a direct buffer.
+ * @throws IllegalStateException when the stream is closed.
  * @throws CaptureException when the sizes, strides or plane lengths do not describe a picture.
  */
 @Throws(CaptureException::class)
@@ -61,14 +73,92 @@ fun LocalStream.pushNv12(
     timestampUs: ULong,
     rotation: Rotation,
 ) {
-    pushNv12At(
-        width, height,
-        planeAddress(y, "Y"), y.remaining().toULong(), yStride,
-        planeAddress(uv, "UV"), uv.remaining().toULong(), uvStride,
-        timestampUs, rotation.degrees(),
+    val yAt = planeAddress(y, "Y").toLong()
+    val uvAt = planeAddress(uv, "UV").toLong()
+    val handle = pushHandle()
+    val status = PushLib.duet_local_stream_push_nv12(
+        handle.raw, width.toInt(), height.toInt(),
+        yAt, y.remaining().toLong(), yStride.toInt(),
+        uvAt, uv.remaining().toLong(), uvStride.toInt(),
+        timestampUs.toLong(), rotation.degrees().toInt(),
     )
+    keepAlive(handle)
     keepAlive(y)
     keepAlive(uv)
+    checkPush(status)
+}
+
+/** The push entry points, bound by name; the library is the one the generated bindings load. */
+private object PushLib {
+    init {
+        Native.register(PushLib::class.java, System.getProperty("uniffi.component.duet.libraryOverride") ?: "duet_ffi")
+    }
+
+    external fun duet_local_stream_push_handle(stream: Long): Long
+    external fun duet_local_stream_push_handle_free(pushHandle: Long)
+    external fun duet_local_stream_push_i420(
+        pushHandle: Long, width: Int, height: Int,
+        yAddress: Long, yLen: Long, yStride: Int,
+        uAddress: Long, uLen: Long, uStride: Int,
+        vAddress: Long, vLen: Long, vStride: Int,
+        timestampUs: Long, rotationDegrees: Int,
+    ): Int
+    external fun duet_local_stream_push_nv12(
+        pushHandle: Long, width: Int, height: Int,
+        yAddress: Long, yLen: Long, yStride: Int,
+        uvAddress: Long, uvLen: Long, uvStride: Int,
+        timestampUs: Long, rotationDegrees: Int,
+    ): Int
+    external fun duet_push_error_take(): RustBuffer.ByValue
+}
+
+// A push's status, as frame_push_c.rs numbers them.
+private const val PUSH_OK = 0
+private const val PUSH_CAPTURE_ERROR = 1
+private const val PUSH_PANIC = 2
+private const val PUSH_CLOSED = 3
+
+/**
+ * A stream's push handle (frame_push_c.rs): a weak reference to the Rust stream, so a push
+ * cannot outlive it and it does not outlive `close()`. Freed when this holder is collected,
+ * which its map entry prevents while the stream is reachable; a push keeps it reachable to
+ * the end of the call.
+ */
+private class PushHandle(val raw: Long)
+
+/** The action must not hold the [PushHandle] it frees, or the holder would never be collected. */
+private class FreePushHandle(private val raw: Long) : Runnable {
+    override fun run() = PushLib.duet_local_stream_push_handle_free(raw)
+}
+
+private val pushHandles = WeakHashMap<LocalStream, PushHandle>()
+
+/** This stream's push handle, made at its first push. */
+private fun LocalStream.pushHandle(): PushHandle {
+    if (uniffiIsDestroyed) throw destroyed()
+    return synchronized(pushHandles) {
+        pushHandles.getOrPut(this) {
+            val raw = callWithHandle { PushLib.duet_local_stream_push_handle(it) }
+            PushHandle(raw).also { UniffiLib.CLEANER.register(it, FreePushHandle(raw)) }
+        }
+    }
+}
+
+/** What the generated methods (`callWithHandle`) throw on a closed object. */
+private fun LocalStream.destroyed() = IllegalStateException("${javaClass.simpleName} object has already been destroyed")
+
+/** Throws for a failed push what the generated pushI420At / pushNv12At throw. */
+private fun LocalStream.checkPush(status: Int) {
+    when (status) {
+        PUSH_OK -> return
+        PUSH_CAPTURE_ERROR -> throw CaptureException.lift(PushLib.duet_push_error_take())
+        PUSH_PANIC -> {
+            val message = FfiConverterString.lift(PushLib.duet_push_error_take())
+            throw InternalException(message.ifEmpty { "Rust panic" })
+        }
+        PUSH_CLOSED -> throw destroyed()
+        else -> throw InternalException("unknown push status $status")
+    }
 }
 
 /** Clockwise degrees, as `pushI420At` takes them. */
@@ -87,13 +177,14 @@ private fun planeAddress(buffer: ByteBuffer, plane: String): ULong {
 }
 
 /**
- * Keeps [buffer] reachable until here, so the memory it owns outlives the push that read its
- * address. `Reference.reachabilityFence` would say it directly, but Android has it only from
- * API 28; an (uncontended, empty) synchronized block is the older idiom the JLS guarantees.
+ * Keeps [value] reachable until here, so the memory it owns (a buffer's bytes, a push handle)
+ * outlives the native call that used its address. `Reference.reachabilityFence` would say it
+ * directly, but Android has it only from API 28; an (uncontended, empty) synchronized block is
+ * the older idiom the JLS guarantees.
  */
 @Suppress("ControlFlowWithEmptyBody")
-private fun keepAlive(buffer: ByteBuffer) {
-    synchronized(buffer) {}
+private fun keepAlive(value: Any) {
+    synchronized(value) {}
 }
 
 // Video codecs written in Kotlin (VideoCodecs, VideoEncoder, VideoDecoder) read and write

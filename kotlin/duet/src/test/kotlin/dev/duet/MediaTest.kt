@@ -1,5 +1,6 @@
 package dev.duet
 
+import com.sun.jna.Native
 import com.sun.jna.Pointer
 import dev.duet.android.ChromaLayout
 import dev.duet.android.I420ToArgb
@@ -225,6 +226,99 @@ class MediaTest {
             stream.videoEnabled()
             fail("a closed LocalStream was usable")
         } catch (e: IllegalStateException) {
+        }
+    }
+
+    /** [buffer]'s address at its position, as the generated pushI420At / pushNv12At take it. */
+    private fun at(buffer: ByteBuffer): ULong =
+        if (!buffer.hasRemaining()) 0uL
+        else (Pointer.nativeValue(Native.getDirectBufferPointer(buffer)) + buffer.position()).toULong()
+
+    /** What [push] threw: its class and message, to compare one way of pushing with another. */
+    private fun thrown(push: () -> Unit): String {
+        val e = runCatching(push).exceptionOrNull() ?: throw AssertionError("the push was accepted")
+        return "${e.javaClass.name}: ${e.message}"
+    }
+
+    @Test
+    fun framePushesFailAsTheGeneratedMethodsDo() {
+        val stream = LocalStream(StreamConstraints(audio = false, video = VideoConstraints(320u, 240u, 30u, 600_000u)))
+        val y = ByteBuffer.allocateDirect(320 * 240)
+        val u = ByteBuffer.allocateDirect(160 * 120)
+        val v = ByteBuffer.allocateDirect(160 * 120)
+        val uvShort = ByteBuffer.allocateDirect(320 * 119)
+        val empty = ByteBuffer.allocateDirect(0)
+        stream.use {
+            // Each bad push through Frames.kt's entry points throws what the UniFFI method
+            // throws for the same planes, down to the reason.
+            val cases = listOf(
+                "a short Y plane" to Pair(
+                    { stream.pushI420(320u, 240u, y.duplicate().limit(10) as ByteBuffer, 320u, u, 160u, v, 160u, 0u, Rotation.DEG0) },
+                    { stream.pushI420At(320u, 240u, at(y), 10uL, 320u, at(u), u.remaining().toULong(), 160u, at(v), v.remaining().toULong(), 160u, 0u, 0u) },
+                ),
+                "an NV12 UV plane one row short" to Pair(
+                    { stream.pushNv12(320u, 240u, y, 320u, uvShort, 320u, 0u, Rotation.DEG90) },
+                    { stream.pushNv12At(320u, 240u, at(y), y.remaining().toULong(), 320u, at(uvShort), uvShort.remaining().toULong(), 320u, 0u, 90u) },
+                ),
+                "an empty (null) buffer for a plane that needs bytes" to Pair(
+                    { stream.pushI420(320u, 240u, y, 320u, empty, 160u, v, 160u, 0u, Rotation.DEG0) },
+                    { stream.pushI420At(320u, 240u, at(y), y.remaining().toULong(), 320u, 0uL, 0uL, 160u, at(v), v.remaining().toULong(), 160u, 0u, 0u) },
+                ),
+                "a stride under the width" to Pair(
+                    { stream.pushNv12(320u, 240u, y, 100u, u, 320u, 0u, Rotation.DEG0) },
+                    { stream.pushNv12At(320u, 240u, at(y), y.remaining().toULong(), 100u, at(u), u.remaining().toULong(), 320u, 0u, 0u) },
+                ),
+            )
+            for ((case, pushes) in cases) {
+                val viaFrames = thrown(pushes.first)
+                assertTrue("$case: $viaFrames", viaFrames.startsWith("dev.duet.CaptureException\$InvalidFrame: reason="))
+                assertEquals(case, thrown(pushes.second), viaFrames)
+            }
+            try {
+                stream.pushI420(320u, 240u, y, 320u, empty, 160u, v, 160u, 0u, Rotation.DEG0)
+                fail("an empty U plane was accepted")
+            } catch (e: CaptureException.InvalidFrame) {
+                assertTrue(e.reason, e.reason.contains("U plane has 0 bytes"))
+            }
+            // A failed push leaves nothing behind: the next one goes through.
+            stream.pushI420(320u, 240u, y, 320u, u, 160u, v, 160u, 0u, Rotation.DEG0)
+        }
+        // Closed after pushes (its push handle made) and closed before any: the generated
+        // methods' IllegalStateException either way.
+        val closedMessage = thrown { stream.pushNv12At(320u, 240u, at(y), y.remaining().toULong(), 320u, at(u), u.remaining().toULong(), 320u, 0u, 0u) }
+        assertTrue(closedMessage, closedMessage.startsWith("java.lang.IllegalStateException: "))
+        assertEquals(closedMessage, thrown { stream.pushNv12(320u, 240u, y, 320u, u, 320u, 0u, Rotation.DEG0) })
+        val neverPushed = LocalStream(StreamConstraints(audio = false, video = VideoConstraints(320u, 240u, 30u, 600_000u)))
+        neverPushed.close()
+        assertEquals(closedMessage, thrown { neverPushed.pushI420(320u, 240u, y, 320u, u, 160u, v, 160u, 0u, Rotation.DEG0) })
+    }
+
+    @Test
+    fun closingAStreamMidPushIsSafe() {
+        // A camera thread pushes while another closes the stream: each push either goes
+        // through or throws IllegalStateException, never reads a freed stream.
+        val y = ByteBuffer.allocateDirect(320 * 240)
+        val uv = ByteBuffer.allocateDirect(320 * 120)
+        repeat(20) { round ->
+            val stream = LocalStream(StreamConstraints(audio = false, video = VideoConstraints(320u, 240u, 30u, 600_000u)))
+            stream.pushNv12(320u, 240u, y, 320u, uv, 320u, 0u, Rotation.DEG0)
+            val failure = AtomicReference<Throwable?>(null)
+            val camera = Thread {
+                try {
+                    while (true) {
+                        stream.pushNv12(320u, 240u, y, 320u, uv, 320u, 0u, Rotation.DEG0)
+                    }
+                } catch (e: IllegalStateException) {
+                } catch (e: Throwable) {
+                    failure.set(e)
+                }
+            }
+            camera.start()
+            Thread.sleep((round % 5).toLong())
+            stream.close()
+            camera.join(10_000)
+            assertTrue("round $round: the pusher did not stop after close()", !camera.isAlive)
+            failure.get()?.let { throw AssertionError("round $round", it) }
         }
     }
 
