@@ -59,13 +59,17 @@ impl Running {
         }
     }
 
+    /// Waits for the child to exit; its status and the JSON lines it printed from now on.
     pub fn rest(mut self) -> (i32, Vec<Value>) {
         let status = self.child.wait().expect("wait for duet");
-        let events = self
-            .lines
-            .try_iter()
-            .map(|l| serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect();
+        // Every line, up to the end of its output: the reader thread may not have passed on
+        // the last ones (the summary) yet when the child is reaped, and a clean run under
+        // load once missed it. The bound is for a child whose output some other process
+        // still holds open.
+        let mut events = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            events.push(serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")));
+        }
         (status.code().unwrap_or(-1), events)
     }
 }
