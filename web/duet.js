@@ -384,6 +384,10 @@ export class Video extends Emitter {
     this.url = websocketUrl(serverUrl);
     this.token = token;
     this.deviceId = options.deviceId || stableDeviceId();
+    /// Whether a call ringing here (this user's only device) pre-connects: ICE and DTLS while
+    /// it rings, nothing sent or shown before the accept, but the caller learns this device's
+    /// candidates meanwhile (protocol.md, Pre-connect). `{preConnect: false}` turns it off.
+    this.preConnect = options.preConnect !== false;
     this.uid = null;
     this.welcome = null;
     this._ws = null;
@@ -737,6 +741,7 @@ export class Video extends Emitter {
     }
     this._adopt(conv);
     this._emit('called', conv);
+    if (msg.preconnect && this.preConnect && msg.sdp) conv._preconnecting = conv._preconnect();
   }
 
   _onMerged(msg) {
@@ -764,6 +769,22 @@ async function remoteDescription(pc, description, missing = 'no session descript
     await pc.setRemoteDescription(description);
   } catch (e) {
     throw new CallError('bad_remote_description', `the other party's ${description.type} is unusable: ${e.message || e}`);
+  }
+}
+
+/// Turns every sender's encodings on or off: a caller sends nothing before the accept.
+/// Browsers without `setParameters` send as soon as the connection is up.
+async function setSending(pc, active) {
+  for (const sender of pc.getSenders()) {
+    if (!sender.track || !sender.getParameters || !sender.setParameters) continue;
+    const params = sender.getParameters();
+    if (!params.encodings || !params.encodings.length) continue;
+    for (const e of params.encodings) e.active = active;
+    try {
+      await sender.setParameters(params);
+    } catch (e) {
+      console.warn('duet: could not turn the senders', active ? 'on' : 'off', e);
+    }
   }
 }
 
@@ -808,6 +829,10 @@ export class Conversation extends Emitter {
     this._mediaConnected = false;   // media signals wait for the peer connection
     this._remoteOffer = remoteOffer || null;
     this._localSdp = null;
+    this._preconnecting = null;     // the pre-connect under way (a promise), callee
+    this._preconnected = false;     // its answer went out: the accept only adds the tracks
+    this._earlyAnswered = false;    // the caller applied the callee's early answer
+    this._heldStream = null;        // a remote stream that waits for the accept
     this._canSignal = false;        // local candidates wait until invite/accept is sent
     this._outbox = [];              // local signals waiting for that
     this._inbox = [];               // remote signals waiting for a remote description
@@ -838,7 +863,11 @@ export class Conversation extends Emitter {
     if (video._conversation && video._conversation !== this) video._conversation.close();
     video._conversation = this;
     const done = new Promise((resolve, reject) => this._acceptWaiters.push({ resolve, reject }));
-    this._answer(this._remoteOffer, localStream).catch(e => this._fail(e));
+    this.state = 'accepting';
+    const preconnecting = this._preconnecting || Promise.resolve();
+    preconnecting
+      .then(() => (this._preconnected ? this._acceptPreconnected(localStream) : this._answer(this._remoteOffer, localStream)))
+      .catch(e => this._fail(e));
     return done;
   }
 
@@ -918,8 +947,13 @@ export class Conversation extends Emitter {
       if (this.pc !== pc) return;
       let stream = ev.streams && ev.streams[0];
       if (!stream) {
-        stream = this.remoteStream || new MediaStream();
+        stream = this.remoteStream || this._heldStream || new MediaStream();
         stream.addTrack(ev.track);
+      }
+      // Pre-connected: the app gets the other party's stream once the call is accepted.
+      if (this.state === 'ringing') {
+        this._heldStream = stream;
+        return;
       }
       if (this.remoteStream !== stream) {
         this.remoteStream = stream;
@@ -966,17 +1000,68 @@ export class Conversation extends Emitter {
     await pc.setLocalDescription(offer);
     if (this.pc !== pc || this.state === 'closed') return;
     this._localSdp = pc.localDescription.sdp;
+    // Nothing is sent before the callee accepts, even over a connection it pre-connected.
+    await setSending(pc, false);
+    if (this.pc !== pc || this.state === 'closed') return;
     const invite = {
       type: 'invite',
       call_id: this.callId,
       to: this.remoteUid,
-      options: { ice_transport_policy: this.policy },
+      options: { ice_transport_policy: this.policy, early_answer: true },
       sdp: this._localSdp,
     };
     if (this.data != null && this.data !== '') invite.data = String(this.data);
     this._ringStart = Date.now();
     this._video._send(invite);
     this._openSignals();
+  }
+
+  /// Pre-connect (protocol.md): answers the offer while the call rings, without tracks, and
+  /// sends the answer and candidates, so ICE and DTLS are done by the accept. The answer
+  /// says send-and-receive, so the accept's tracks need no renegotiation.
+  async _preconnect() {
+    const pc = this._newPeerConnection();
+    this._canSignal = false;
+    await remoteDescription(pc, { type: 'offer', sdp: this._remoteOffer }, 'the caller sent no offer');
+    if (this.pc !== pc || this.state === 'closed') return;
+    for (const t of pc.getTransceivers()) t.direction = 'sendrecv';
+    const munge = !applyCodecPreferences(pc);
+    const answer = await pc.createAnswer();
+    if (munge) answer.sdp = preferH264InSdp(answer.sdp);
+    if (this.pc !== pc || this.state === 'closed') return;
+    await pc.setLocalDescription(answer);
+    if (this.pc !== pc || this.state === 'closed') return;
+    this._localSdp = pc.localDescription.sdp;
+    this._preconnected = true;
+    const signal = { kind: 'description', sdp_type: 'answer', sdp: this._localSdp };
+    this._video._send({ type: 'signal', call_id: this.callId, signal });
+    this._openSignals();
+    if (!this._codecsInCommon(this._localSdp)) return;
+    await this._drainInbox();
+  }
+
+  /// The accept of a pre-connected call: the local tracks go on the senders it already has.
+  async _acceptPreconnected(localStream) {
+    const pc = this.pc;
+    if (!pc || this.state === 'closed') return;
+    this.localStream = localStream || null;
+    const tracks = localStream ? localStream.getTracks() : [];
+    for (const t of pc.getTransceivers()) {
+      const track = tracks.find(x => x.kind === t.receiver.track.kind);
+      if (!track) continue;
+      if (t.sender.setStreams) t.sender.setStreams(localStream);
+      await t.sender.replaceTrack(track);
+    }
+    if (this.pc !== pc || this.state === 'closed') return;
+    this._video._send({ type: 'accept', call_id: this.callId, sdp: this._localSdp });
+    this._releaseHeldStream();
+  }
+
+  _releaseHeldStream() {
+    if (!this._heldStream) return;
+    this.remoteStream = this._heldStream;
+    this._heldStream = null;
+    this._emit('stream_received', this.remoteStream);
   }
 
   async _answer(offerSdp, localStream) {
@@ -1054,6 +1139,10 @@ export class Conversation extends Emitter {
 
   async _applySignal(signal) {
     const pc = this.pc;
+    if (pc && this.role === 'caller' && this.state === 'ringing'
+        && signal.kind === 'description' && signal.sdp_type === 'answer') {
+      return this._applyEarlyAnswer(pc, signal.sdp);
+    }
     if (!pc || !pc.remoteDescription) { this._inbox.push(signal); return; }
     try {
       if (signal.kind === 'candidate') {
@@ -1087,6 +1176,21 @@ export class Conversation extends Emitter {
     }
   }
 
+  /// The callee pre-connects: its answer comes while the call rings (once; repeats are
+  /// ignored), and its candidates follow.
+  async _applyEarlyAnswer(pc, sdp) {
+    if (this._earlyAnswered) return;
+    this._earlyAnswered = true;
+    try {
+      await remoteDescription(pc, { type: 'answer', sdp });
+    } catch (e) {
+      this._fail(e);
+      return;
+    }
+    if (!this._codecsInCommon(sdp)) return;
+    await this._drainInbox();
+  }
+
   _onMessage(msg) {
     switch (msg.type) {
       case 'ringing':
@@ -1117,7 +1221,10 @@ export class Conversation extends Emitter {
       if (this.role === 'caller') {
         this._setState('active');
         this._emit('response', status);
-        if (msg.sdp && this.pc) {
+        if (this.pc) setSending(this.pc, true);
+        this._releaseHeldStream();
+        // An early answer is applied already; the accept's copy of it is not news.
+        if (msg.sdp && this.pc && !this._earlyAnswered) {
           try {
             await remoteDescription(this.pc, { type: 'answer', sdp: msg.sdp });
           } catch (e) {

@@ -45,8 +45,8 @@ class Server(duet_cli.Process):
         return None
 
 
-def _answer(bed, duet, url, stay):
-    answer = duet_cli.Client(duet, url, "answer", "bob", "--seconds", str(stay),
+def _answer(bed, duet, url, stay, extra=()):
+    answer = duet_cli.Client(duet, url, "answer", "bob", "--seconds", str(stay), *extra,
                              wrap=bed.exec_prefix("callee"))
     answer.wait_event("connected", STEP)
     return answer
@@ -58,12 +58,13 @@ def _call(bed, duet, url, seconds, relay):
                            str(seconds), *extra, wrap=bed.exec_prefix("caller"))
 
 
-def setup_try(bed, duet, url, relay, timeout):
+def setup_try(bed, duet, url, relay, timeout, answer_extra=()):
     """One call set up and hung up at once. Returns (ms, why, accept_ms): the caller's
     call()->first frame in ms and the callee's accept()->first frame, or None, how far each
     side got, and None if either saw no frame within `timeout` seconds of the caller signing
-    in (signing in over a lossy link is not timed here)."""
-    answer = _answer(bed, duet, url, 60)
+    in (signing in over a lossy link is not timed here). `answer_extra` goes to the callee's
+    `duet answer` (say, `--answer-after-ms 1500` to let it ring, `--no-pre-connect`)."""
+    answer = _answer(bed, duet, url, 60, answer_extra)
     call = _call(bed, duet, url, 1, relay)
     try:
         try:

@@ -92,6 +92,10 @@ enum Command {
         reject: bool,
         #[arg(long)]
         ignore: bool,
+        /// Milliseconds to let the call ring before accepting it (a pre-connecting call
+        /// does ICE and DTLS meanwhile).
+        #[arg(long, default_value_t = 0)]
+        answer_after_ms: u64,
         /// Seconds to stay in the call once accepted, unless the caller hangs up first.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
@@ -109,6 +113,13 @@ enum Command {
         /// The synthetic camera's frame rate.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=60))]
         fps: u32,
+        /// Milliseconds bob lets the call ring before accepting it; the summary then gives
+        /// the time from his accept to the first frame on each side.
+        #[arg(long, default_value_t = 0)]
+        answer_after_ms: u64,
+        /// Bob does not pre-connect while the call rings.
+        #[arg(long)]
+        no_pre_connect: bool,
     },
 }
 
@@ -226,6 +237,10 @@ pub struct ClientArgs {
     /// built-in roots (a private CA, a test's).
     #[arg(long, env = "DUET_TLS_ROOT")]
     tls_root: Option<PathBuf>,
+    /// Do not pre-connect while a call for this client rings (ICE and DTLS wait for the
+    /// accept, and the caller learns nothing of this device until then).
+    #[arg(long)]
+    no_pre_connect: bool,
 }
 
 fn main() -> ExitCode {
@@ -312,20 +327,32 @@ async fn run(command: Command) -> ExitCode {
             let report = Reporter::new(client.json, started);
             session::call(&client, &report, &to, data, relay, Duration::from_secs(seconds)).await
         }
-        Command::Answer { client, reject, ignore, seconds } => {
+        Command::Answer { client, reject, ignore, answer_after_ms, seconds } => {
             let report = Reporter::new(client.json, started);
             let mode = if reject {
                 session::AnswerMode::Reject
             } else if ignore {
                 session::AnswerMode::Ignore
             } else {
-                session::AnswerMode::Accept
+                session::AnswerMode::Accept { after: Duration::from_millis(answer_after_ms) }
             };
             session::answer(&client, &report, mode, Duration::from_secs(seconds)).await
         }
-        Command::Demo { seconds, json, size: (width, height), fps } => {
-            let camera = session::camera_of(width, height, fps);
-            session::demo(&Reporter::new(json, started), Duration::from_secs(seconds), camera).await
+        Command::Demo {
+            seconds,
+            json,
+            size: (width, height),
+            fps,
+            answer_after_ms,
+            no_pre_connect,
+        } => {
+            let demo = session::Demo {
+                stay: Duration::from_secs(seconds),
+                camera: session::camera_of(width, height, fps),
+                answer_after: Duration::from_millis(answer_after_ms),
+                pre_connect: !no_pre_connect,
+            };
+            session::demo(&Reporter::new(json, started), demo).await
         }
     }
 }

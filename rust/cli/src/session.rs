@@ -26,9 +26,24 @@ const NOT_AS_ASKED: u8 = 1;
 const CANNOT_CONNECT: u8 = 2;
 
 pub(crate) enum AnswerMode {
-    Accept,
+    /// Accept once the call has rung for `after`.
+    Accept {
+        after: Duration,
+    },
     Reject,
     Ignore,
+}
+
+/// What `duet demo` does.
+pub(crate) struct Demo {
+    /// How long the call lasts once media flows.
+    pub stay: Duration,
+    /// What both sides capture.
+    pub camera: VideoConstraints,
+    /// How long bob lets it ring.
+    pub answer_after: Duration,
+    /// Whether bob pre-connects while it rings.
+    pub pre_connect: bool,
 }
 
 struct Client {
@@ -105,12 +120,14 @@ async fn connect(
     server_url: &str,
     token: String,
     tls_roots: Vec<Vec<u8>>,
+    pre_connect: bool,
     report: Reporter,
 ) -> Result<Client, ExitCode> {
     let (bridge, screen, events) = Bridge::new();
     let mut config = ClientConfig::new(server_url, token);
     config.media = media_config(server_url);
     config.tls_roots = tls_roots;
+    config.pre_connect = pre_connect;
     match VideoCall::connect(config, bridge.clone()).await {
         Ok(video) => {
             report.event(
@@ -146,7 +163,7 @@ async fn connect_with_args(args: &ClientArgs, report: &Reporter) -> Result<Clien
             return Err(ExitCode::from(CANNOT_CONNECT));
         }
     };
-    connect(&args.server, token, roots, report.clone()).await
+    connect(&args.server, token, roots, !args.no_pre_connect, report.clone()).await
 }
 
 /// How a followed conversation went.
@@ -155,7 +172,9 @@ struct Outcome {
     status: Option<CallStatus>,
     streamed: bool,
     setup: Option<Duration>,
+    /// From `since` (the call, or the accept) to the first decoded frame.
     first_frame: Option<Duration>,
+    since: Option<Instant>,
     last_stats: Option<CallStats>,
 }
 
@@ -173,7 +192,7 @@ impl Client {
     /// Reports a conversation's events until it ends; once media flows, stays `stay`, then
     /// hangs up. Prints stats every second while the call is up.
     async fn follow(&mut self, conv: &Conversation, stay: Duration, since: Instant) -> Outcome {
-        let mut outcome = Outcome::default();
+        let mut outcome = Outcome { since: Some(since), ..Outcome::default() };
         let mut hang_up_at: Option<tokio::time::Instant> = None;
         let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
         stats_tick.tick().await;
@@ -406,7 +425,8 @@ async fn answer_one(
     client.report.event("called", &[("from", json!(conv.remote_uid())), ("data", json!(data))]);
     conv.set_delegate(client.bridge.clone());
     match mode {
-        AnswerMode::Accept => {
+        AnswerMode::Accept { after } => {
+            tokio::time::sleep(after).await;
             let since = Instant::now();
             if let Err(e) = conv.accept(camera(client.camera.clone())) {
                 client.report.error(&e.to_string());
@@ -430,7 +450,8 @@ async fn answer_one(
 }
 
 /// `camera` is what both sides capture (`demo --size --fps`).
-pub(crate) async fn demo(report: &Reporter, stay: Duration, camera: VideoConstraints) -> ExitCode {
+pub(crate) async fn demo(report: &Reporter, demo: Demo) -> ExitCode {
+    let Demo { stay, camera, answer_after, pre_connect } = demo;
     let config =
         duet_server::ServerConfig { listen: ([127, 0, 0, 1], 0).into(), ..Default::default() };
     let server = match duet_server::start(config).await {
@@ -445,8 +466,8 @@ pub(crate) async fn demo(report: &Reporter, stay: Duration, camera: VideoConstra
         |uid: &str| duet_server::token::mint(server.secret(), uid, Duration::from_secs(600));
     let url = server.http_url();
     let (alice, bob) = tokio::join!(
-        connect(&url, token("alice"), Vec::new(), report.for_client("alice")),
-        connect(&url, token("bob"), Vec::new(), report.for_client("bob")),
+        connect(&url, token("alice"), Vec::new(), true, report.for_client("alice")),
+        connect(&url, token("bob"), Vec::new(), pre_connect, report.for_client("bob")),
     );
     let (Ok(mut alice), Ok(mut bob)) = (alice, bob) else {
         server.shutdown().await;
@@ -457,7 +478,8 @@ pub(crate) async fn demo(report: &Reporter, stay: Duration, camera: VideoConstra
 
     // Bob answers whatever comes for as long as it lasts; alice decides when it ends.
     let bob_side = async {
-        let (_, outcome) = answer_one(&mut bob, AnswerMode::Accept, stay * 10).await;
+        let mode = AnswerMode::Accept { after: answer_after };
+        let (_, outcome) = answer_one(&mut bob, mode, stay * 10).await;
         (outcome, bob)
     };
     let alice_side = async {
@@ -477,6 +499,9 @@ pub(crate) async fn demo(report: &Reporter, stay: Duration, camera: VideoConstra
             ("ok", json!(ok)),
             ("setup_ms", json!(a.setup.map(ms))),
             ("first_frame_ms", json!(a.first_frame.map(ms))),
+            // From bob's accept to the first frame bob decoded, and alice.
+            ("accept_first_frame_ms", json!(b.first_frame.map(ms))),
+            ("accept_caller_first_frame_ms", json!(since_accept(a, b).map(ms))),
             ("alice", a.side(&alice.screen)),
             ("bob", b.side(&bob.screen)),
         ],
@@ -489,6 +514,12 @@ pub(crate) async fn demo(report: &Reporter, stay: Duration, camera: VideoConstra
     } else {
         ExitCode::from(NOT_AS_ASKED)
     }
+}
+
+/// From the callee's accept (`callee.since`) to the caller's first frame.
+fn since_accept(caller: &Outcome, callee: &Outcome) -> Option<Duration> {
+    let frame = caller.since? + caller.first_frame?;
+    Some(frame.saturating_duration_since(callee.since?))
 }
 
 fn ms(d: Duration) -> f64 {

@@ -81,6 +81,12 @@ pub struct ClientConfig {
     /// Certificates (DER) trusted for `wss://` beside the built-in roots (Mozilla's): a
     /// private CA's, or a test's. Empty for a server with a publicly trusted certificate.
     pub tls_roots: Vec<Vec<u8>>,
+    /// Whether a call ringing on this device (its user's only device) pre-connects: answers
+    /// the offer and completes ICE and DTLS while it rings, so that media flows the moment
+    /// the app accepts. Nothing is sent or decoded, and no camera is needed, before the
+    /// accept; but the caller learns this device's candidates (its addresses, or only its
+    /// TURN relay's with the relay policy) before the user answered. On by default.
+    pub pre_connect: bool,
 }
 
 impl ClientConfig {
@@ -93,6 +99,7 @@ impl ClientConfig {
             media: MediaConfig::default(),
             woken_for: None,
             tls_roots: Vec::new(),
+            pre_connect: true,
         }
     }
 }
@@ -139,7 +146,11 @@ impl VideoCall {
         let (ws, info) = handshake(&endpoint, &hello, config.reconnect.attempt_timeout).await?;
         let now = Instant::now();
         let ids = ConvIds::default();
-        let mut machine = Lifecycle::with_ids(LifecycleConfig::default(), now, ids.clone());
+        let mut machine = Lifecycle::with_ids(
+            LifecycleConfig { preconnect: config.pre_connect, ..LifecycleConfig::default() },
+            now,
+            ids.clone(),
+        );
         machine.on_connected(now, &engine::welcome_of(&info));
         let (view_tx, view) = watch::channel(ClientView {
             uid: info.uid.clone(),
@@ -214,7 +225,11 @@ impl VideoCall {
             conv,
             to: remote_uid.to_owned(),
             data: options.data,
-            options: WireOptions { ice_transport_policy: options.ice_transport_policy },
+            // Duet's engine applies a pre-connecting callee's early answer.
+            options: WireOptions {
+                ice_transport_policy: options.ice_transport_policy,
+                early_answer: true,
+            },
             local: local_stream,
             conversation: Arc::downgrade(&conversation),
             view: view_tx,

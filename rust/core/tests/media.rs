@@ -397,3 +397,109 @@ async fn relayed_call_then_exit(url: &str, secret: &str, caller_hangs_up: bool) 
     alice.video.shutdown().await;
     bob.video.shutdown().await;
 }
+
+/// Waits until the conversation's session has a selected ICE pair (it pre-connected).
+async fn until_ice_is_up(conv: &Conversation) -> CallStats {
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(s) = conv.stats().await.filter(|s| s.local_candidate_type.is_some()) {
+            return s;
+        }
+        assert!(start.elapsed() < PATIENCE, "ICE never came up while the call rang");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Pre-connect: the callee's only device answers the offer while it rings, so ICE and DTLS
+/// are done by the accept; nothing is sent or decoded on either side before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ringing_callee_pre_connects_and_media_waits_for_the_accept() {
+    let _shared = PROCESS.read().await;
+    let srv = server(quick_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    let out = alice.call("bob", None);
+    let (inc, _) = bob.called().await;
+    until_ice_is_up(&inc).await;
+    until_ice_is_up(&out).await;
+    // Long enough for a sender that ignored the ring to have sent frames and audio.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for (who, conv) in [("caller", &out), ("callee", &inc)] {
+        let s = conv.stats().await.unwrap();
+        assert_eq!(
+            (s.frames_sent, s.audio_packets_sent, s.packets_sent, s.packets_received),
+            (0, 0, 0, 0),
+            "the {who} sends and receives no media while the call rings: {s:?}"
+        );
+        assert_eq!(s.frames_decoded, 0);
+    }
+    assert_eq!(inc.state(), ConversationState::Ringing);
+    assert!(inc.remote_stream().is_none_or(|r| r.frames_decoded() == 0));
+
+    inc.accept(small_stream()).unwrap();
+    alice.response(CallStatus::Accepted).await;
+    let (alice_sees, _) = watch_stream(&mut alice, &out).await;
+    let (bob_sees, _) = watch_stream(&mut bob, &inc).await;
+    eventually("frames both ways after the accept", || {
+        alice_sees.verified() >= 5 && bob_sees.verified() >= 5
+    })
+    .await;
+    assert_eq!(alice_sees.wrong() + bob_sees.wrong(), 0);
+    out.close();
+    bob.closed(&inc, EndReason::Hangup).await;
+}
+
+/// A pre-connected call that ends while it rings (rejected, cancelled) lets go of its
+/// sockets and tasks on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pre_connected_call_that_ends_while_ringing_releases_its_sockets() {
+    let _alone = PROCESS.write().await;
+    let srv = server(quick_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    // One call first, so that lazily started runtime threads and pools exist already.
+    let (out, inc, _) = connected_with_media(&mut alice, &mut bob).await;
+    out.close();
+    bob.closed(&inc, EndReason::Hangup).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (sockets, tasks) = (udp_sockets(), alive_tasks());
+
+    for reject in [true, false] {
+        let out = alice.call("bob", None);
+        let (inc, _) = bob.called().await;
+        until_ice_is_up(&inc).await;
+        assert!(udp_sockets() > sockets, "a pre-connecting call holds UDP sockets");
+        if reject {
+            inc.reject().unwrap();
+            alice.response(CallStatus::Rejected).await;
+            alice.closed(&out, EndReason::Rejected).await;
+        } else {
+            out.close();
+            bob.closed(&inc, EndReason::Cancelled).await;
+        }
+        drop((out, inc));
+        eventually("sockets released", || udp_sockets() <= sockets).await;
+        eventually("tasks released", || alive_tasks() <= tasks).await;
+    }
+}
+
+/// With pre-connect off, a ringing call has no media session at all until the accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_with_pre_connect_off_builds_nothing_until_it_accepts() {
+    let _shared = PROCESS.read().await;
+    let srv = server(quick_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect_tweaked(&srv.http_url(), srv.secret(), "bob", None, |c| {
+        c.pre_connect = false;
+    })
+    .await;
+    let out = alice.call("bob", None);
+    let (inc, _) = bob.called().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(inc.stats().await.is_none(), "no session while it rings");
+    assert!(out.stats().await.unwrap().local_candidate_type.is_none(), "no ICE pair yet");
+    inc.accept(small_stream()).unwrap();
+    alice.response(CallStatus::Accepted).await;
+    let (alice_sees, _) = watch_stream(&mut alice, &out).await;
+    eventually("frames after the accept", || alice_sees.verified() >= 3).await;
+}

@@ -28,6 +28,13 @@ pub struct ClientConfig {
     /// rings) or its end (`VideoCallDelegate.did_end_woken_call`).
     #[uniffi(default = None)]
     pub woken_for: Option<String>,
+    /// Whether a call ringing on this device (its user's only device) pre-connects: ICE and
+    /// DTLS are done while it rings, so media flows the moment the app accepts. Nothing is
+    /// sent or decoded, and no camera is needed, before the accept; but the caller learns
+    /// this device's candidates (with the relay policy, only its TURN relay's) before the
+    /// user answered. Turn it off to reveal nothing until the user accepts.
+    #[uniffi(default = true)]
+    pub pre_connect: bool,
 }
 
 impl From<ClientConfig> for core::ClientConfig {
@@ -35,6 +42,7 @@ impl From<ClientConfig> for core::ClientConfig {
         let mut config = core::ClientConfig::new(c.server_url, c.token);
         config.device_id = c.device_id;
         config.woken_for = c.woken_for;
+        config.pre_connect = c.pre_connect;
         if !c.bind_addresses.is_empty() {
             config.media.bind_addresses = c.bind_addresses;
         }

@@ -154,6 +154,7 @@ fn config(srv: &ServerHandle, token: String) -> ClientConfig {
         device_id: None,
         bind_addresses: vec!["127.0.0.1:0".into()],
         woken_for: None,
+        pre_connect: true,
     }
 }
 
@@ -460,6 +461,7 @@ async fn unreachable_server_and_bad_url_are_connect_errors() {
         device_id: None,
         bind_addresses: vec![],
         woken_for: None,
+        pre_connect: true,
     };
     match VideoCall::connect(bad, delegate.clone(), None).await {
         Err(ConnectError::InvalidUrl { .. }) => {}
@@ -473,6 +475,7 @@ async fn unreachable_server_and_bad_url_are_connect_errors() {
         device_id: None,
         bind_addresses: vec![],
         woken_for: None,
+        pre_connect: true,
     };
     match VideoCall::connect(closed, delegate, None).await {
         Err(ConnectError::Unreachable { .. }) => {}

@@ -105,6 +105,10 @@ pub enum ServerMessage {
         options: CallOptions,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sdp: Option<String>,
+        /// This device may pre-connect while it rings: answer the offer early, in a
+        /// `description` signal, and trickle its candidates (docs/protocol.md, Pre-connect).
+        #[serde(default, skip_serializing_if = "is_false")]
+        preconnect: bool,
     },
     /// To the caller: at least one of the callee's devices is ringing.
     Ringing {
@@ -189,6 +193,8 @@ pub struct IncomingCall {
     pub options: CallOptions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdp: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub preconnect: bool,
 }
 
 impl From<IncomingCall> for ServerMessage {
@@ -199,6 +205,7 @@ impl From<IncomingCall> for ServerMessage {
             data: c.data,
             options: c.options,
             sdp: c.sdp,
+            preconnect: c.preconnect,
         }
     }
 }
@@ -247,6 +254,16 @@ pub enum IceTransportPolicy {
 pub struct CallOptions {
     #[serde(default)]
     pub ice_transport_policy: IceTransportPolicy,
+    /// The caller takes the callee's answer before the accept, so a callee's only device may
+    /// pre-connect while it rings (docs/protocol.md, Pre-connect).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub early_answer: bool,
+}
+
+// serde's `skip_serializing_if` takes a function of a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,10 @@ fn client_messages_round_trip_with_the_documented_shape() {
         call_id: "c1".into(),
         to: "bob".into(),
         data: Some("hi".into()),
-        options: CallOptions { ice_transport_policy: IceTransportPolicy::Relay },
+        options: CallOptions {
+            ice_transport_policy: IceTransportPolicy::Relay,
+            ..Default::default()
+        },
         sdp: None,
     };
     let v: serde_json::Value = serde_json::from_str(&encode(&invite)).unwrap();
@@ -58,6 +61,7 @@ fn server_messages_round_trip() {
                 data: None,
                 options: CallOptions::default(),
                 sdp: Some("v=0".into()),
+                preconnect: false,
             },
         },
         ServerMessage::error(ErrorCode::RateLimited, "slow down", None),

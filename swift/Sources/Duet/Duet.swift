@@ -4953,6 +4953,14 @@ public struct ClientConfig: Equatable, Hashable {
      * rings) or its end (`VideoCallDelegate.did_end_woken_call`).
      */
     public var wokenFor: String?
+    /**
+     * Whether a call ringing on this device (its user's only device) pre-connects: ICE and
+     * DTLS are done while it rings, so media flows the moment the app accepts. Nothing is
+     * sent or decoded, and no camera is needed, before the accept; but the caller learns
+     * this device's candidates (with the relay policy, only its TURN relay's) before the
+     * user answered. Turn it off to reveal nothing until the user accepts.
+     */
+    public var preConnect: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4976,12 +4984,20 @@ public struct ClientConfig: Equatable, Hashable {
          * The call id a push carried, when the push started or woke the app: the server
          * answers at once with that call (`did_receive_call_with_conversation`, if it still
          * rings) or its end (`VideoCallDelegate.did_end_woken_call`).
-         */wokenFor: String? = nil) {
+         */wokenFor: String? = nil, 
+        /**
+         * Whether a call ringing on this device (its user's only device) pre-connects: ICE and
+         * DTLS are done while it rings, so media flows the moment the app accepts. Nothing is
+         * sent or decoded, and no camera is needed, before the accept; but the caller learns
+         * this device's candidates (with the relay policy, only its TURN relay's) before the
+         * user answered. Turn it off to reveal nothing until the user accepts.
+         */preConnect: Bool = true) {
         self.serverUrl = serverUrl
         self.token = token
         self.deviceId = deviceId
         self.bindAddresses = bindAddresses
         self.wokenFor = wokenFor
+        self.preConnect = preConnect
     }
 
     
@@ -5004,7 +5020,8 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
                 token: FfiConverterString.read(from: &buf), 
                 deviceId: FfiConverterOptionString.read(from: &buf), 
                 bindAddresses: FfiConverterSequenceString.read(from: &buf), 
-                wokenFor: FfiConverterOptionString.read(from: &buf)
+                wokenFor: FfiConverterOptionString.read(from: &buf), 
+                preConnect: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -5014,6 +5031,7 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.deviceId, into: &buf)
         FfiConverterSequenceString.write(value.bindAddresses, into: &buf)
         FfiConverterOptionString.write(value.wokenFor, into: &buf)
+        FfiConverterBool.write(value.preConnect, into: &buf)
     }
 }
 

@@ -41,7 +41,7 @@ use crate::video_call::VideoCallDelegate;
 use link::{Keepalive, Link};
 use peer_work::Note;
 use reconnect::Reconnect;
-use records::{CallRecord, Closing};
+use records::{CallRecord, Closing, PeerSlot};
 
 /// Who a client is and where it connects, as its first handshake settled it.
 pub(crate) struct Identity {
@@ -94,6 +94,9 @@ pub(crate) struct Engine {
     closing: Closing,
     stopping: bool,
     push: push::PushState,
+    /// Pre-connected calls the app accepted: their sessions get the local stream once the
+    /// accept has gone out.
+    attach_after_flush: Vec<ConvId>,
 }
 
 /// What woke the engine.
@@ -139,12 +142,16 @@ impl Engine {
             closing: Closing::default(),
             stopping: false,
             push: push::PushState::new(s.woken_for),
+            attach_after_flush: Vec::new(),
         }
     }
 
     pub(crate) async fn run(mut self) {
         loop {
             self.flush().await;
+            for conv in std::mem::take(&mut self.attach_after_flush) {
+                self.attach_local(Instant::now(), conv);
+            }
             if self.stopping {
                 return self.finish().await;
             }
@@ -226,11 +233,14 @@ impl Engine {
         match command {
             Command::Call(new) => self.place(now, *new),
             Command::Accept { conv, local } => {
-                if let Some(record) = self.calls.get_mut(&conv) {
-                    record.local = Some(local);
-                }
+                let Some(record) = self.calls.get_mut(&conv) else { return };
+                record.local = Some(local);
+                let pre_connected = matches!(record.peer, PeerSlot::Ready(_));
                 // A call that ended meanwhile: its close is on its way to the delegate.
-                let _ = self.machine.begin_accept(now, conv);
+                if self.machine.begin_accept(now, conv).is_ok() && pre_connected {
+                    // Once the accept is out: making the encoder takes milliseconds.
+                    self.attach_after_flush.push(conv);
+                }
             }
             Command::Reject { conv } => {
                 if self.machine.reject(now, conv).is_ok() {
@@ -388,20 +398,27 @@ impl Engine {
                 self.post(conv, event, reason);
             }
             Output::OfferNeeded { conv, call_id, options } => {
-                self.build_peer(conv, call_id, options.ice_transport_policy, None);
+                self.build_peer(conv, call_id, options.ice_transport_policy, None, false);
             }
+            Output::PreconnectNeeded { conv, call_id, remote_sdp, options } => {
+                let policy = options.ice_transport_policy;
+                self.build_peer(conv, call_id, policy, Some(Some(remote_sdp)), true);
+            }
+            Output::EarlyAnswer { conv, sdp } => self.apply_answer(conv, sdp),
             Output::AnswerNeeded { conv, call_id, remote_sdp, options } => {
                 // Glare: a session made for this conversation's own offer is moot now.
                 if let Some(session) = self.calls.get_mut(&conv).and_then(CallRecord::take_peer) {
                     self.closing.close(session);
                 }
                 let policy = options.ice_transport_policy;
-                self.build_peer(conv, call_id, policy, Some(remote_sdp));
+                self.build_peer(conv, call_id, policy, Some(remote_sdp), false);
             }
-            Output::Established { conv, remote_sdp: Some(answer) } => {
-                self.apply_answer(conv, answer)
+            Output::Established { conv, remote_sdp } => {
+                if let Some(answer) = remote_sdp {
+                    self.apply_answer(conv, answer);
+                }
+                self.start_media(conv);
             }
-            Output::Established { remote_sdp: None, .. } => {}
             Output::RemoteSignal { conv, signal } => match signal {
                 // During a call, a description or `reconnecting` is an ICE restart.
                 Signal::Description { .. } | Signal::Reconnecting => {

@@ -34,19 +34,22 @@ pub(crate) enum Note {
 
 impl Engine {
     /// Builds a conversation's peer session and its description (an offer, or the answer
-    /// to `remote_sdp`) off the engine's task; `Note::Built` brings it back.
+    /// to `remote_sdp`) off the engine's task; `Note::Built` brings it back. A session that
+    /// pre-connects is built without the app's stream, which it gets at the accept.
     pub(super) fn build_peer(
         &mut self,
         conv: ConvId,
         call_id: String,
         policy: IceTransportPolicy,
         remote_sdp: Option<Option<String>>,
+        pre_connect: bool,
     ) {
         let Some(record) = self.calls.get_mut(&conv) else { return };
-        let Some(local) = record.local.clone() else {
+        let local = record.local.clone();
+        if local.is_none() && !pre_connect {
             let error = PeerError::Setup(webrtc::error::Error::Other("no local stream".into()));
             return self.machine.media_failed(Instant::now(), conv, error.into());
-        };
+        }
         self.next_build += 1;
         let build = self.next_build;
         record.peer = PeerSlot::Building(build);
@@ -146,7 +149,30 @@ impl Engine {
         }
         let remote = session.remote_stream();
         record.view.send_modify(|v| v.remote_stream = Some(remote));
-        record.peer = PeerSlot::Ready(session);
+        record.peer = PeerSlot::Ready(Arc::clone(&session));
+        // Accepted while a pre-connecting session was being built.
+        self.attach_local(now, conv);
+        if self.machine.state(conv) == crate::lifecycle::ConversationState::Connected {
+            session.start_media();
+        }
+    }
+
+    /// Feeds a conversation's session from the app's stream, once it has both (a
+    /// pre-connected session gets the stream at the accept).
+    pub(super) fn attach_local(&mut self, now: Instant, conv: ConvId) {
+        let Some(record) = self.calls.get(&conv) else { return };
+        let (PeerSlot::Ready(session), Some(local)) = (&record.peer, &record.local) else { return };
+        if let Err(error) = session.attach(local) {
+            tracing::warn!(conv = conv.0, "the local stream: {error}");
+            self.machine.media_failed(now, conv, error.into());
+        }
+    }
+
+    /// Both sides agreed to the call: its media may flow.
+    pub(super) fn start_media(&self, conv: ConvId) {
+        if let Some(PeerSlot::Ready(session)) = self.calls.get(&conv).map(|r| &r.peer) {
+            session.start_media();
+        }
     }
 
     pub(super) fn peer_event(&mut self, now: Instant, event: PeerEvent) {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use duet_protocol::{
     CallId, CallOptions, CallRestatement, CallStatus, ClientMessage, CloseReason, ErrorCode,
-    IncomingCall, RestatedState, Role, ServerMessage, Signal,
+    IncomingCall, RestatedState, Role, SdpType, ServerMessage, Signal,
 };
 
 mod types;
@@ -69,6 +69,20 @@ struct Call {
     /// The app made this call, even if glare turned it into answering the peer's call.
     outgoing_for_app: bool,
     rang_since: Instant,
+    /// Where the answer made before the accept stands (pre-connect).
+    early: Early,
+}
+
+/// Pre-connect (docs/protocol.md): a ringing callee answers the offer before its app
+/// accepts, so ICE and DTLS are done by the time it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Early {
+    /// No early answer: the answer goes with the accept.
+    Off,
+    /// Callee: the media layer is making the early answer.
+    Answering,
+    /// Callee: the early answer went out in a signal. Caller: it came in and was applied.
+    Answered,
 }
 
 /// A call from the peer we are calling, held while the server resolves the glare.
@@ -161,6 +175,7 @@ impl Lifecycle {
                 acknowledged: false,
                 outgoing_for_app: true,
                 rang_since: now,
+                early: Early::Off,
             },
         );
         self.outputs.push_back(Output::OfferNeeded { conv, call_id: id.clone(), options });
@@ -192,6 +207,21 @@ impl Lifecycle {
                 return Err(ActionError::InvalidState(WrongState::NotTheCallee))
             }
         }
+        match call.early {
+            // Pre-connected: the answer is out already, so the accept goes at once.
+            Early::Answered => {
+                call.phase = Phase::Accepting;
+                let msg = description_message(call).expect("an accepting call has one");
+                self.send_description(msg);
+                return Ok(());
+            }
+            // `answer_ready` sends the accept once the early answer is made.
+            Early::Answering => {
+                call.phase = Phase::Answering;
+                return Ok(());
+            }
+            Early::Off => {}
+        }
         call.phase = Phase::Answering;
         let out = Output::AnswerNeeded {
             conv,
@@ -203,7 +233,8 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// The media layer's answer: the accept goes out with it.
+    /// The media layer's answer: the accept goes out with it, or, for a call that still
+    /// rings (pre-connect), a `description` signal does.
     pub(crate) fn answer_ready(
         &mut self,
         now: Instant,
@@ -211,7 +242,23 @@ impl Lifecycle {
         sdp: String,
     ) -> Result<(), DescriptionRefused> {
         let _ = now;
-        self.description_ready(conv, Phase::Answering, Phase::Accepting, sdp)
+        let call =
+            self.calls.values_mut().find(|c| c.conv == conv).ok_or(DescriptionRefused::Closed)?;
+        let pre_connecting = call.early == Early::Answering;
+        if pre_connecting {
+            call.early = Early::Answered;
+        }
+        if !(pre_connecting && call.phase == Phase::Ringing) {
+            return self.description_ready(conv, Phase::Answering, Phase::Accepting, sdp);
+        }
+        call.local_sdp = Some(sdp.clone());
+        let id = call.id.clone();
+        let held = std::mem::take(&mut call.held_signals);
+        let answer = Signal::Description { sdp_type: SdpType::Answer, sdp };
+        for signal in std::iter::once(answer).chain(held) {
+            self.send(ClientMessage::Signal { call_id: id.clone(), signal });
+        }
+        Ok(())
     }
 
     /// Sends the invite or accept that carries a new local description, then the candidates
@@ -234,15 +281,20 @@ impl Lifecycle {
         let msg = description_message(call).expect("calling and accepting calls have one");
         let held = std::mem::take(&mut call.held_signals);
         let id = call.id.clone();
-        // While disconnected the message waits for `on_connected`, which re-sends every
-        // unacknowledged invite and unconfirmed accept; queuing it as well would send it twice.
-        if self.connected {
-            self.outputs.push_back(Output::Send(msg));
-        }
+        self.send_description(msg);
         for signal in held {
             self.send(ClientMessage::Signal { call_id: id.clone(), signal });
         }
         Ok(())
+    }
+
+    /// Sends an invite or accept. While disconnected it waits for `on_connected`, which
+    /// re-sends every unacknowledged invite and unconfirmed accept; queuing it as well would
+    /// send it twice.
+    fn send_description(&mut self, msg: ClientMessage) {
+        if self.connected {
+            self.outputs.push_back(Output::Send(msg));
+        }
     }
 
     /// The media layer could not set the call up (or lost it): the call ends with an error.
@@ -299,7 +351,12 @@ impl Lifecycle {
                 call.held_signals.push(signal);
                 return Ok(());
             }
-            Phase::Ringing if call.role == Role::Callee => {
+            // Pre-connecting: candidates follow the early answer.
+            Phase::Ringing if call.early == Early::Answering => {
+                call.held_signals.push(signal);
+                return Ok(());
+            }
+            Phase::Ringing if call.role == Role::Callee && call.early == Early::Off => {
                 return Err(ActionError::InvalidState(WrongState::NotAccepted))
             }
             _ => {}
@@ -442,9 +499,8 @@ impl Lifecycle {
 
     pub(crate) fn on_message(&mut self, now: Instant, msg: ServerMessage) {
         match msg {
-            ServerMessage::Incoming { call_id, from, data, options, sdp } => {
-                self.on_incoming(now, IncomingCall { call_id, from, data, options, sdp })
-            }
+            ServerMessage::Incoming { call_id, from, data, options, sdp, preconnect } => self
+                .on_incoming(now, IncomingCall { call_id, from, data, options, sdp, preconnect }),
             ServerMessage::Ringing { call_id } => {
                 if let Some(c) = self.calls.get_mut(&call_id) {
                     c.acknowledged = true;
@@ -455,11 +511,7 @@ impl Lifecycle {
             }
             ServerMessage::Merged { call_id, into } => self.on_merged(now, call_id, into),
             ServerMessage::Closed { call_id, reason } => self.on_closed(now, call_id, reason),
-            ServerMessage::Signal { call_id, signal } => {
-                if let Some(c) = self.calls.get(&call_id) {
-                    self.outputs.push_back(Output::RemoteSignal { conv: c.conv, signal });
-                }
-            }
+            ServerMessage::Signal { call_id, signal } => self.on_signal(call_id, signal),
             ServerMessage::Error { code, message, call_id } => {
                 self.on_error(now, code, message, call_id)
             }
@@ -490,6 +542,11 @@ impl Lifecycle {
             return;
         }
         let conv = self.ids.next();
+        let early = if incoming.preconnect && self.config.preconnect && incoming.sdp.is_some() {
+            Early::Answering
+        } else {
+            Early::Off
+        };
         self.calls.insert(
             incoming.call_id.clone(),
             Call {
@@ -506,16 +563,43 @@ impl Lifecycle {
                 acknowledged: true,
                 outgoing_for_app: false,
                 rang_since: now,
+                early,
             },
         );
         self.outputs.push_back(Output::Incoming {
             conv,
-            call_id: incoming.call_id,
+            call_id: incoming.call_id.clone(),
             from: incoming.from,
             data: incoming.data,
-            options: incoming.options,
-            remote_sdp: incoming.sdp,
+            options: incoming.options.clone(),
+            remote_sdp: incoming.sdp.clone(),
         });
+        if early == Early::Answering {
+            self.outputs.push_back(Output::PreconnectNeeded {
+                conv,
+                call_id: incoming.call_id,
+                remote_sdp: incoming.sdp.unwrap_or_default(),
+                options: incoming.options,
+            });
+        }
+    }
+
+    /// A signal from the peer goes to the media layer; a caller's early answer (the callee
+    /// pre-connects while it rings) is applied once.
+    fn on_signal(&mut self, id: CallId, signal: Signal) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let conv = call.conv;
+        match signal {
+            Signal::Description { sdp_type: SdpType::Answer, sdp }
+                if call.role == Role::Caller && call.phase == Phase::Calling =>
+            {
+                if call.early == Early::Off {
+                    call.early = Early::Answered;
+                    self.outputs.push_back(Output::EarlyAnswer { conv, sdp });
+                }
+            }
+            signal => self.outputs.push_back(Output::RemoteSignal { conv, signal }),
+        }
     }
 
     fn on_response(&mut self, now: Instant, id: CallId, status: CallStatus, sdp: Option<String>) {
@@ -528,7 +612,9 @@ impl Lifecycle {
                     conv,
                     event: CallEvent::Response(CallStatus::Accepted),
                 });
-                self.outputs.push_back(Output::Established { conv, remote_sdp: sdp });
+                // An early answer is applied already; the accept's copy of it is not news.
+                let remote_sdp = sdp.filter(|_| call.early == Early::Off);
+                self.outputs.push_back(Output::Established { conv, remote_sdp });
                 self.release_held();
             }
             (Role::Caller, Phase::Calling, terminal) => {
@@ -584,6 +670,7 @@ impl Lifecycle {
                 acknowledged: true,
                 outgoing_for_app: true,
                 rang_since: now,
+                early: Early::Off,
             },
         );
         self.outputs.push_back(Output::AnswerNeeded {

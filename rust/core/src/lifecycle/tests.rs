@@ -72,6 +72,7 @@ fn incoming(id: &str, from: &str) -> S {
         data: Some("hi".into()),
         options: CallOptions::default(),
         sdp: Some("offer".into()),
+        preconnect: false,
     }
 }
 
@@ -150,6 +151,7 @@ fn in_state(st: St) -> (Rig, ConvId) {
                     data: None,
                     options: CallOptions::default(),
                     sdp: Some("offer".into()),
+                    preconnect: false,
                 },
             });
             conv
@@ -573,6 +575,7 @@ fn glare_merges_into_the_call_that_reached_the_server_first() {
             data: None,
             options: CallOptions::default(),
             sdp: Some("bob-offer".into()),
+            preconnect: false,
         },
     });
     assert_eq!(
@@ -634,6 +637,7 @@ fn merged_for_an_unknown_or_settled_call_is_ignored() {
             data: None,
             options: CallOptions::default(),
             sdp: None,
+            preconnect: false,
         },
     });
     assert!(out.is_empty());
@@ -861,4 +865,123 @@ fn welcome_sets_the_deadlines() {
     r.advance(Duration::from_secs(5) + MARGIN);
     assert_eq!(r.m.state(conv), ConversationState::Closed);
     let _ = r.t0;
+}
+
+// ---- pre-connect ----
+
+fn incoming_preconnect(id: &str) -> S {
+    match incoming(id, "bob") {
+        S::Incoming { call_id, from, data, options, sdp, .. } => {
+            S::Incoming { call_id, from, data, options, sdp, preconnect: true }
+        }
+        _ => unreachable!(),
+    }
+}
+
+fn early_answer(sdp: &str) -> Signal {
+    Signal::Description { sdp_type: SdpType::Answer, sdp: sdp.into() }
+}
+
+fn candidate(n: u32) -> Signal {
+    Signal::Candidate { candidate: format!("candidate:{n}"), sdp_mid: None, sdp_mline_index: None }
+}
+
+/// Alice's machine with a pre-connecting call from bob ringing; its early answer made.
+fn pre_connected() -> (Rig, ConvId) {
+    let mut r = Rig::new("alice");
+    let out = r.recv(incoming_preconnect("c1"));
+    let conv = match out.as_slice() {
+        [Output::Incoming { conv, .. }, Output::PreconnectNeeded { conv: c, remote_sdp, .. }] => {
+            assert_eq!((c, remote_sdp.as_str()), (conv, "offer"));
+            *conv
+        }
+        other => panic!("expected Incoming and PreconnectNeeded, got {other:?}"),
+    };
+    // A candidate gathered before the answer is out waits for it.
+    r.m.signal(conv, candidate(1)).unwrap();
+    assert!(r.drain().is_empty());
+    r.m.answer_ready(r.now, conv, "answer".into()).unwrap();
+    let signals: Vec<C> = sent(&r.drain());
+    assert_eq!(
+        signals,
+        vec![
+            C::Signal { call_id: "c1".into(), signal: early_answer("answer") },
+            C::Signal { call_id: "c1".into(), signal: candidate(1) },
+        ]
+    );
+    assert_eq!(r.m.state(conv), ConversationState::Ringing);
+    (r, conv)
+}
+
+#[test]
+fn a_pre_connecting_callee_answers_while_it_rings_and_accepts_at_once() {
+    let (mut r, conv) = pre_connected();
+    r.m.signal(conv, candidate(2)).unwrap();
+    assert_eq!(sent(&r.drain()).len(), 1, "later candidates go out as they come");
+    r.m.begin_accept(r.now, conv).unwrap();
+    let out = r.drain();
+    assert_eq!(sent(&out), vec![C::Accept { call_id: "c1".into(), sdp: Some("answer".into()) }]);
+    assert!(!out.iter().any(|o| matches!(o, Output::AnswerNeeded { .. })), "{out:?}");
+    let out = r.recv(S::Response { call_id: "c1".into(), status: CallStatus::Accepted, sdp: None });
+    assert!(out.contains(&Output::Established { conv, remote_sdp: None }), "{out:?}");
+}
+
+#[test]
+fn an_accept_while_the_early_answer_is_made_goes_out_with_it() {
+    let mut r = Rig::new("alice");
+    let conv = match r.recv(incoming_preconnect("c1")).as_slice() {
+        [Output::Incoming { conv, .. }, Output::PreconnectNeeded { .. }] => *conv,
+        other => panic!("{other:?}"),
+    };
+    r.m.begin_accept(r.now, conv).unwrap();
+    assert!(r.drain().is_empty(), "no second answer is asked for");
+    r.m.answer_ready(r.now, conv, "answer".into()).unwrap();
+    assert_eq!(
+        sent(&r.drain()),
+        vec![C::Accept { call_id: "c1".into(), sdp: Some("answer".into()) }]
+    );
+}
+
+#[test]
+fn a_pre_connected_call_ends_like_any_ringing_call() {
+    for end in [CloseReason::Cancelled, CloseReason::Timeout, CloseReason::AnsweredElsewhere] {
+        let (mut r, conv) = pre_connected();
+        let out = r.recv(S::Closed { call_id: "c1".into(), reason: end });
+        assert!(out.contains(&Output::Released { conv }), "{end:?}: {out:?}");
+    }
+    let (mut r, conv) = pre_connected();
+    r.m.reject(r.now, conv).unwrap();
+    let out = r.drain();
+    assert!(out.contains(&Output::Released { conv }));
+    assert_eq!(sent(&out), vec![C::Reject { call_id: "c1".into(), busy: false }]);
+}
+
+#[test]
+fn a_callee_with_pre_connect_off_waits_for_the_accept() {
+    let mut r = Rig::new("alice");
+    r.m.config.preconnect = false;
+    let out = r.recv(incoming_preconnect("c1"));
+    assert!(matches!(out.as_slice(), [Output::Incoming { .. }]), "{out:?}");
+    let conv = match out[0] {
+        Output::Incoming { conv, .. } => conv,
+        _ => unreachable!(),
+    };
+    assert!(r.m.signal(conv, candidate(1)).is_err(), "nothing is signalled while it rings");
+}
+
+#[test]
+fn a_caller_applies_an_early_answer_once_and_not_again_at_the_accept() {
+    let mut r = Rig::new("alice");
+    let (conv, id) = r.calling(true);
+    let signal = |s: Signal| S::Signal { call_id: id.clone(), signal: s };
+    let out = r.recv(signal(early_answer("early")));
+    assert_eq!(out, vec![Output::EarlyAnswer { conv, sdp: "early".into() }]);
+    assert!(r.recv(signal(early_answer("again"))).is_empty(), "a repeat is ignored");
+    let out = r.recv(signal(candidate(1)));
+    assert_eq!(out, vec![Output::RemoteSignal { conv, signal: candidate(1) }]);
+    assert_eq!(r.m.state(conv), ConversationState::Calling, "still ringing");
+    let accepted =
+        S::Response { call_id: id, status: CallStatus::Accepted, sdp: Some("early".into()) };
+    let out = r.recv(accepted);
+    assert!(out.contains(&Output::Established { conv, remote_sdp: None }), "{out:?}");
 }

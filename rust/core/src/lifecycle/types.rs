@@ -33,6 +33,8 @@ pub(crate) struct LifecycleConfig {
     /// normally the server's word, with its precise reason, arrives first.
     pub margin: Duration,
     pub limits: Limits,
+    /// Whether a ringing call pre-connects when the server allows it (the app's switch).
+    pub preconnect: bool,
 }
 
 impl Default for LifecycleConfig {
@@ -42,6 +44,7 @@ impl Default for LifecycleConfig {
             grace: Duration::from_secs(20),
             margin: Duration::from_secs(3),
             limits: Limits::default(),
+            preconnect: true,
         }
     }
 }
@@ -80,6 +83,13 @@ pub(crate) enum Output {
     /// pass the answer to `Lifecycle::answer_ready`.
     /// The caller's options apply to both sides: a relay-only call relays at both ends.
     AnswerNeeded { conv: ConvId, call_id: CallId, remote_sdp: Option<String>, options: CallOptions },
+    /// Pre-connect: a ringing call answers `remote_sdp` before the app accepts. Build a
+    /// session that sends and decodes nothing, and pass its answer to
+    /// `Lifecycle::answer_ready`; the app's local stream joins it at the accept.
+    PreconnectNeeded { conv: ConvId, call_id: CallId, remote_sdp: String, options: CallOptions },
+    /// The caller: the callee's answer, sent while the call rings (it pre-connects). Apply
+    /// it; media waits for `Established`.
+    EarlyAnswer { conv: ConvId, sdp: String },
     /// A signal from the peer for the media layer.
     RemoteSignal { conv: ConvId, signal: Signal },
     /// The call is over: release its media.

@@ -20,11 +20,8 @@ use crate::sync::lock;
 use crate::task::TaskHandle;
 
 pub(super) struct Handler {
-    conv: ConvId,
-    events: mpsc::UnboundedSender<PeerEvent>,
     connected: watch::Sender<bool>,
-    remote: Arc<RemoteStream>,
-    tasks: Arc<Mutex<Vec<TaskHandle>>>,
+    receiving: Receiving,
     announced: AtomicBool,
     /// Whether ICE has a working pair now: a failure while it has one is DTLS's, a failure
     /// without one ICE's.
@@ -32,7 +29,19 @@ pub(super) struct Handler {
     /// Whether the connection has ever been up: only then is losing the path news for the
     /// engine rather than a failed setup.
     ever_connected: AtomicBool,
+}
+
+/// What starting to receive a remote track takes; cloned into the task that waits for the
+/// call to be agreed.
+#[derive(Clone)]
+struct Receiving {
+    conv: ConvId,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    remote: Arc<RemoteStream>,
+    tasks: Arc<Mutex<Vec<TaskHandle>>>,
     video_codecs: Arc<dyn VideoCodecs>,
+    /// Nothing is decoded before both sides agreed to the call (`PeerSession::start_media`).
+    agreed: watch::Receiver<bool>,
 }
 
 impl Handler {
@@ -40,28 +49,31 @@ impl Handler {
         conv: ConvId,
         events: mpsc::UnboundedSender<PeerEvent>,
         connected: watch::Sender<bool>,
+        agreed: watch::Receiver<bool>,
         remote: Arc<RemoteStream>,
         tasks: Arc<Mutex<Vec<TaskHandle>>>,
         video_codecs: Arc<dyn VideoCodecs>,
     ) -> Self {
         Handler {
-            conv,
-            events,
             connected,
-            remote,
-            tasks,
+            receiving: Receiving { conv, events, remote, tasks, video_codecs, agreed },
             announced: AtomicBool::new(false),
             ice_connected: AtomicBool::new(false),
             ever_connected: AtomicBool::new(false),
-            video_codecs,
         }
     }
 
     fn fail(&self, error: PeerError) {
+        self.receiving.fail(error);
+    }
+}
+
+impl Receiving {
+    fn fail(&self, error: PeerError) {
         let _ = self.events.send(PeerEvent::Failed(self.conv, error));
     }
 
-    fn start_receiving(&self, kind: RtpCodecKind, track: Arc<dyn TrackRemote>) {
+    fn start(&self, kind: RtpCodecKind, track: Arc<dyn TrackRemote>) {
         let remote = Arc::clone(&self.remote);
         let started = match kind {
             RtpCodecKind::Video => match self.video_codecs.decoder() {
@@ -82,6 +94,13 @@ impl Handler {
             Err(e) => self.fail(e.into()),
         }
     }
+
+    fn begin(&self, kind: RtpCodecKind, track: Arc<dyn TrackRemote>, announce: bool) {
+        self.start(kind, track);
+        if announce {
+            let _ = self.events.send(PeerEvent::Stream(self.conv, Arc::clone(&self.remote)));
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -93,12 +112,12 @@ impl PeerConnectionEventHandler for Handler {
                 sdp_mid: init.sdp_mid,
                 sdp_mline_index: init.sdp_mline_index,
             };
-            let _ = self.events.send(PeerEvent::LocalSignal(self.conv, signal));
+            let _ = self.receiving.events.send(PeerEvent::LocalSignal(self.receiving.conv, signal));
         }
     }
 
     async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
-        tracing::debug!(conv = self.conv.0, %state, "ICE connection");
+        tracing::debug!(conv = self.receiving.conv.0, %state, "ICE connection");
         let working =
             matches!(state, RTCIceConnectionState::Connected | RTCIceConnectionState::Completed);
         self.ice_connected.store(working, Ordering::Relaxed);
@@ -107,12 +126,12 @@ impl PeerConnectionEventHandler for Handler {
         let down =
             matches!(state, RTCIceConnectionState::Disconnected | RTCIceConnectionState::Failed);
         if self.ever_connected.load(Ordering::Relaxed) && (working || down) {
-            let _ = self.events.send(PeerEvent::Path(self.conv, working));
+            let _ = self.receiving.events.send(PeerEvent::Path(self.receiving.conv, working));
         }
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        tracing::debug!(conv = self.conv.0, %state, "peer connection");
+        tracing::debug!(conv = self.receiving.conv.0, %state, "peer connection");
         match state {
             RTCPeerConnectionState::Connected => {
                 self.ever_connected.store(true, Ordering::Relaxed);
@@ -134,9 +153,19 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        self.start_receiving(track.kind().await, track);
-        if !self.announced.swap(true, Ordering::Relaxed) {
-            let _ = self.events.send(PeerEvent::Stream(self.conv, Arc::clone(&self.remote)));
+        let kind = track.kind().await;
+        let announce = !self.announced.swap(true, Ordering::Relaxed);
+        let receiving = self.receiving.clone();
+        if *receiving.agreed.borrow() {
+            return receiving.begin(kind, track, announce);
         }
+        // A pre-connected call still ringing: the track waits, undecoded, for the accept.
+        let tasks = Arc::clone(&receiving.tasks);
+        lock(&tasks).push(TaskHandle::spawn(async move {
+            let mut agreed = receiving.agreed.clone();
+            if agreed.wait_for(|a| *a).await.is_ok() {
+                receiving.begin(kind, track, announce);
+            }
+        }));
     }
 }

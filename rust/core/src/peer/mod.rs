@@ -33,7 +33,6 @@ use duet_media::{OpusEncoder, VideoEncoderConfig};
 use duet_protocol::{IceServer, IceTransportPolicy, Signal};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::{mpsc, watch};
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, RTCIceCandidateInit, RTCSessionDescription,
     StatsSelector,
@@ -107,7 +106,9 @@ pub(crate) enum PeerEvent {
 pub(crate) struct PeerParams {
     pub conv: ConvId,
     pub call_id: String,
-    pub local: Arc<LocalStream>,
+    /// `None` for a session that pre-connects while its call rings: it gets its tracks now
+    /// and the app's stream at the accept (`attach`).
+    pub local: Option<Arc<LocalStream>>,
     pub ice_servers: Vec<IceServer>,
     pub policy: IceTransportPolicy,
     pub config: MediaConfig,
@@ -130,8 +131,15 @@ pub(crate) struct PeerSession {
     /// Kept for ICE restarts, which set the latest `welcome`'s servers under the same policy.
     policy: IceTransportPolicy,
     remote: Arc<RemoteStream>,
-    video: Option<VideoSend>,
-    audio: Option<AudioSend>,
+    senders: Mutex<Senders>,
+    /// Whether the session has a video and an audio track (it asks for the peer's either way).
+    tracks: (bool, bool),
+    video_codecs: Arc<dyn VideoCodecs>,
+    /// Set once both sides agreed to the call (`start_media`): until then nothing is sent or
+    /// decoded, even over a connection that is up (a pre-connected call still ringing).
+    agreed: watch::Sender<bool>,
+    /// Connected and agreed: what the senders wait for.
+    flowing: watch::Receiver<bool>,
     remote_described: watch::Sender<bool>,
     candidates: mpsc::UnboundedSender<RTCIceCandidateInit>,
     /// Tasks and pipelines that end with the session (the handler adds the receiving ones).
@@ -141,6 +149,21 @@ pub(crate) struct PeerSession {
     last_snapshot: Mutex<Snapshot>,
     /// Sender tasks end when this is dropped (they wait on it for the connection).
     _connected: watch::Receiver<bool>,
+}
+
+/// What the app's local stream feeds. A pre-connecting session has its tracks before it has
+/// a stream; they wait for `attach`.
+#[derive(Default)]
+struct Senders {
+    video: Option<VideoSend>,
+    audio: Option<AudioSend>,
+    waiting: Option<Waiting>,
+}
+
+struct Waiting {
+    video: Option<track::Added>,
+    audio: Option<track::Added>,
+    path: watch::Receiver<Option<path::PathSignal>>,
 }
 
 impl PeerSession {
@@ -175,12 +198,14 @@ impl PeerSession {
     async fn new(p: PeerParams) -> Result<PeerSession, PeerError> {
         let (media_engine, registry, path) = setup::media_engine()?;
         let (connected_tx, connected) = watch::channel(false);
+        let (agreed, agreed_rx) = watch::channel(false);
         let remote = RemoteStream::new(p.call_id.clone());
         let tasks = Arc::new(Mutex::new(Vec::new()));
         let handler = Handler::new(
             p.conv,
             p.events.clone(),
             connected_tx,
+            agreed_rx.clone(),
             Arc::clone(&remote),
             Arc::clone(&tasks),
             Arc::clone(&p.config.video_codecs),
@@ -201,8 +226,18 @@ impl PeerSession {
         );
         // Our own stream id: the peer's tracks belong to the same call but are not ours.
         let stream_id = format!("duet-{}", uuid::Uuid::new_v4().simple());
-        let video = add_video(&pc, &p, &stream_id, &connected, path).await?;
-        let audio = add_audio(&pc, &p, &stream_id, &connected).await?;
+        let wants_video = p.local.as_ref().is_none_or(|l| l.constraints().video.is_some());
+        let wants_audio = p.local.as_ref().is_none_or(|l| l.constraints().audio);
+        let video = match wants_video {
+            true => Some(track::add(&pc, RtpCodecKind::Video, setup::h264(), &stream_id).await?),
+            false => None,
+        };
+        let audio = match wants_audio {
+            true => Some(track::add(&pc, RtpCodecKind::Audio, setup::opus(), &stream_id).await?),
+            false => None,
+        };
+        let (flowing_tx, flowing) = watch::channel(false);
+        lock(&tasks).push(TaskHandle::spawn(both(connected.clone(), agreed_rx, flowing_tx)));
         let (remote_described, candidates) = queue_remote_candidates(&pc, &tasks);
         let (quality_tx, quality) = watch::channel(quality::Levels::default());
         lock(&tasks).push(TaskHandle::spawn(quality::monitor(
@@ -212,20 +247,20 @@ impl PeerSession {
             quality_tx,
             p.events.clone(),
         )));
-        lock(&tasks).push(TaskHandle::spawn(tell_what_is_sent(
-            p.conv,
-            p.local.watch_sending(),
-            connected.clone(),
-            p.events.clone(),
-        )));
-        Ok(PeerSession {
+        let session = PeerSession {
             conv: p.conv,
             events: p.events,
             pc,
             policy: p.policy,
             remote,
-            video,
-            audio,
+            tracks: (video.is_some(), audio.is_some()),
+            senders: Mutex::new(Senders {
+                waiting: Some(Waiting { video, audio, path }),
+                ..Senders::default()
+            }),
+            video_codecs: Arc::clone(&p.config.video_codecs),
+            agreed,
+            flowing,
             remote_described,
             candidates,
             tasks,
@@ -233,17 +268,71 @@ impl PeerSession {
             // The first `stats()` reports rates since the session began.
             last_snapshot: Mutex::new(Snapshot::zero(Instant::now())),
             _connected: connected,
-        })
+        };
+        if let Some(local) = &p.local {
+            session.attach(local)?;
+        }
+        Ok(session)
+    }
+
+    /// Feeds the session's tracks from the app's local stream: at once for a session built
+    /// with one, at the accept for one that pre-connected. Later calls do nothing.
+    pub(crate) fn attach(&self, local: &Arc<LocalStream>) -> Result<(), PeerError> {
+        let mut senders = lock(&self.senders);
+        let Some(waiting) = senders.waiting.take() else { return Ok(()) };
+        if let (Some(added), Some(v)) = (waiting.video, local.constraints().video.clone()) {
+            let encoder = self
+                .video_codecs
+                .encoder(VideoEncoderConfig {
+                    width: v.width,
+                    height: v.height,
+                    fps: v.fps as f32,
+                    max_bitrate_bps: v.max_bitrate_bps,
+                })
+                .map_err(|source| PeerError::NoCodec { kind: MediaKind::Video, source })?;
+            senders.video = Some(VideoSend::start(VideoSendParts {
+                track: added.track,
+                sender: added.sender,
+                pc: Arc::downgrade(&self.pc),
+                local: Arc::clone(local),
+                encoder,
+                connected: self.flowing.clone(),
+                path: waiting.path,
+                fps: v.fps,
+                max_bitrate_bps: v.max_bitrate_bps,
+            })?);
+        }
+        if let Some(added) = waiting.audio.filter(|_| local.constraints().audio) {
+            let encoder = OpusEncoder::new(32_000)
+                .map_err(|source| PeerError::NoCodec { kind: MediaKind::Audio, source })?;
+            senders.audio = Some(AudioSend::start(
+                added.track,
+                added.sender,
+                local.subscribe_audio(),
+                Box::new(encoder),
+                self.flowing.clone(),
+            )?);
+        }
+        lock(&self.tasks).push(TaskHandle::spawn(tell_what_is_sent(
+            self.conv,
+            local.watch_sending(),
+            self.flowing.clone(),
+            self.events.clone(),
+        )));
+        Ok(())
+    }
+
+    /// Both sides agreed to the call: media may flow (once connected, if it is not yet).
+    pub(crate) fn start_media(&self) {
+        tracing::debug!(conv = self.conv.0, "media may flow");
+        self.agreed.send_replace(true);
     }
 
     /// Creates and applies the offer; returns its SDP for the invite.
     async fn offer(&self) -> Result<String, PeerError> {
         // An offer has m-lines only for what it sends: a caller without a camera or a
         // microphone must still ask for the callee's, or it never gets them.
-        let unsent = [
-            (self.video.is_none(), RtpCodecKind::Video),
-            (self.audio.is_none(), RtpCodecKind::Audio),
-        ];
+        let unsent = [(!self.tracks.0, RtpCodecKind::Video), (!self.tracks.1, RtpCodecKind::Audio)];
         for (_, kind) in unsent.into_iter().filter(|(missing, _)| *missing) {
             let receive_only = RTCRtpTransceiverInit {
                 direction: RTCRtpTransceiverDirection::Recvonly,
@@ -309,7 +398,8 @@ impl PeerSession {
         let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
         let mut s = CallStats::default();
         stats::read_report(&report, &mut s);
-        if let Some(v) = &self.video {
+        let senders = lock(&self.senders);
+        if let Some(v) = &senders.video {
             let sent = *v.stats.borrow();
             s.sent_width = sent.width;
             s.sent_height = sent.height;
@@ -322,7 +412,8 @@ impl PeerSession {
         }
         s.frames_decoded = self.remote.frames_decoded();
         s.audio_frames_decoded = self.remote.audio_frames_decoded();
-        s.audio_packets_sent = self.audio.as_ref().map_or(0, |a| *a.packets_sent.borrow());
+        s.audio_packets_sent = senders.audio.as_ref().map_or(0, |a| *a.packets_sent.borrow());
+        drop(senders);
         let levels = *self.quality.borrow();
         (s.quality_local, s.quality_remote) = (levels.local, levels.remote);
         let now = Snapshot::of(&s, Instant::now());
@@ -339,63 +430,6 @@ impl PeerSession {
             tracing::debug!("closing the peer connection: {e}");
         }
     }
-}
-
-async fn add_video(
-    pc: &Arc<dyn PeerConnection>,
-    p: &PeerParams,
-    stream_id: &str,
-    connected: &watch::Receiver<bool>,
-    path: watch::Receiver<Option<path::PathSignal>>,
-) -> Result<Option<VideoSend>, PeerError> {
-    let Some(v) = p.local.constraints().video.clone() else { return Ok(None) };
-    let track = track::new_track(RtpCodecKind::Video, setup::h264(), stream_id)?;
-    let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
-    let encoder = p
-        .config
-        .video_codecs
-        .encoder(VideoEncoderConfig {
-            width: v.width,
-            height: v.height,
-            fps: v.fps as f32,
-            max_bitrate_bps: v.max_bitrate_bps,
-        })
-        .map_err(|source| PeerError::NoCodec { kind: MediaKind::Video, source })?;
-    let send = VideoSend::start(VideoSendParts {
-        track,
-        sender,
-        pc: Arc::downgrade(pc),
-        local: Arc::clone(&p.local),
-        encoder,
-        connected: connected.clone(),
-        path,
-        fps: v.fps,
-        max_bitrate_bps: v.max_bitrate_bps,
-    })?;
-    Ok(Some(send))
-}
-
-async fn add_audio(
-    pc: &Arc<dyn PeerConnection>,
-    p: &PeerParams,
-    stream_id: &str,
-    connected: &watch::Receiver<bool>,
-) -> Result<Option<AudioSend>, PeerError> {
-    if !p.local.constraints().audio {
-        return Ok(None);
-    }
-    let track = track::new_track(RtpCodecKind::Audio, setup::opus(), stream_id)?;
-    let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
-    let encoder = OpusEncoder::new(32_000)
-        .map_err(|source| PeerError::NoCodec { kind: MediaKind::Audio, source })?;
-    let send = AudioSend::start(
-        track,
-        sender,
-        p.local.subscribe_audio(),
-        Box::new(encoder),
-        connected.clone(),
-    )?;
-    Ok(Some(send))
 }
 
 /// Remote candidates can arrive before the remote description (a callee hears the caller's
@@ -420,6 +454,23 @@ fn queue_remote_candidates(
         }
     }));
     (remote_described, candidates)
+}
+
+/// Keeps `out` at `a && b`; ends when either input's sender is gone.
+async fn both(
+    mut a: watch::Receiver<bool>,
+    mut b: watch::Receiver<bool>,
+    out: watch::Sender<bool>,
+) {
+    loop {
+        out.send_if_modified(|v| {
+            std::mem::replace(v, *a.borrow_and_update() && *b.borrow_and_update()) != *v
+        });
+        tokio::select! {
+            r = a.changed() => if r.is_err() { return },
+            r = b.changed() => if r.is_err() { return },
+        }
+    }
 }
 
 /// Tells the peer what this side sends whenever that changes, starting once media flows

@@ -11,6 +11,26 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::Track;
 use webrtc::rtp_transceiver::RtpSender;
 
+/// A track added to a peer connection, and its sender.
+pub(crate) struct Added {
+    pub track: Arc<TrackLocalStaticSample>,
+    pub sender: Arc<dyn RtpSender>,
+}
+
+/// Makes a track of `kind` and adds it to `pc`.
+pub(crate) async fn add(
+    pc: &Arc<dyn webrtc::peer_connection::PeerConnection>,
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+    stream_id: &str,
+) -> Result<Added, webrtc::error::Error> {
+    let track = new_track(kind, codec, stream_id)?;
+    let sender = pc
+        .add_track(Arc::clone(&track) as Arc<dyn webrtc::media_stream::track_local::TrackLocal>)
+        .await?;
+    Ok(Added { track, sender })
+}
+
 /// A track to send. Its id is random, not derived from the call: webrtc-rs routes inbound
 /// RTCP by track id, the remote track first, so a local track named like the peer's would
 /// never hear its own keyframe requests.

@@ -125,6 +125,9 @@ impl Decoding {
         let now = Instant::now();
         for input in batch {
             if let VideoReceiveInput::Packet(p) = input {
+                if self.first_ts.is_none() {
+                    tracing::trace!(seq = p.seq, "video packet in");
+                }
                 self.jitter.push(p, now);
             }
         }
@@ -136,7 +139,12 @@ impl Decoding {
         let mut newest: Option<VideoFrame> = None;
         for frame in released.frames {
             let Some(unit) = self.assemble(&frame) else { continue };
+            let started = Instant::now();
             if let Some(picture) = self.decode(&unit.0, unit.1) {
+                if self.remote.frames_decoded() == 0 {
+                    let took = started.elapsed();
+                    tracing::debug!(bytes = unit.0.len(), ?took, "first video frame decoded");
+                }
                 self.remote.count_decoded(&picture);
                 if let Some(earlier) = newest.replace(picture).filter(|_| show_all) {
                     self.remote.show(earlier);

@@ -175,6 +175,7 @@ impl Encoding {
             upright = frame.upright();
             &upright
         };
+        let started = Instant::now();
         let encoded = match self.encoder.encode(frame, keyframe) {
             Ok(Some(e)) => e,
             Ok(None) => return,
@@ -183,6 +184,13 @@ impl Encoding {
                 return;
             }
         };
+        if self.stats.frames_sent == 0 {
+            tracing::debug!(
+                bytes = encoded.data.len(),
+                took = ?started.elapsed(),
+                "first video frame encoded"
+            );
+        }
         self.stats.frames_sent += 1;
         self.stats.keyframes_sent += u64::from(encoded.keyframe);
         self.stats.width = frame.width;

@@ -35,6 +35,10 @@ pub(super) struct Call {
     pub ring_signals: Held<Signal>,
     /// Signals for the party that has not restated the call yet (its device is unknown).
     pub pending: Held<ServerMessage>,
+    /// The callee's device that may pre-connect while the call rings: set when the caller
+    /// takes early answers and the call can ring on this one device only. Such a call rings
+    /// on no other device, so the caller never meets a second answer.
+    pub preconnect: Option<String>,
 }
 
 #[derive(Debug)]
@@ -129,14 +133,28 @@ impl Call {
         }
     }
 
-    pub(super) fn incoming(&self) -> IncomingCall {
+    /// The `incoming` for one of the callee's devices.
+    pub(super) fn incoming(&self, device: &str) -> IncomingCall {
         IncomingCall {
             call_id: self.id.clone(),
             from: self.caller_uid.clone(),
             data: self.data.clone(),
             options: self.options.clone(),
             sdp: self.offer.clone(),
+            preconnect: self.preconnect.as_deref() == Some(device),
         }
+    }
+
+    /// Whether `device` of the callee is the one that pre-connects: its signals reach the
+    /// caller while the call rings.
+    pub(super) fn preconnects(&self, device: &str) -> bool {
+        self.is_ringing() && self.preconnect.as_deref() == Some(device)
+    }
+
+    /// Whether the call may ring on `device` of the callee: not when it is bound to another
+    /// device that pre-connects.
+    pub(super) fn may_ring_on(&self, device: &str) -> bool {
+        self.preconnect.as_deref().is_none_or(|d| d == device)
     }
 }
 

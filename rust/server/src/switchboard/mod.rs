@@ -434,7 +434,14 @@ impl Switchboard {
                 deadline,
             });
         }
+        // One device, whether it is connected or about to be woken by a push: it may
+        // pre-connect, if the caller takes early answers.
+        let only_device = match (devices.as_slice(), pushed.as_slice()) {
+            ([one], []) | ([], [one]) => Some(one.clone()),
+            _ => None,
+        };
         let call = Call {
+            preconnect: only_device.filter(|_| options.early_answer),
             id: call_id.clone(),
             caller_uid: from.uid.clone(),
             caller_device: Some(from.device_id.clone()),
@@ -449,9 +456,9 @@ impl Switchboard {
             ring_signals: Held::default(),
             pending: Held::default(),
         };
-        let incoming = ServerMessage::from(call.incoming());
         for device in &devices {
-            self.dir.send(&DeviceKey::new(&to, device), incoming.clone(), out);
+            let incoming = ServerMessage::from(call.incoming(device));
+            self.dir.send(&DeviceKey::new(&to, device), incoming, out);
         }
         self.dir.send(from, ServerMessage::Ringing { call_id: call_id.clone() }, out);
         self.timers.push(Reverse((deadline, Timer::Ring(call_id.clone()))));
@@ -481,7 +488,10 @@ impl Switchboard {
             Phase::Active { .. } => false,
         };
         refresh_absence(call, now, self.config.grace, &mut self.timers);
-        let merged = ServerMessage::Merged { call_id: discarded.to_owned(), into: call.incoming() };
+        let merged = ServerMessage::Merged {
+            call_id: discarded.to_owned(),
+            into: call.incoming(&from.device_id),
+        };
         self.dir.send(from, merged.clone(), out);
         if joins {
             self.replay_ring_signals(into, from, out);
@@ -676,10 +686,14 @@ impl Switchboard {
                 call.pending.push(relayed, bounds);
                 return Ok(());
             }
+            (Part::Ringing, _) if call.preconnects(&from.device_id) => {
+                call.caller_key().into_iter().collect()
+            }
             (Part::Ringing, _) => {
                 return Err(Refusal::new(
                     ErrorCode::InvalidState,
-                    "a callee device may signal only once it has accepted",
+                    "a callee device may signal only once it has accepted, unless its \
+                     incoming said preconnect",
                     call_id,
                 ))
             }
@@ -866,7 +880,7 @@ impl Switchboard {
     /// Sends `incoming` for a call a device starts ringing for late.
     fn ring_late(&mut self, call_id: &str, key: &DeviceKey, out: &mut Sends) {
         let Some(call) = self.calls.get(call_id) else { return };
-        self.dir.send(key, call.incoming().into(), out);
+        self.dir.send(key, call.incoming(&key.device_id).into(), out);
         self.replay_ring_signals(call_id, key, out);
     }
 

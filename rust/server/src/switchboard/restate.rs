@@ -254,6 +254,7 @@ impl Switchboard {
             absent_deadline: None,
             ring_signals: Held::default(),
             pending: Held::default(),
+            preconnect: None,
         };
         let id = call.id.clone();
         if let Some(deadline) = call.ring_deadline() {
@@ -336,6 +337,9 @@ impl Switchboard {
             }
             let Some(call) = self.calls.get_mut(&id) else { continue };
             if call.callee_uid != device.uid {
+                continue;
+            }
+            if !call.may_ring_on(&device.device_id) {
                 continue;
             }
             let Phase::Ringing { devices, .. } = &mut call.phase else { continue };

@@ -1116,3 +1116,79 @@ fn a_woken_device_learns_at_once_that_its_call_ended() {
     assert_eq!(error_code(&b.woken("carol/k1", "c1")), [("carol/k1", "not_in_call")]);
     assert_eq!(error_code(&b.woken("bob/b9", "../x")), [("bob/b9", "invalid_request")]);
 }
+
+// --- Pre-connect ---
+
+fn early_invite(call_id: &str) -> Value {
+    json!({"type":"invite","call_id":call_id,"to":"bob","sdp":"offer",
+           "options":{"ice_transport_policy":"all","early_answer":true}})
+}
+
+fn preconnect_incoming(who: &str, call_id: &str) -> (String, Value) {
+    to(
+        who,
+        json!({"type":"incoming","call_id":call_id,"from":"alice","sdp":"offer","preconnect":true,
+               "options":{"ice_transport_policy":"all","early_answer":true}}),
+    )
+}
+
+#[test]
+fn the_only_device_of_the_callee_pre_connects_and_signals_while_it_rings() {
+    let mut b = Bench::new();
+    b.connect("alice/a1");
+    b.connect("bob/b1");
+    let out = b.send("alice/a1", early_invite("c1"));
+    assert_eq!(out[0], preconnect_incoming("bob/b1", "c1"));
+    let answer = json!({"kind":"description","sdp_type":"answer","sdp":"answer"});
+    let out = b.send("bob/b1", json!({"type":"signal","call_id":"c1","signal":answer}));
+    assert_eq!(out, vec![to("alice/a1", json!({"type":"signal","call_id":"c1","signal":answer}))]);
+    assert_eq!(
+        b.signal("bob/b1", "c1", 1),
+        vec![to("alice/a1", json!({"type":"signal","call_id":"c1","signal":candidate(1)}))]
+    );
+    // The call is bound to b1: a device that signs in while it rings is not rung.
+    assert_eq!(b.connect("bob/b2"), vec![]);
+    assert_eq!(error_code(&b.accept("bob/b2", "c1")), vec![("bob/b2", "not_in_call")]);
+    assert_eq!(b.accept("bob/b1", "c1").len(), 2);
+}
+
+#[test]
+fn a_call_ringing_on_two_devices_does_not_pre_connect() {
+    let mut b = Bench::new();
+    for who in ["alice/a1", "bob/b1", "bob/b2"] {
+        b.connect(who);
+    }
+    let out = b.send("alice/a1", early_invite("c1"));
+    assert!(out.iter().all(|(_, m)| m.get("preconnect").is_none()), "{out:?}");
+    assert_eq!(error_code(&b.signal("bob/b1", "c1", 1)), vec![("bob/b1", "invalid_state")]);
+}
+
+#[test]
+fn a_caller_that_takes_no_early_answer_gets_no_pre_connect() {
+    let mut b = Bench::new();
+    b.connect("alice/a1");
+    b.connect("bob/b1");
+    assert_eq!(b.invite("alice/a1", "c1", "bob")[0], incoming("bob/b1", "c1", "alice"));
+    assert_eq!(error_code(&b.signal("bob/b1", "c1", 1)), vec![("bob/b1", "invalid_state")]);
+}
+
+#[test]
+fn a_callee_with_a_connected_and_a_pushed_device_does_not_pre_connect() {
+    let mut b = Bench::new();
+    b.connect("alice/a1");
+    b.connect("bob/b1");
+    let msg: ClientMessage = serde_json::from_value(early_invite("c1")).expect("parses");
+    let out = got(b.sb.handle_with(b.now, &key("alice/a1"), msg, &["b1".into(), "b2".into()]));
+    assert!(out.iter().all(|(_, m)| m.get("preconnect").is_none()), "{out:?}");
+}
+
+#[test]
+fn the_only_device_woken_by_a_push_pre_connects_once_it_connects() {
+    let mut b = Bench::new();
+    b.connect("alice/a1");
+    let msg: ClientMessage = serde_json::from_value(early_invite("c1")).expect("parses");
+    got(b.sb.handle_with(b.now, &key("alice/a1"), msg, &["b1".into()]));
+    let out = b.connect("bob/b1");
+    assert_eq!(out, vec![preconnect_incoming("bob/b1", "c1")]);
+    assert_eq!(b.signal("bob/b1", "c1", 1).len(), 1, "its candidates reach the caller");
+}

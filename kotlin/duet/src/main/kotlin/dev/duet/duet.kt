@@ -8345,6 +8345,15 @@ data class ClientConfig (
      * rings) or its end (`VideoCallDelegate.did_end_woken_call`).
      */
     var `wokenFor`: kotlin.String? = null 
+    , 
+    /**
+     * Whether a call ringing on this device (its user's only device) pre-connects: ICE and
+     * DTLS are done while it rings, so media flows the moment the app accepts. Nothing is
+     * sent or decoded, and no camera is needed, before the accept; but the caller learns
+     * this device's candidates (with the relay policy, only its TURN relay's) before the
+     * user answered. Turn it off to reveal nothing until the user accepts.
+     */
+    var `preConnect`: kotlin.Boolean = true 
     
 ){
     
@@ -8366,6 +8375,7 @@ public object FfiConverterTypeClientConfig: FfiConverterRustBuffer<ClientConfig>
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
@@ -8374,7 +8384,8 @@ public object FfiConverterTypeClientConfig: FfiConverterRustBuffer<ClientConfig>
             FfiConverterString.allocationSize(value.`token`) +
             FfiConverterOptionalString.allocationSize(value.`deviceId`) +
             FfiConverterSequenceString.allocationSize(value.`bindAddresses`) +
-            FfiConverterOptionalString.allocationSize(value.`wokenFor`)
+            FfiConverterOptionalString.allocationSize(value.`wokenFor`) +
+            FfiConverterBoolean.allocationSize(value.`preConnect`)
     )
 
     override fun write(value: ClientConfig, buf: ByteBuffer) {
@@ -8383,6 +8394,7 @@ public object FfiConverterTypeClientConfig: FfiConverterRustBuffer<ClientConfig>
             FfiConverterOptionalString.write(value.`deviceId`, buf)
             FfiConverterSequenceString.write(value.`bindAddresses`, buf)
             FfiConverterOptionalString.write(value.`wokenFor`, buf)
+            FfiConverterBoolean.write(value.`preConnect`, buf)
     }
 }
 
