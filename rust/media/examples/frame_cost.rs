@@ -3,11 +3,16 @@
 //!
 //!     cargo run --release -p duet-media --example frame_cost [repeats]
 //!
-//! Each repeat times one conversion and, right beside it, two baselines over the frame's
-//! byte count (width*height*3/2): `memcpy`, a copy into a buffer that already exists, and
-//! `alloc+memcpy`, a copy into a new Vec as the conversion itself must make. Each ratio divides
-//! the conversion's min (median, max) time by the baseline's min (median, max): on this shared
-//! machine the max columns mostly measure the neighbours.
+//! Each repeat times one conversion and, right beside it, a memcpy of the frame's byte count
+//! (width*height*3/2) into a buffer that already exists. Each ratio divides the conversion's
+//! min (median, max) time by the memcpy's min (median, max): on this shared machine the max
+//! column mostly measures the neighbours.
+//!
+//! Each conversion runs three ways, by what becomes of the frame it made (`Keep`): dropped at
+//! once (the allocator hands the same memory back), kept until the next one is made (as a
+//! stream keeps its newest frame, so two frames' memory alternates), and kept then written
+//! over by the next (`from_*_reusing`, what a stream does with a newest frame nothing else
+//! holds).
 //!
 //!     frame_cost once nv12|i420 [padded]
 //!
@@ -63,9 +68,11 @@ impl Planes {
         }
     }
 
-    fn i420(&self) -> VideoFrame {
+    /// The planes as a frame, written over `spare` when it is a frame's worth of bytes.
+    fn i420(&self, spare: Vec<u8>) -> VideoFrame {
         let p = black_box(self);
-        VideoFrame::from_i420(
+        VideoFrame::from_i420_reusing(
+            move || spare,
             WIDTH,
             HEIGHT,
             &p.y,
@@ -80,9 +87,10 @@ impl Planes {
         .expect("valid planes")
     }
 
-    fn nv12(&self) -> VideoFrame {
+    fn nv12(&self, spare: Vec<u8>) -> VideoFrame {
         let p = black_box(self);
-        VideoFrame::from_nv12(
+        VideoFrame::from_nv12_reusing(
+            move || spare,
             WIDTH,
             HEIGHT,
             &p.y,
@@ -117,7 +125,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("once") {
         let planes = Planes::new(if args.iter().any(|a| a == "padded") { PAD } else { 0 });
-        let frame = if args.iter().any(|a| a == "i420") { planes.i420() } else { planes.nv12() };
+        let frame = if args.iter().any(|a| a == "i420") {
+            planes.i420(Vec::new())
+        } else {
+            planes.nv12(Vec::new())
+        };
         black_box(frame);
         return;
     }
@@ -132,39 +144,85 @@ fn main() {
         "{WIDTH}x{HEIGHT}, {repeats} repeats; cost / memcpy of {bytes} bytes, min / median / max"
     );
     println!(
-        "{:<14} {:>22} {:>22} {:>9} {:>9}",
-        "push", "÷ memcpy", "÷ alloc+memcpy", "push µs", "memcpy µs"
+        "{:<14} {:<7} {:>20} {:>9} {:>9}",
+        "push", "frame", "÷ memcpy", "push µs", "memcpy µs"
     );
     for (name, pad) in [("tight", 0), ("padded", PAD)] {
         let planes = Planes::new(pad);
         for (format, convert) in
-            [("I420", Planes::i420 as fn(&Planes) -> VideoFrame), ("NV12", Planes::nv12)]
+            [("I420", Planes::i420 as fn(&Planes, Vec<u8>) -> VideoFrame), ("NV12", Planes::nv12)]
         {
-            let (mut copies, mut allocs, mut pushes) = (Vec::new(), Vec::new(), Vec::new());
-            // A few untimed rounds first: the first allocations of this size fault their pages in.
-            for _ in 0..5 {
-                drop(black_box(convert(&planes)));
+            for keep in [Keep::Drop, Keep::Kept, Keep::Reused] {
+                let (mut copies, mut pushes) = (Vec::new(), Vec::new());
+                // A few untimed rounds first: the first allocations of this size fault their
+                // pages in.
+                let mut held = convert(&planes, Vec::new());
+                for _ in 0..5 {
+                    held = keep.push(&planes, convert, held);
+                }
+                for _ in 0..repeats {
+                    copies.push(timed(|| black_box(&mut dst).copy_from_slice(black_box(&src))));
+                    let start = Instant::now();
+                    held = keep.push(&planes, convert, held);
+                    pushes.push(start.elapsed());
+                }
+                let (push, copy) = (spread(pushes), spread(copies));
+                let c = ratio(push, copy);
+                println!(
+                    "{:<14} {:<7} {:>6.2} {:>6.2} {:>6.2} {:>9.0} {:>9.0}",
+                    format!("{format} {name}"),
+                    keep.name(),
+                    c[0],
+                    c[1],
+                    c[2],
+                    push[1] * 1e6,
+                    copy[1] * 1e6,
+                );
             }
-            for _ in 0..repeats {
-                copies.push(timed(|| black_box(&mut dst).copy_from_slice(black_box(&src))));
-                allocs.push(timed(|| drop(black_box(black_box(&src).to_vec()))));
-                pushes.push(timed(|| drop(black_box(convert(&planes)))));
+        }
+    }
+}
+
+/// What happens to the frame a push made, before the next push.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// Dropped at once: the next push's allocation gets the same memory back.
+    Drop,
+    /// Kept until the next frame is made, as a stream keeps its newest frame: two frames'
+    /// memory alternates.
+    Kept,
+    /// Kept, and its buffer written over by the next push (`from_*_reusing`), as a stream
+    /// does with a newest frame that nothing else holds.
+    Reused,
+}
+
+impl Keep {
+    fn name(self) -> &'static str {
+        match self {
+            Keep::Drop => "dropped",
+            Keep::Kept => "kept",
+            Keep::Reused => "reused",
+        }
+    }
+
+    /// One timed push; `held` is the previous push's frame.
+    fn push(
+        self,
+        planes: &Planes,
+        convert: fn(&Planes, Vec<u8>) -> VideoFrame,
+        held: VideoFrame,
+    ) -> VideoFrame {
+        match self {
+            Keep::Drop => {
+                drop(held);
+                black_box(convert(planes, Vec::new()))
             }
-            let (push, copy) = (spread(pushes), spread(copies));
-            let c = ratio(push, copy);
-            let a = ratio(push, spread(allocs));
-            println!(
-                "{:<14} {:>6.2} {:>6.2} {:>6.2}   {:>6.2} {:>6.2} {:>6.2} {:>9.0} {:>9.0}",
-                format!("{format} {name}"),
-                c[0],
-                c[1],
-                c[2],
-                a[0],
-                a[1],
-                a[2],
-                push[1] * 1e6,
-                copy[1] * 1e6,
-            );
+            Keep::Kept => {
+                let frame = black_box(convert(planes, Vec::new()));
+                drop(held);
+                frame
+            }
+            Keep::Reused => black_box(convert(planes, held.data)),
         }
     }
 }

@@ -107,17 +107,39 @@ fn check_plane(
     Ok(())
 }
 
-/// Appends a strided plane to `out` as tight rows of `row_bytes`. A tight source is one
-/// memcpy, a padded one a memcpy per row; `out` is reserved by the caller, so neither grows it.
-fn copy_plane(out: &mut Vec<u8>, src: &[u8], stride: usize, row_bytes: usize, rows: usize) {
-    if stride == row_bytes {
-        if let Some(src) = src.get(..row_bytes * rows) {
-            out.extend_from_slice(src);
-            return;
+/// Writes a strided plane into `out` at `at` as tight rows of `row_bytes`: over the bytes
+/// there when `out` already holds them (a reused buffer), else appended (`out` is then
+/// `at` bytes long and reserved by the caller, so it never grows). A tight source is one
+/// memcpy, a padded one a memcpy per row.
+fn copy_plane(
+    out: &mut Vec<u8>,
+    at: usize,
+    src: &[u8],
+    stride: usize,
+    row_bytes: usize,
+    rows: usize,
+) {
+    let len = row_bytes * rows;
+    let tight = if stride == row_bytes { src.get(..len) } else { None };
+    if let Some(dst) = out.get_mut(at..at + len) {
+        match tight {
+            Some(src) => dst.copy_from_slice(src),
+            None => {
+                for (dst, src) in dst.chunks_exact_mut(row_bytes).zip(src.chunks(stride)) {
+                    dst.copy_from_slice(&src[..row_bytes]);
+                }
+            }
         }
+        return;
     }
-    for row in src.chunks(stride).take(rows) {
-        out.extend_from_slice(&row[..row_bytes]);
+    debug_assert_eq!(out.len(), at, "planes are appended in order");
+    match tight {
+        Some(src) => out.extend_from_slice(src),
+        None => {
+            for row in src.chunks(stride).take(rows) {
+                out.extend_from_slice(&row[..row_bytes]);
+            }
+        }
     }
 }
 
@@ -162,10 +184,22 @@ fn deinterleave_plane(u: &mut [u8], v: &mut [u8], uv: &[u8], stride: usize, widt
     }
 }
 
-/// An empty buffer with room for the whole tight I420 picture, so filling it never reallocates
-/// (and nothing is zeroed only to be overwritten).
-fn i420_buffer(width: u32, height: u32) -> Result<Vec<u8>, FrameError> {
+/// The buffer a conversion writes the tight I420 picture into: `spare` as it is when it is
+/// exactly the picture's size (a frame of the same size that nobody reads any more; it is
+/// overwritten in place, with no allocation and nothing zeroed), else an empty buffer with
+/// room for the whole picture, so filling it never reallocates (and nothing is zeroed only
+/// to be overwritten). Only an exact size is reused: a larger spare would keep memory the
+/// picture does not need for as long as the camera pushes.
+fn i420_buffer(
+    width: u32,
+    height: u32,
+    spare: impl FnOnce() -> Vec<u8>,
+) -> Result<Vec<u8>, FrameError> {
     let len = i420_len(width, height).ok_or(FrameError::TooLarge { width, height })?;
+    let spare = spare();
+    if spare.len() == len {
+        return Ok(spare);
+    }
     Ok(Vec::with_capacity(len))
 }
 
@@ -204,16 +238,55 @@ impl VideoFrame {
         timestamp_us: u64,
         rotation: Rotation,
     ) -> Result<VideoFrame, FrameError> {
+        VideoFrame::from_i420_reusing(
+            Vec::new,
+            width,
+            height,
+            y,
+            y_stride,
+            u,
+            u_stride,
+            v,
+            v_stride,
+            timestamp_us,
+            rotation,
+        )
+    }
+
+    /// [`VideoFrame::from_i420`], written over the buffer `spare` returns when that is exactly
+    /// the picture's size (the data of an older frame of the same size that nobody reads any
+    /// more): a camera pushing 30 frames a second then copies into the same memory each time
+    /// instead of a fresh allocation. Any other buffer is dropped and a new one allocated.
+    /// `spare` is called only once the planes have passed every check, so a refused frame
+    /// takes nothing from the caller.
+    ///
+    /// # Errors
+    ///
+    /// As [`VideoFrame::from_i420`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_i420_reusing(
+        spare: impl FnOnce() -> Vec<u8>,
+        width: u32,
+        height: u32,
+        y: &[u8],
+        y_stride: u32,
+        u: &[u8],
+        u_stride: u32,
+        v: &[u8],
+        v_stride: u32,
+        timestamp_us: u64,
+        rotation: Rotation,
+    ) -> Result<VideoFrame, FrameError> {
         check_size(width, height)?;
         let (cw, ch) = (chroma(width), chroma(height));
         check_plane(Plane::Y, y, y_stride, width, height)?;
         check_plane(Plane::U, u, u_stride, cw, ch)?;
         check_plane(Plane::V, v, v_stride, cw, ch)?;
-        let mut data = i420_buffer(width, height)?;
+        let mut data = i420_buffer(width, height, spare)?;
         let (w, h, cw, ch) = (width as usize, height as usize, cw as usize, ch as usize);
-        copy_plane(&mut data, y, y_stride as usize, w, h);
-        copy_plane(&mut data, u, u_stride as usize, cw, ch);
-        copy_plane(&mut data, v, v_stride as usize, cw, ch);
+        copy_plane(&mut data, 0, y, y_stride as usize, w, h);
+        copy_plane(&mut data, w * h, u, u_stride as usize, cw, ch);
+        copy_plane(&mut data, w * h + cw * ch, v, v_stride as usize, cw, ch);
         Ok(VideoFrame { width, height, data, timestamp_us, rotation })
     }
 
@@ -234,15 +307,46 @@ impl VideoFrame {
         timestamp_us: u64,
         rotation: Rotation,
     ) -> Result<VideoFrame, FrameError> {
+        VideoFrame::from_nv12_reusing(
+            Vec::new,
+            width,
+            height,
+            y,
+            y_stride,
+            uv,
+            uv_stride,
+            timestamp_us,
+            rotation,
+        )
+    }
+
+    /// [`VideoFrame::from_nv12`] over a spare buffer, as [`VideoFrame::from_i420_reusing`].
+    ///
+    /// # Errors
+    ///
+    /// As [`VideoFrame::from_i420`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_nv12_reusing(
+        spare: impl FnOnce() -> Vec<u8>,
+        width: u32,
+        height: u32,
+        y: &[u8],
+        y_stride: u32,
+        uv: &[u8],
+        uv_stride: u32,
+        timestamp_us: u64,
+        rotation: Rotation,
+    ) -> Result<VideoFrame, FrameError> {
         check_size(width, height)?;
         let (cw, ch) = (chroma(width), chroma(height));
         check_plane(Plane::Y, y, y_stride, width, height)?;
         check_plane(Plane::Uv, uv, uv_stride, 2 * cw, ch)?;
-        let mut data = i420_buffer(width, height)?;
+        let mut data = i420_buffer(width, height, spare)?;
         let (w, h, cw, ch) = (width as usize, height as usize, cw as usize, ch as usize);
-        copy_plane(&mut data, y, y_stride as usize, w, h);
+        copy_plane(&mut data, 0, y, y_stride as usize, w, h);
         // The U and V planes are filled side by side from each UV row, so they need to exist
-        // first; zeroing them is a small cost beside the de-interleave.
+        // first: in a new buffer they are zeroed (a small cost beside the de-interleave), a
+        // reused one already has them.
         data.resize(w * h + 2 * cw * ch, 0);
         let (u_out, v_out) = data[w * h..].split_at_mut(cw * ch);
         deinterleave_plane(u_out, v_out, uv, uv_stride as usize, cw);
@@ -496,6 +600,98 @@ mod tests {
             assert_eq!(f.data.capacity(), f.data.len(), "{w}x{h}: allocated once, exactly");
             f.validate().unwrap();
         }
+    }
+
+    /// A reused buffer gets exactly what a new one would, whatever it held: every byte is
+    /// written, none left from the older frame.
+    #[test]
+    #[allow(clippy::cast_possible_truncation)] // test sizes are small
+    fn reused_buffers_are_written_over_entirely() {
+        for (n, (w, h, pad, tail)) in cases().into_iter().enumerate() {
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let (ys, cs, uvs) = (w + pad, cw + pad.div_ceil(2), 2 * cw + pad);
+            let seed = n as u32 * 5;
+            let y = plane(ys, w, h, tail, seed + 1);
+            let u = plane(cs, cw, ch, tail, seed + 2);
+            let v = plane(cs, cw, ch, tail, seed + 3);
+            let uv = plane(uvs, 2 * cw, ch, tail, seed + 4);
+            let (wu, hu, ysu, csu, uvsu) = (w as u32, h as u32, ys as u32, cs as u32, uvs as u32);
+            let len = w * h + 2 * cw * ch;
+            let i420 = |spare: Vec<u8>| {
+                let frame = VideoFrame::from_i420_reusing(
+                    move || spare,
+                    wu,
+                    hu,
+                    &y,
+                    ysu,
+                    &u,
+                    csu,
+                    &v,
+                    csu,
+                    3,
+                    Rotation::Deg180,
+                );
+                frame.unwrap()
+            };
+            let nv12 = |spare: Vec<u8>| {
+                let frame = VideoFrame::from_nv12_reusing(
+                    move || spare,
+                    wu,
+                    hu,
+                    &y,
+                    ysu,
+                    &uv,
+                    uvsu,
+                    3,
+                    Rotation::Deg180,
+                );
+                frame.unwrap()
+            };
+            let want_i420 = reference_i420(w, h, [(&y, ys), (&u, cs), (&v, cs)]);
+            let want_nv12 = reference_nv12(w, h, &y, ys, &uv, uvs);
+            for (convert, want) in [
+                (&i420 as &dyn Fn(Vec<u8>) -> VideoFrame, &want_i420),
+                (&nv12 as &dyn Fn(Vec<u8>) -> VideoFrame, &want_nv12),
+            ] {
+                let spare = vec![0xA5; len];
+                let at = spare.as_ptr();
+                let f = convert(spare);
+                assert_eq!(&f.data, want, "{w}x{h} pad {pad} tail {tail}");
+                assert_eq!(f.data.as_ptr(), at, "{w}x{h}: the spare was written over");
+                assert_eq!((f.timestamp_us, f.rotation), (3, Rotation::Deg180));
+                // Any other size is not used: a larger one would keep memory the frame does
+                // not need, a smaller one would grow.
+                for other in [len - 1, len + 1] {
+                    let f = convert(vec![0xA5; other]);
+                    assert_eq!(&f.data, want, "{w}x{h}, spare of {other}");
+                    assert_eq!(f.data.capacity(), len, "{w}x{h}, spare of {other}");
+                }
+                assert_eq!(&convert(Vec::new()).data, want);
+            }
+        }
+    }
+
+    #[test]
+    fn refused_frames_take_no_spare() {
+        let buf = vec![0u8; 64];
+        let untouched = || -> Vec<u8> { panic!("a refused frame asked for a buffer") };
+        let err = VideoFrame::from_i420_reusing(
+            untouched,
+            4,
+            4,
+            &buf[..15],
+            4,
+            &buf,
+            2,
+            &buf,
+            2,
+            0,
+            Rotation::Deg0,
+        );
+        assert_eq!(err, Err(FrameError::PlaneTooShort { plane: Plane::Y, len: 15, needed: 16 }));
+        let err =
+            VideoFrame::from_nv12_reusing(untouched, 4, 4, &buf, 4, &buf, 3, 0, Rotation::Deg0);
+        assert_eq!(err, Err(FrameError::StrideTooSmall { plane: Plane::Uv, stride: 3, min: 4 }));
     }
 
     #[test]
