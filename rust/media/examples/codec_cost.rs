@@ -9,8 +9,9 @@
 //!     codec_cost work WIDTHxHEIGHT FPS FRAMES BPS
 //!
 //! is one side's codec work in a call of the clean pattern (what `duet demo` sends): FRAMES
-//! frames encoded at BPS and decoded, on this thread; it prints the thread's CPU seconds
-//! spent inside encode and decode (from /proc/thread-self/schedstat, so neither the pattern
+//! frames encoded at BPS and decoded, on this thread, and as many seconds of the 440 Hz tone
+//! encoded and decoded with Opus as the frames last (20 ms packets at 32 kbit/s, as a call
+//! sends); it prints the thread's CPU seconds spent inside encode and decode (from /proc/thread-self/schedstat, so neither the pattern
 //! nor a busy machine's waiting counts). bench/call-cpu compares a call with it; under
 //! `valgrind --tool=callgrind --toggle-collect='*OpenH264*code*'` it counts the codec's
 //! instructions alone.
@@ -18,8 +19,8 @@
 use std::time::{Duration, Instant};
 
 use duet_media::{
-    OpenH264Decoder, OpenH264Encoder, TestPattern, VideoDecoder, VideoEncoder, VideoEncoderConfig,
-    VideoFrame,
+    AudioChunker, AudioDecoder, AudioEncoder, OpenH264Decoder, OpenH264Encoder, OpusDecoder,
+    OpusEncoder, TestPattern, Tone, VideoDecoder, VideoEncoder, VideoEncoderConfig, VideoFrame,
 };
 
 fn noisy(mut frame: VideoFrame, seed: u32) -> VideoFrame {
@@ -74,12 +75,32 @@ fn work(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         cpu += thread_cpu() - start;
     }
     let seconds = f64::from(frames) / f64::from(fps.max(1));
+    let audio = audio_work(u64::from(frames) * 100 / u64::from(fps.max(1)))?;
     println!(
-        "{{\"frames\": {frames}, \"codec_cpu_s\": {:.4}, \"kbps\": {:.0}}}",
+        "{{\"frames\": {frames}, \"codec_cpu_s\": {:.4}, \"video_cpu_s\": {:.4}, \"audio_cpu_s\": {:.4}, \"kbps\": {:.0}}}",
+        (cpu + audio).as_secs_f64(),
         cpu.as_secs_f64(),
+        audio.as_secs_f64(),
         bytes as f64 * 8.0 / seconds / 1000.0
     );
     Ok(())
+}
+
+/// The thread's CPU time inside Opus, encoding and decoding `frames` 10 ms frames of the tone
+/// as a call's audio pipeline does (chunked to 20 ms packets).
+fn audio_work(frames: u64) -> Result<Duration, Box<dyn std::error::Error>> {
+    let (mut enc, mut dec) = (OpusEncoder::new(32_000)?, OpusDecoder::new()?);
+    let (mut tone, mut chunker) = (Tone::new(440.0), AudioChunker::new());
+    let mut cpu = Duration::ZERO;
+    for n in 0..frames {
+        let frame = tone.next_frame(n * 10_000);
+        let Some(chunk) = chunker.push(&frame) else { continue };
+        let start = thread_cpu();
+        let packet = enc.encode(&chunk)?;
+        dec.decode(&packet)?;
+        cpu += thread_cpu() - start;
+    }
+    Ok(cpu)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
