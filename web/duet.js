@@ -993,13 +993,7 @@ export class Conversation extends Emitter {
     this._addLocal(pc, localStream);
     if (!localStream || !localStream.getAudioTracks().length) pc.addTransceiver('audio', { direction: 'recvonly' });
     if (!localStream || !localStream.getVideoTracks().length) pc.addTransceiver('video', { direction: 'recvonly' });
-    const munge = !applyCodecPreferences(pc);
-    const offer = await pc.createOffer();
-    if (munge) offer.sdp = preferH264InSdp(offer.sdp);
-    if (this.pc !== pc || this.state === 'closed') return;
-    await pc.setLocalDescription(offer);
-    if (this.pc !== pc || this.state === 'closed') return;
-    this._localSdp = pc.localDescription.sdp;
+    if (!await this._describe(pc, 'offer')) return;
     // Nothing is sent before the callee accepts, even over a connection it pre-connected.
     await setSending(pc, false);
     if (this.pc !== pc || this.state === 'closed') return;
@@ -1016,6 +1010,19 @@ export class Conversation extends Emitter {
     this._openSignals();
   }
 
+  /// Makes and applies this side's offer or answer (H.264 first) and keeps its SDP; false if
+  /// the call moved on meanwhile.
+  async _describe(pc, type) {
+    const munge = !applyCodecPreferences(pc);
+    const description = type === 'offer' ? await pc.createOffer() : await pc.createAnswer();
+    if (munge) description.sdp = preferH264InSdp(description.sdp);
+    if (this.pc !== pc || this.state === 'closed') return false;
+    await pc.setLocalDescription(description);
+    if (this.pc !== pc || this.state === 'closed') return false;
+    this._localSdp = pc.localDescription.sdp;
+    return true;
+  }
+
   /// Pre-connect (protocol.md): answers the offer while the call rings, without tracks, and
   /// sends the answer and candidates, so ICE and DTLS are done by the accept. The answer
   /// says send-and-receive, so the accept's tracks need no renegotiation.
@@ -1025,13 +1032,7 @@ export class Conversation extends Emitter {
     await remoteDescription(pc, { type: 'offer', sdp: this._remoteOffer }, 'the caller sent no offer');
     if (this.pc !== pc || this.state === 'closed') return;
     for (const t of pc.getTransceivers()) t.direction = 'sendrecv';
-    const munge = !applyCodecPreferences(pc);
-    const answer = await pc.createAnswer();
-    if (munge) answer.sdp = preferH264InSdp(answer.sdp);
-    if (this.pc !== pc || this.state === 'closed') return;
-    await pc.setLocalDescription(answer);
-    if (this.pc !== pc || this.state === 'closed') return;
-    this._localSdp = pc.localDescription.sdp;
+    if (!await this._describe(pc, 'answer')) return;
     this._preconnected = true;
     const signal = { kind: 'description', sdp_type: 'answer', sdp: this._localSdp };
     this._video._send({ type: 'signal', call_id: this.callId, signal });
@@ -1071,13 +1072,7 @@ export class Conversation extends Emitter {
     await remoteDescription(pc, { type: 'offer', sdp: offerSdp }, 'the caller sent no offer');
     if (this.pc !== pc || this.state === 'closed') return;
     this._addLocal(pc, localStream);
-    const munge = !applyCodecPreferences(pc);
-    const answer = await pc.createAnswer();
-    if (munge) answer.sdp = preferH264InSdp(answer.sdp);
-    if (this.pc !== pc || this.state === 'closed') return;
-    await pc.setLocalDescription(answer);
-    if (this.pc !== pc || this.state === 'closed') return;
-    this._localSdp = pc.localDescription.sdp;
+    if (!await this._describe(pc, 'answer')) return;
     this._video._send({ type: 'accept', call_id: this.callId, sdp: this._localSdp });
     this._openSignals();
     if (!this._codecsInCommon(this._localSdp)) return;
