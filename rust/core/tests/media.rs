@@ -404,9 +404,9 @@ async fn relayed_call_then_exit(url: &str, secret: &str, caller_hangs_up: bool) 
 }
 
 /// A quick server whose calls ring long enough to pre-connect and look around on a loaded
-/// machine, with this TURN set-up.
-fn ringing_config(ice: duet_server::IceConfig) -> duet_server::ServerConfig {
-    duet_server::ServerConfig { ring_timeout: Duration::from_secs(20), ice, ..quick_config() }
+/// machine.
+fn ringing_config() -> duet_server::ServerConfig {
+    duet_server::ServerConfig { ring_timeout: Duration::from_secs(20), ..quick_config() }
 }
 
 /// Waits until the conversation's session has a selected ICE pair (it pre-connected).
@@ -426,7 +426,7 @@ async fn until_ice_is_up(conv: &Conversation) -> CallStats {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ringing_callee_pre_connects_and_media_waits_for_the_accept() {
     let _shared = PROCESS.read().await;
-    let srv = server(ringing_config(quick_config().ice)).await;
+    let srv = server(ringing_config()).await;
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
     let out = alice.call("bob", None);
@@ -461,13 +461,12 @@ async fn a_ringing_callee_pre_connects_and_media_waits_for_the_accept() {
 }
 
 /// A pre-connected call that ends while it rings (rejected, cancelled) lets go of its
-/// sockets and tasks on both sides. Without TURN: a call that ends while its relay candidate
-/// is still being allocated leaves the allocation (and the embedded server's relay socket,
-/// counted here) to expire, which is not what this test is about.
+/// sockets and tasks on both sides, and of its TURN allocations (the embedded server's relay
+/// sockets count here too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pre_connected_call_that_ends_while_ringing_releases_its_sockets() {
     let _alone = PROCESS.write().await;
-    let srv = server(ringing_config(duet_server::IceConfig::None)).await;
+    let srv = server(ringing_config()).await;
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
     let (sockets, tasks, _) = warmed_up(&mut alice, &mut bob).await;
@@ -495,7 +494,7 @@ async fn a_pre_connected_call_that_ends_while_ringing_releases_its_sockets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callee_with_pre_connect_off_builds_nothing_until_it_accepts() {
     let _shared = PROCESS.read().await;
-    let srv = server(ringing_config(quick_config().ice)).await;
+    let srv = server(ringing_config()).await;
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
     let mut bob = Peer::connect_tweaked(&srv.http_url(), srv.secret(), "bob", None, |c| {
         c.pre_connect = false;
@@ -510,4 +509,34 @@ async fn a_callee_with_pre_connect_off_builds_nothing_until_it_accepts() {
     alice.response(CallStatus::Accepted).await;
     let (alice_sees, _) = watch_stream(&mut alice, &out).await;
     eventually("frames after the accept", || alice_sees.verified() >= 3).await;
+}
+
+/// A call that ends the moment it rings, while the callee's pre-connect may still be
+/// allocating its TURN relay candidate, leaves no allocation on the server: the closing
+/// session waits for the allocation's answer and releases it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_rejected_as_it_rings_leaves_no_turn_allocation() {
+    let _shared = PROCESS.read().await;
+    let srv = server(ringing_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    for round in 0..5 {
+        let out = alice.call("bob", None);
+        let (inc, _) = bob.called().await;
+        inc.reject().unwrap();
+        alice.response(CallStatus::Rejected).await;
+        alice.closed(&out, EndReason::Rejected).await;
+        let start = tokio::time::Instant::now();
+        loop {
+            let left = srv.turn_allocations().await.unwrap();
+            if left == 0 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "round {round}: {left} allocations still held 3 s after the reject"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

@@ -8,8 +8,8 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    PeerConnectionEventHandler, RTCIceConnectionState, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState,
+    PeerConnectionEventHandler, RTCIceConnectionState, RTCIceGatheringState,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
 use super::{audio_receive, video_receive, PeerError, PeerEvent, VideoCodecs};
@@ -21,6 +21,9 @@ use crate::task::TaskHandle;
 
 pub(super) struct Handler {
     connected: watch::Sender<bool>,
+    /// Whether ICE is gathering candidates now (a TURN allocation may be under way); the
+    /// session sets it as it applies its description, before the first event could.
+    gathering: Arc<watch::Sender<bool>>,
     receiving: Receiving,
     announced: AtomicBool,
     /// Whether ICE has a working pair now: a failure while it has one is DTLS's, a failure
@@ -44,18 +47,26 @@ struct Receiving {
     agreed: watch::Receiver<bool>,
 }
 
+/// The session's states the handler keeps up to date, or reads.
+pub(super) struct States {
+    pub connected: watch::Sender<bool>,
+    pub gathering: Arc<watch::Sender<bool>>,
+    pub agreed: watch::Receiver<bool>,
+}
+
 impl Handler {
     pub(super) fn new(
         conv: ConvId,
         events: mpsc::UnboundedSender<PeerEvent>,
-        connected: watch::Sender<bool>,
-        agreed: watch::Receiver<bool>,
+        states: States,
         remote: Arc<RemoteStream>,
         tasks: Arc<Mutex<Vec<TaskHandle>>>,
         video_codecs: Arc<dyn VideoCodecs>,
     ) -> Self {
+        let States { connected, gathering, agreed } = states;
         Handler {
             connected,
+            gathering,
             receiving: Receiving { conv, events, remote, tasks, video_codecs, agreed },
             announced: AtomicBool::new(false),
             ice_connected: AtomicBool::new(false),
@@ -128,6 +139,10 @@ impl PeerConnectionEventHandler for Handler {
         if self.ever_connected.load(Ordering::Relaxed) && (working || down) {
             let _ = self.receiving.events.send(PeerEvent::Path(self.receiving.conv, working));
         }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.gathering.send_replace(state == RTCIceGatheringState::Gathering);
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {

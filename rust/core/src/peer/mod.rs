@@ -149,6 +149,8 @@ pub(crate) struct PeerSession {
     last_snapshot: Mutex<Snapshot>,
     /// Sender tasks end when this is dropped (they wait on it for the connection).
     _connected: watch::Receiver<bool>,
+    /// Whether ICE is gathering: a close waits for it (see `close`).
+    gathering: Arc<watch::Sender<bool>>,
 }
 
 /// What the app's local stream feeds. A pre-connecting session has its tracks before it has
@@ -199,13 +201,17 @@ impl PeerSession {
         let (media_engine, registry, path) = setup::media_engine()?;
         let (connected_tx, connected) = watch::channel(false);
         let (agreed, agreed_rx) = watch::channel(false);
+        let gathering = Arc::new(watch::channel(false).0);
         let remote = RemoteStream::new(p.call_id.clone());
         let tasks = Arc::new(Mutex::new(Vec::new()));
         let handler = Handler::new(
             p.conv,
             p.events.clone(),
-            connected_tx,
-            agreed_rx.clone(),
+            handler::States {
+                connected: connected_tx,
+                gathering: Arc::clone(&gathering),
+                agreed: agreed_rx.clone(),
+            },
             Arc::clone(&remote),
             Arc::clone(&tasks),
             Arc::clone(&p.config.video_codecs),
@@ -226,16 +232,7 @@ impl PeerSession {
         );
         // Our own stream id: the peer's tracks belong to the same call but are not ours.
         let stream_id = format!("duet-{}", uuid::Uuid::new_v4().simple());
-        let wants_video = p.local.as_ref().is_none_or(|l| l.constraints().video.is_some());
-        let wants_audio = p.local.as_ref().is_none_or(|l| l.constraints().audio);
-        let video = match wants_video {
-            true => Some(track::add(&pc, RtpCodecKind::Video, setup::h264(), &stream_id).await?),
-            false => None,
-        };
-        let audio = match wants_audio {
-            true => Some(track::add(&pc, RtpCodecKind::Audio, setup::opus(), &stream_id).await?),
-            false => None,
-        };
+        let (video, audio) = add_tracks(&pc, p.local.as_ref(), &stream_id).await?;
         let (flowing_tx, flowing) = watch::channel(false);
         lock(&tasks).push(TaskHandle::spawn(both(connected.clone(), agreed_rx, flowing_tx)));
         let (remote_described, candidates) = queue_remote_candidates(&pc, &tasks);
@@ -268,6 +265,7 @@ impl PeerSession {
             // The first `stats()` reports rates since the session began.
             last_snapshot: Mutex::new(Snapshot::zero(Instant::now())),
             _connected: connected,
+            gathering,
         };
         if let Some(local) = &p.local {
             session.attach(local)?;
@@ -342,6 +340,7 @@ impl PeerSession {
             self.pc.add_transceiver_from_kind(kind, Some(receive_only)).await?;
         }
         let offer = self.pc.create_offer(None).await?;
+        self.gathering.send_replace(true);
         self.pc.set_local_description(offer.clone()).await?;
         Ok(offer.sdp)
     }
@@ -352,6 +351,7 @@ impl PeerSession {
         self.pc.set_remote_description(offer).await.map_err(PeerError::RemoteDescription)?;
         let _ = self.remote_described.send(true);
         let answer = self.pc.create_answer(None).await?;
+        self.gathering.send_replace(true);
         self.pc.set_local_description(answer.clone()).await?;
         Ok(answer.sdp)
     }
@@ -423,14 +423,44 @@ impl PeerSession {
         s
     }
 
-    /// Stops every pipeline and closes the peer connection, releasing its sockets.
+    /// Stops every pipeline and closes the peer connection, releasing its sockets and its
+    /// TURN allocations. A TURN allocation still being made is released only once it is made:
+    /// closed before, the server would keep it until it expires (10 minutes), as a call
+    /// rejected the moment it rings (pre-connect) once did. So the close waits for
+    /// gathering, at most `GATHERING_WAIT`.
     pub(crate) async fn close(&self) {
         lock(&self.tasks).clear();
+        let mut gathering = self.gathering.subscribe();
+        let gathered = gathering.wait_for(|busy| !*busy);
+        if tokio::time::timeout(GATHERING_WAIT, gathered).await.is_err() {
+            tracing::debug!(conv = self.conv.0, "closing while ICE still gathers");
+        }
         if let Err(e) = self.pc.close().await {
             tracing::debug!("closing the peer connection: {e}");
         }
     }
 }
+
+/// The session's tracks to send: what the app's stream sends, or both kinds for a session
+/// that pre-connects (its stream comes at the accept).
+async fn add_tracks(
+    pc: &Arc<dyn PeerConnection>,
+    local: Option<&Arc<LocalStream>>,
+    stream_id: &str,
+) -> Result<(Option<track::Added>, Option<track::Added>), PeerError> {
+    let video = match local.is_none_or(|l| l.constraints().video.is_some()) {
+        true => Some(track::add(pc, RtpCodecKind::Video, setup::h264(), stream_id).await?),
+        false => None,
+    };
+    let audio = match local.is_none_or(|l| l.constraints().audio) {
+        true => Some(track::add(pc, RtpCodecKind::Audio, setup::opus(), stream_id).await?),
+        false => None,
+    };
+    Ok((video, audio))
+}
+
+/// How long a closing session waits for ICE gathering (a TURN allocation's answer) to end.
+const GATHERING_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Remote candidates can arrive before the remote description (a callee hears the caller's
 /// while it rings); webrtc-rs refuses them until then, so they wait in a queue that a task
