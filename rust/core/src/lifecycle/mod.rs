@@ -436,7 +436,14 @@ impl Lifecycle {
                     state,
                     data: if ringing { c.data.clone() } else { None },
                     options: c.options.clone(),
-                    sdp: if ringing { c.local_sdp.clone() } else { None },
+                    // The caller's offer, or the callee's answer once it accepted; not the
+                    // early answer of a callee that pre-connects (docs/protocol.md, Resuming).
+                    sdp: match (c.role, state) {
+                        (Role::Caller, RestatedState::Ringing) | (_, RestatedState::Accepting) => {
+                            c.local_sdp.clone()
+                        }
+                        _ => None,
+                    },
                     ring_elapsed_ms: if ringing {
                         millis(now.saturating_duration_since(c.rang_since))
                     } else {

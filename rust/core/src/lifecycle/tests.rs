@@ -985,3 +985,14 @@ fn a_caller_applies_an_early_answer_once_and_not_again_at_the_accept() {
     let out = r.recv(accepted);
     assert!(out.contains(&Output::Established { conv, remote_sdp: None }), "{out:?}");
 }
+
+#[test]
+fn a_pre_connected_callee_restates_its_ring_without_the_early_answer() {
+    let (mut r, conv) = pre_connected();
+    let ringing = r.m.restatements(r.now);
+    assert_eq!((ringing.len(), ringing[0].sdp.as_deref()), (1, None), "{ringing:?}");
+    r.m.begin_accept(r.now, conv).unwrap();
+    let accepting = r.m.restatements(r.now);
+    assert_eq!(accepting[0].state, RestatedState::Accepting);
+    assert_eq!(accepting[0].sdp.as_deref(), Some("answer"), "the answer, once accepting");
+}
