@@ -740,8 +740,10 @@ export class Video extends Emitter {
       return;
     }
     this._adopt(conv);
-    this._emit('called', conv);
+    // Started before the app hears of the call, so that an accept from its handler waits for
+    // the pre-connect instead of making a second peer connection.
     if (msg.preconnect && this.preConnect && msg.sdp) conv._preconnecting = conv._preconnect();
+    this._emit('called', conv);
   }
 
   _onMerged(msg) {
@@ -829,6 +831,8 @@ export class Conversation extends Emitter {
     this._mediaConnected = false;   // media signals wait for the peer connection
     this._remoteOffer = remoteOffer || null;
     this._localSdp = null;
+    this._acceptStream = null;      // what accept() was given, for a pre-connect under way
+    this._sendingOff = null;        // the caller's senders being turned off until accepted
     this._preconnecting = null;     // the pre-connect under way (a promise), callee
     this._preconnected = false;     // its answer went out: the accept only adds the tracks
     this._earlyAnswered = false;    // the caller applied the callee's early answer
@@ -864,6 +868,7 @@ export class Conversation extends Emitter {
     video._conversation = this;
     const done = new Promise((resolve, reject) => this._acceptWaiters.push({ resolve, reject }));
     this.state = 'accepting';
+    this._acceptStream = localStream || null;
     const preconnecting = this._preconnecting || Promise.resolve();
     preconnecting
       .then(() => (this._preconnected ? this._acceptPreconnected(localStream) : this._answer(this._remoteOffer, localStream)))
@@ -995,8 +1000,9 @@ export class Conversation extends Emitter {
     if (!localStream || !localStream.getVideoTracks().length) pc.addTransceiver('video', { direction: 'recvonly' });
     if (!await this._describe(pc, 'offer')) return;
     // Nothing is sent before the callee accepts, even over a connection it pre-connected.
-    await setSending(pc, false);
-    if (this.pc !== pc || this.state === 'closed') return;
+    // Not awaited before the invite: the connection cannot be up before the callee has
+    // answered it, and the invite should not wait for the browser.
+    this._sendingOff = setSending(pc, false);
     const invite = {
       type: 'invite',
       call_id: this.callId,
@@ -1031,22 +1037,27 @@ export class Conversation extends Emitter {
     this._canSignal = false;
     await remoteDescription(pc, { type: 'offer', sdp: this._remoteOffer }, 'the caller sent no offer');
     if (this.pc !== pc || this.state === 'closed') return;
-    for (const t of pc.getTransceivers()) t.direction = 'sendrecv';
+    // Accepted already (an app that answers at once): its tracks go in the answer itself.
+    if (this.state === 'accepting') this._addLocal(pc, this._acceptStream);
+    else for (const t of pc.getTransceivers()) t.direction = 'sendrecv';
     if (!await this._describe(pc, 'answer')) return;
     this._preconnected = true;
     const signal = { kind: 'description', sdp_type: 'answer', sdp: this._localSdp };
     this._video._send({ type: 'signal', call_id: this.callId, signal });
     this._openSignals();
     if (!this._codecsInCommon(this._localSdp)) return;
-    await this._drainInbox();
+    // Not awaited: an accept waiting for this pre-connect need not wait for the caller's
+    // candidates to be applied too (each signal's failure is handled where it is applied).
+    this._drainInbox();
   }
 
   /// The accept of a pre-connected call: the local tracks go on the senders it already has.
   async _acceptPreconnected(localStream) {
     const pc = this.pc;
     if (!pc || this.state === 'closed') return;
+    const attached = this.localStream === (localStream || null) && this.localStream !== null;
     this.localStream = localStream || null;
-    const tracks = localStream ? localStream.getTracks() : [];
+    const tracks = localStream && !attached ? localStream.getTracks() : [];
     for (const t of pc.getTransceivers()) {
       const track = tracks.find(x => x.kind === t.receiver.track.kind);
       if (!track) continue;
@@ -1216,7 +1227,8 @@ export class Conversation extends Emitter {
       if (this.role === 'caller') {
         this._setState('active');
         this._emit('response', status);
-        if (this.pc) setSending(this.pc, true);
+        const pc = this.pc;
+        if (pc) (this._sendingOff || Promise.resolve()).then(() => setSending(pc, true));
         this._releaseHeldStream();
         // An early answer is applied already; the accept's copy of it is not news.
         if (msg.sdp && this.pc && !this._earlyAnswered) {
