@@ -1055,7 +1055,8 @@ export class Conversation extends Emitter {
   async _acceptPreconnected(localStream) {
     const pc = this.pc;
     if (!pc || this.state === 'closed') return;
-    const attached = this.localStream === (localStream || null) && this.localStream !== null;
+    // Accepted while the pre-connect was under way: its tracks went in the answer.
+    const attached = !!localStream && this.localStream === localStream;
     this.localStream = localStream || null;
     const tracks = localStream && !attached ? localStream.getTracks() : [];
     for (const t of pc.getTransceivers()) {

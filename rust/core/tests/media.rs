@@ -350,18 +350,7 @@ async fn hanging_up_releases_every_turn_allocation() {
         })
         .await
         .unwrap();
-        let start = tokio::time::Instant::now();
-        loop {
-            let left = srv.turn_allocations().await.unwrap();
-            if left == 0 {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(3),
-                "round {round}: {left} allocations still held 3 s after the clients exited"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_no_turn_allocation(&srv, &format!("round {round}"), "the clients exited").await;
     }
 }
 
@@ -526,17 +515,23 @@ async fn a_call_rejected_as_it_rings_leaves_no_turn_allocation() {
         inc.reject().unwrap();
         alice.response(CallStatus::Rejected).await;
         alice.closed(&out, EndReason::Rejected).await;
-        let start = tokio::time::Instant::now();
-        loop {
-            let left = srv.turn_allocations().await.unwrap();
-            if left == 0 {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(3),
-                "round {round}: {left} allocations still held 3 s after the reject"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        until_no_turn_allocation(&srv, &format!("round {round}"), "the reject").await;
+    }
+}
+
+/// Waits until the server's embedded TURN holds no allocation; fails if one is still held
+/// 3 s after `after`.
+async fn until_no_turn_allocation(srv: &duet_server::ServerHandle, what: &str, after: &str) {
+    let start = tokio::time::Instant::now();
+    loop {
+        let left = srv.turn_allocations().await.unwrap();
+        if left == 0 {
+            return;
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{what}: {left} allocations still held 3 s after {after}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

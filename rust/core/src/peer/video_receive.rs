@@ -139,9 +139,10 @@ impl Decoding {
         let mut newest: Option<VideoFrame> = None;
         for frame in released.frames {
             let Some(unit) = self.assemble(&frame) else { continue };
-            let started = Instant::now();
+            // Timed for the first frame's log line only: nothing extra per frame after it.
+            let first = (self.remote.frames_decoded() == 0).then(Instant::now);
             if let Some(picture) = self.decode(&unit.0, unit.1) {
-                if self.remote.frames_decoded() == 0 {
+                if let Some(started) = first {
                     let took = started.elapsed();
                     tracing::debug!(bytes = unit.0.len(), ?took, "first video frame decoded");
                 }

@@ -175,7 +175,8 @@ impl Encoding {
             upright = frame.upright();
             &upright
         };
-        let started = Instant::now();
+        // Timed for the first frame's log line only: nothing extra per frame after it.
+        let first = (self.stats.frames_sent == 0).then(Instant::now);
         let encoded = match self.encoder.encode(frame, keyframe) {
             Ok(Some(e)) => e,
             Ok(None) => return,
@@ -184,7 +185,7 @@ impl Encoding {
                 return;
             }
         };
-        if self.stats.frames_sent == 0 {
+        if let Some(started) = first {
             tracing::debug!(
                 bytes = encoded.data.len(),
                 took = ?started.elapsed(),

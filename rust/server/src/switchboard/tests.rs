@@ -1132,6 +1132,11 @@ fn preconnect_incoming(who: &str, call_id: &str) -> (String, Value) {
     )
 }
 
+/// Asserts that no message in `out` lets a device pre-connect.
+fn no_pre_connect(out: &Got) {
+    assert!(out.iter().all(|(_, m)| m.get("preconnect").is_none()), "{out:?}");
+}
+
 #[test]
 fn the_only_device_of_the_callee_pre_connects_and_signals_while_it_rings() {
     let mut b = Bench::new();
@@ -1158,8 +1163,7 @@ fn a_call_ringing_on_two_devices_does_not_pre_connect() {
     for who in ["alice/a1", "bob/b1", "bob/b2"] {
         b.connect(who);
     }
-    let out = b.send("alice/a1", early_invite("c1"));
-    assert!(out.iter().all(|(_, m)| m.get("preconnect").is_none()), "{out:?}");
+    no_pre_connect(&b.send("alice/a1", early_invite("c1")));
     assert_eq!(error_code(&b.signal("bob/b1", "c1", 1)), vec![("bob/b1", "invalid_state")]);
 }
 
@@ -1178,8 +1182,12 @@ fn a_callee_with_a_connected_and_a_pushed_device_does_not_pre_connect() {
     b.connect("alice/a1");
     b.connect("bob/b1");
     let msg: ClientMessage = serde_json::from_value(early_invite("c1")).expect("parses");
-    let out = got(b.sb.handle_with(b.now, &key("alice/a1"), msg, &["b1".into(), "b2".into()]));
-    assert!(out.iter().all(|(_, m)| m.get("preconnect").is_none()), "{out:?}");
+    no_pre_connect(&got(b.sb.handle_with(
+        b.now,
+        &key("alice/a1"),
+        msg,
+        &["b1".into(), "b2".into()],
+    )));
 }
 
 #[test]
