@@ -394,6 +394,8 @@ export class Video extends Emitter {
     this._closed = false;
     this._conversation = null;     // the one call this device is in (or is placing/ringing)
     this._calls = new Map();       // call id -> Conversation (current and ringing incoming)
+    this._crossing = null;         // the id of a call from the uid we are calling, which our
+                                   // invite crossed: the server merges ours into it (Glare)
     this._queue = [];              // messages not sent yet, in order: waiting for the
                                    // connection (flushed after welcome) or for the rate limit
     this._bucket = null;           // this connection's rate limit, from its welcome
@@ -686,7 +688,16 @@ export class Video extends Emitter {
   _forget(conv) {
     if (this._calls.get(conv.callId) === conv) this._calls.delete(conv.callId);
     if (this._conversation === conv) this._conversation = null;
+    if (conv.role === 'caller') this._declineCrossing();
     this._scheduleKeepalive();
+  }
+
+  /// Our call was answered, or ended, without the server merging it into the call that
+  /// crossed it: that call is declined as busy rather than left ringing unseen.
+  _declineCrossing() {
+    if (!this._crossing) return;
+    this._send({ type: 'reject', call_id: this._crossing, busy: true });
+    this._crossing = null;
   }
 
   /// Is this device busy with a call other than `except`?
@@ -717,6 +728,7 @@ export class Video extends Emitter {
         return;
       }
       default: {
+        if (msg.type === 'closed' && msg.call_id === this._crossing) this._crossing = null;
         const conv = msg.call_id && this._calls.get(msg.call_id);
         if (conv) conv._onMessage(msg);
       }
@@ -733,6 +745,14 @@ export class Video extends Emitter {
       policy: msg.options?.ice_transport_policy === 'relay' ? 'relay' : 'all',
       remoteOffer: msg.sdp,
     });
+    const mine = this._conversation;
+    if (mine && mine.role === 'caller' && mine.state === 'ringing' && mine.remoteUid === msg.from
+        && !this._crossing) {
+      // Glare: our invite (sent, or still being made) reaches the server after this call
+      // did, so the server merges ours into it; declining it as busy would end both.
+      this._crossing = msg.call_id;
+      return;
+    }
     const ringing = [...this._calls.values()].some(c => c.role === 'callee' && c.state === 'ringing');
     if (this._busy() || ringing) {
       // One call at a time: decline as busy, without bothering the app.
@@ -750,6 +770,7 @@ export class Video extends Emitter {
     const conv = this._calls.get(msg.call_id);
     const into = msg.into;
     if (!conv || !into) return;
+    if (this._crossing === into.call_id) this._crossing = null;
     // The incoming call that the server merged ours into, if it rang here: it lives on as
     // our conversation rather than as a second one.
     const ringing = this._calls.get(into.call_id);
@@ -1227,6 +1248,7 @@ export class Conversation extends Emitter {
       if (this.state === 'active') return; // a repeat after a reconnect
       if (this.role === 'caller') {
         this._setState('active');
+        this._video._declineCrossing();
         this._emit('response', status);
         const pc = this.pc;
         if (pc) (this._sendingOff || Promise.resolve()).then(() => setSending(pc, true));

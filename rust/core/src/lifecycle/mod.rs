@@ -9,8 +9,9 @@
 //! Rules the machine keeps:
 //! - One call at a time: `call` hangs up the previous call, whatever its state.
 //! - An incoming call while in another call is declined as busy, without bothering the app,
-//!   except glare: an incoming call from the very uid we are calling is held until the server
-//!   says which call survives (`merged`), and then answered automatically.
+//!   except glare: an incoming call from the very uid we are calling (our invite sent or still
+//!   being made) is held until the server says which call survives (`merged`), and then
+//!   answered automatically; declined as busy if our call is answered or ends first.
 //! - Messages about calls the machine no longer holds are ignored: they are late or
 //!   duplicated, and the call they were about is already settled.
 //! - A call never outlives its usefulness: a ring that the server never ends, or a connection
@@ -376,9 +377,6 @@ impl Lifecycle {
                 self.send(msg);
             }
         }
-        if let Some(held) = self.held.take() {
-            self.send(ClientMessage::Reject { call_id: held.call.call_id, busy: true });
-        }
     }
 
     pub(crate) fn state(&self, conv: ConvId) -> ConversationState {
@@ -536,11 +534,10 @@ impl Lifecycle {
         {
             return; // a repeat, after a reconnect
         }
-        let calling_same_peer = self.calls.values().any(|c| {
-            c.role == Role::Caller && c.phase == Phase::Calling && c.peer == incoming.from
-        });
-        if calling_same_peer && self.held.is_none() {
-            // Glare: the server will merge one call into the other; wait for its word.
+        if self.is_calling(&incoming.from) && self.held.is_none() {
+            // Glare: the server will merge one call into the other; wait for its word. Our
+            // invite may still be in preparation (its offer not made yet): it will reach
+            // the server after this call did, so it is ours that gets merged.
             self.held = Some(HeldIncoming { call: incoming });
             return;
         }
@@ -634,7 +631,6 @@ impl Lifecycle {
                 self.outputs
                     .push_back(Output::Event { conv, event: CallEvent::Response(terminal) });
                 self.outputs.push_back(Output::Event { conv, event: CallEvent::Closed(reason) });
-                self.release_held();
             }
             (Role::Callee, Phase::Accepting, CallStatus::Accepted) => {
                 call.phase = Phase::Active;
@@ -705,9 +701,6 @@ impl Lifecycle {
         }
         self.outputs
             .push_back(Output::Event { conv, event: CallEvent::Closed(EndReason::from(reason)) });
-        if call.role == Role::Caller {
-            self.release_held();
-        }
     }
 
     fn on_error(&mut self, now: Instant, code: ErrorCode, message: String, id: Option<CallId>) {
@@ -803,7 +796,20 @@ impl Lifecycle {
     fn remove(&mut self, id: &str) -> Option<Call> {
         let call = self.calls.remove(id)?;
         self.outputs.push_back(Output::Released { conv: call.conv });
+        if self.held.as_ref().is_some_and(|h| !self.is_calling(&h.call.from)) {
+            self.release_held();
+        }
         Some(call)
+    }
+
+    /// Whether we are placing a call to `uid` that it has not answered: what makes a call
+    /// from `uid` crossing it glare.
+    fn is_calling(&self, uid: &str) -> bool {
+        self.calls.values().any(|c| {
+            c.role == Role::Caller
+                && matches!(c.phase, Phase::Preparing | Phase::Calling)
+                && c.peer == uid
+        })
     }
 
     fn send(&mut self, msg: ClientMessage) {
@@ -826,10 +832,11 @@ impl Lifecycle {
             self.outputs
                 .push_back(Output::Event { conv: call.conv, event: CallEvent::Closed(reason) });
         }
-        self.release_held();
     }
 
     fn fail_all(&mut self, error: CallError, reason: EndReason) {
+        // Cut off from the server: nothing to decline it to; the server ends that ring.
+        self.held = None;
         let ids: Vec<CallId> = self.calls.keys().cloned().collect();
         for id in ids {
             let call = self.remove(&id).expect("listed above");
@@ -843,7 +850,6 @@ impl Lifecycle {
             self.outputs
                 .push_back(Output::Event { conv: call.conv, event: CallEvent::Closed(reason) });
         }
-        self.held = None;
     }
 
     /// A held glare call that the server did not merge is declined: we are busy, or the

@@ -627,6 +627,45 @@ fn a_held_glare_call_is_declined_if_our_call_is_answered_instead() {
 }
 
 #[test]
+fn a_call_crossing_ours_before_our_invite_leaves_is_held_for_the_merge() {
+    // Bob's call reaches alice while her offer is still being made: her invite will reach
+    // the server second, so the server merges hers into his. Declining his as busy here
+    // would end both.
+    let mut r = Rig::new("alice");
+    let (conv, ours) = r.m.call(r.now, "bob", None, CallOptions::default()).unwrap();
+    r.drain();
+    let out = r.recv(incoming("theirs", "bob"));
+    assert!(out.is_empty(), "held, not shown and not declined: {out:?}");
+    r.m.offer_ready(r.now, conv, "offer".into()).unwrap();
+    assert!(matches!(sent(&r.drain()).as_slice(), [C::Invite { .. }]));
+    let out = r.recv(S::Merged {
+        call_id: ours,
+        into: IncomingCall {
+            call_id: "theirs".into(),
+            from: "bob".into(),
+            data: None,
+            options: CallOptions::default(),
+            sdp: Some("bob-offer".into()),
+            preconnect: false,
+        },
+    });
+    assert!(matches!(out.as_slice(), [Output::AnswerNeeded { .. }]), "{out:?}");
+}
+
+#[test]
+fn a_held_glare_call_is_declined_when_our_call_ends_first() {
+    let mut r = Rig::new("alice");
+    let (conv, ours) = r.calling(true);
+    r.recv(incoming("theirs", "bob"));
+    r.m.close(r.now, conv);
+    assert_eq!(
+        sent(&r.drain()),
+        vec![C::Reject { call_id: "theirs".into(), busy: true }, C::Hangup { call_id: ours },],
+        "nothing is left ringing unseen"
+    );
+}
+
+#[test]
 fn merged_for_an_unknown_or_settled_call_is_ignored() {
     let (mut r, conv) = in_state(St::ConnectedCaller);
     let out = r.recv(S::Merged {
