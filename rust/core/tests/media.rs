@@ -114,6 +114,72 @@ async fn video_and_audio_flow_both_ways_and_verify() {
     bob.closed(&inc, EndReason::Hangup).await;
 }
 
+/// Counts the frames it is handed.
+#[derive(Default)]
+struct Counter(std::sync::atomic::AtomicU64);
+
+impl VideoSink for Counter {
+    fn on_video_frame(&self, _: Arc<VideoFrame>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The first frames of a call may be decoded before the app has set its sink: the newest
+/// is kept and handed to the sink as it is set, not lost until the camera's next frame.
+/// Bob's camera sends until alice has decoded a frame, then stops, so only the kept frame
+/// can reach alice's sink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_set_late_shows_the_frame_decoded_before_it() {
+    let _shared = PROCESS.read().await;
+    let srv = server(quick_config()).await;
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    let out = alice.call("bob", None);
+    let (inc, _) = bob.called().await;
+    let camera = LocalStream::new(StreamConstraints {
+        audio: false,
+        video: Some(VideoConstraints {
+            width: 160,
+            height: 120,
+            fps: 15,
+            max_bitrate_bps: 150_000,
+        }),
+    });
+    inc.accept(camera.clone()).unwrap();
+    alice.response(CallStatus::Accepted).await;
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let pushing = tokio::spawn(async move {
+        for n in 0..150u64 {
+            if stopped.try_recv().is_ok() {
+                return;
+            }
+            camera.push_video_frame(VideoFrame::black(160, 120, n * 66_666));
+            tokio::time::sleep(Duration::from_millis(66)).await;
+        }
+    });
+    alice.stream().await;
+    let remote = out.remote_stream().expect("a remote stream once it started");
+    eventually("alice decodes a frame of bob's", || remote.frames_decoded() > 0).await;
+    let _ = stop.send(());
+    pushing.await.unwrap();
+    // Whatever was in flight lands before the sink is set.
+    let mut decoded = remote.frames_decoded();
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = remote.frames_decoded();
+        if now == decoded {
+            break;
+        }
+        decoded = now;
+    }
+    let sink = Arc::new(Counter::default());
+    remote.set_video_sink(Some(sink.clone()));
+    assert_eq!(sink.0.load(std::sync::atomic::Ordering::Relaxed), 1, "the newest frame, at once");
+    bob.stream().await;
+    out.close();
+    bob.closed(&inc, EndReason::Hangup).await;
+}
+
 /// A caller that sends only one kind of media still receives both from a full callee.
 async fn a_one_sided_caller_receives_both(sends: StreamConstraints) {
     let srv = server(quick_config()).await;

@@ -97,7 +97,9 @@ impl RemoteStream {
         self.inner.call_id().to_owned()
     }
 
-    /// Where decoded video goes; `None` stops it.
+    /// Where decoded video goes; `None` stops it. A sink set after the first frames were
+    /// decoded gets the newest of them at once, on the calling thread, so the picture does
+    /// not wait for the next frame.
     pub fn set_video_sink(&self, sink: Option<Arc<dyn VideoSink>>) {
         self.inner.set_video_sink(
             sink.map(|s| Arc::new(VideoSinkAdapter(s)) as Arc<dyn core::VideoSink>),

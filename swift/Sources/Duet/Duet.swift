@@ -2362,7 +2362,9 @@ public protocol RemoteStreamProtocol: AnyObject, Sendable {
     func setAudioSink(sink: AudioSink?) 
     
     /**
-     * Where decoded video goes; `None` stops it.
+     * Where decoded video goes; `None` stops it. A sink set after the first frames were
+     * decoded gets the newest of them at once, on the calling thread, so the picture does
+     * not wait for the next frame.
      */
     func setVideoSink(sink: VideoSink?) 
     
@@ -2509,7 +2511,9 @@ open func setAudioSink(sink: AudioSink?)  {try! rustCall() {
 }
     
     /**
-     * Where decoded video goes; `None` stops it.
+     * Where decoded video goes; `None` stops it. A sink set after the first frames were
+     * decoded gets the newest of them at once, on the calling thread, so the picture does
+     * not wait for the next frame.
      */
 open func setVideoSink(sink: VideoSink?)  {try! rustCall() {
         uniffiCallStatus in
@@ -8096,7 +8100,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_method_remotestream_set_audio_sink() != 30687) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_method_remotestream_set_video_sink() != 3039) {
+    if (uniffi_duet_ffi_checksum_method_remotestream_set_video_sink() != 63102) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_method_remotestream_video_enabled() != 20421) {

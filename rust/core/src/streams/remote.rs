@@ -6,14 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use duet_media::{AudioFrame, VideoFrame, SAMPLE_RATE};
 
-use crate::sync::lock;
+use crate::sync::{lock, try_lock};
 
 use super::local::Sending;
 
 /// Receives decoded remote video. Called on the call's video receiving thread (never on
-/// the async runtime), one frame at a time. A sink slower than the frame rate does not
-/// delay decoding: the frames it misses are skipped, and it gets the newest. The frame is
-/// shared, not copied: a sink may keep it as long as it likes.
+/// the async runtime), one frame at a time, in order. A sink slower than the frame rate does
+/// not delay decoding: the frames it misses are skipped, and it gets the newest. The frame
+/// is shared, not copied: a sink may keep it as long as it likes. A sink set after frames
+/// have been decoded gets the newest of them at once, on the thread that set it.
 pub trait VideoSink: Send + Sync {
     fn on_video_frame(&self, frame: Arc<VideoFrame>);
 }
@@ -29,10 +30,23 @@ pub trait AudioSink: Send + Sync {
 /// ride out scheduling jitter, little enough that a stalled player does not fall behind.
 const PLAYOUT_LIMIT: usize = SAMPLE_RATE as usize / 5;
 
+/// Where decoded video goes: the app's sink, or, until there is one, the newest frame is
+/// kept for it. The first frames of a call can be decoded before `did_receive_stream` has
+/// reached the app and it has set its sink: without the kept frame, the picture would wait
+/// for the next one (up to a frame interval, 33 ms at 30 fps).
+#[derive(Default)]
+struct VideoOut {
+    sink: Option<Arc<dyn VideoSink>>,
+    unshown: Option<Arc<VideoFrame>>,
+}
+
 /// The other party's media, handed to `did_receive_stream`.
 pub struct RemoteStream {
     call_id: String,
-    video_sink: Mutex<Option<Arc<dyn VideoSink>>>,
+    video: Mutex<VideoOut>,
+    /// Held while a frame is handed to a sink, so that frames reach it in order; guards
+    /// nothing else.
+    delivering: Mutex<()>,
     audio_sink: Mutex<Option<Arc<dyn AudioSink>>>,
     playout: Mutex<VecDeque<i16>>,
     frames_decoded: AtomicU64,
@@ -52,7 +66,8 @@ impl RemoteStream {
     pub(crate) fn new(call_id: String) -> Arc<RemoteStream> {
         Arc::new(RemoteStream {
             call_id,
-            video_sink: Mutex::new(None),
+            video: Mutex::default(),
+            delivering: Mutex::new(()),
             audio_sink: Mutex::new(None),
             playout: Mutex::new(VecDeque::new()),
             frames_decoded: AtomicU64::new(0),
@@ -84,7 +99,22 @@ impl RemoteStream {
     }
 
     pub fn set_video_sink(&self, sink: Option<Arc<dyn VideoSink>>) {
-        *lock(&self.video_sink) = sink;
+        // The kept frame goes to the new sink unless a frame is being handed over right now
+        // (a newer one, or this is a sink setting a sink from inside `on_video_frame`): then
+        // it is stale, and waiting for `delivering` could deadlock.
+        let delivering = try_lock(&self.delivering);
+        let unshown = {
+            let mut video = lock(&self.video);
+            video.sink.clone_from(&sink);
+            if sink.is_some() {
+                video.unshown.take()
+            } else {
+                None
+            }
+        };
+        if let (Some(_order), Some(sink), Some(frame)) = (delivering, sink, unshown) {
+            sink.on_video_frame(frame);
+        }
     }
 
     pub fn set_audio_sink(&self, sink: Option<Arc<dyn AudioSink>>) {
@@ -124,10 +154,17 @@ impl RemoteStream {
 
     /// Hands a decoded frame to the sink, on the video receiving pipeline's thread.
     pub(crate) fn show(&self, frame: VideoFrame) {
-        let sink = lock(&self.video_sink).clone();
-        if let Some(sink) = sink {
-            sink.on_video_frame(Arc::new(frame));
-        }
+        let frame = Arc::new(frame);
+        let _order = lock(&self.delivering);
+        let sink = {
+            let mut video = lock(&self.video);
+            let Some(sink) = video.sink.clone() else {
+                video.unshown = Some(frame);
+                return;
+            };
+            sink
+        };
+        sink.on_video_frame(frame);
     }
 
     /// Takes decoded audio (any multiple of 10 ms) and hands it on in 10 ms frames.
@@ -147,5 +184,75 @@ impl RemoteStream {
         q.extend(pcm.iter().copied());
         let excess = q.len().saturating_sub(PLAYOUT_LIMIT);
         q.drain(..excess);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream, and the sink to set on it.
+    type Swap = (Arc<RemoteStream>, Arc<dyn VideoSink>);
+
+    /// Records the timestamps of the frames it gets; optionally sets another sink on the
+    /// stream from inside `on_video_frame`, as an app swapping views might.
+    #[derive(Default)]
+    struct Seen {
+        timestamps: Mutex<Vec<u64>>,
+        swap_to: Mutex<Option<Swap>>,
+    }
+
+    impl VideoSink for Seen {
+        fn on_video_frame(&self, frame: Arc<VideoFrame>) {
+            lock(&self.timestamps).push(frame.timestamp_us);
+            if let Some((stream, next)) = lock(&self.swap_to).take() {
+                stream.set_video_sink(Some(next));
+            }
+        }
+    }
+
+    fn frame(timestamp_us: u64) -> VideoFrame {
+        VideoFrame::black(16, 16, timestamp_us)
+    }
+
+    #[test]
+    fn a_sink_set_after_frames_were_decoded_gets_the_newest_at_once() {
+        let stream = RemoteStream::new("c".into());
+        stream.show(frame(1));
+        stream.show(frame(2));
+        let sink = Arc::new(Seen::default());
+        stream.set_video_sink(Some(sink.clone()));
+        assert_eq!(*lock(&sink.timestamps), [2], "the newest kept frame, once");
+        stream.show(frame(3));
+        assert_eq!(*lock(&sink.timestamps), [2, 3]);
+    }
+
+    #[test]
+    fn a_frame_already_shown_is_not_shown_again_to_the_next_sink() {
+        let stream = RemoteStream::new("c".into());
+        let first = Arc::new(Seen::default());
+        stream.set_video_sink(Some(first.clone()));
+        stream.show(frame(1));
+        let second = Arc::new(Seen::default());
+        stream.set_video_sink(Some(second.clone()));
+        assert!(lock(&second.timestamps).is_empty());
+        stream.set_video_sink(None);
+        stream.show(frame(2));
+        stream.set_video_sink(Some(second.clone()));
+        assert_eq!(*lock(&second.timestamps), [2], "what arrived while no sink was set");
+        assert_eq!(*lock(&first.timestamps), [1]);
+    }
+
+    #[test]
+    fn a_sink_may_set_a_sink_from_inside_its_frame_callback() {
+        let stream = RemoteStream::new("c".into());
+        let first = Arc::new(Seen::default());
+        let second = Arc::new(Seen::default());
+        *lock(&first.swap_to) = Some((stream.clone(), second.clone()));
+        stream.set_video_sink(Some(first.clone()));
+        stream.show(frame(1)); // would deadlock if the swap waited for `delivering`
+        stream.show(frame(2));
+        assert_eq!(*lock(&first.timestamps), [1]);
+        assert_eq!(*lock(&second.timestamps), [2]);
     }
 }

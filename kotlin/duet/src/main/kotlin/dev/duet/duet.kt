@@ -1647,7 +1647,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_method_remotestream_set_audio_sink() and 0xFFFF) != 30687) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_method_remotestream_set_video_sink() and 0xFFFF) != 3039) {
+    if ((lib.uniffi_duet_ffi_checksum_method_remotestream_set_video_sink() and 0xFFFF) != 63102) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_method_remotestream_video_enabled() and 0xFFFF) != 20421) {
@@ -4794,7 +4794,9 @@ public interface RemoteStreamInterface {
     fun `setAudioSink`(`sink`: AudioSink?)
     
     /**
-     * Where decoded video goes; `None` stops it.
+     * Where decoded video goes; `None` stops it. A sink set after the first frames were
+     * decoded gets the newest of them at once, on the calling thread, so the picture does
+     * not wait for the next frame.
      */
     fun `setVideoSink`(`sink`: VideoSink?)
     
@@ -5016,7 +5018,9 @@ open class RemoteStream: Disposable, AutoCloseable, RemoteStreamInterface
 
     
     /**
-     * Where decoded video goes; `None` stops it.
+     * Where decoded video goes; `None` stops it. A sink set after the first frames were
+     * decoded gets the newest of them at once, on the calling thread, so the picture does
+     * not wait for the next frame.
      */override fun `setVideoSink`(`sink`: VideoSink?)
         = 
     callWithHandle {
