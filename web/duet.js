@@ -436,8 +436,11 @@ export class Video extends Emitter {
     if (invalid) throw invalid;
     for (const conv of [...this._calls.values()]) {
       // A call ringing here from the uid we now call is left to the server's glare rule: it
-      // merges the two calls and tells us to answer that one.
-      if (conv.role === 'callee' && conv.state === 'ringing' && conv.remoteUid === remoteUid) continue;
+      // merges the two calls and tells us to answer that one. Not a pre-connected one: the
+      // caller has applied its early answer, which a fresh answer could not replace, so it
+      // is declined and our call rings as a new one (protocol.md, Glare).
+      if (conv.role === 'callee' && conv.state === 'ringing' && conv.remoteUid === remoteUid
+          && !conv._preconnecting) continue;
       conv.close();
     }
     const conv = new Conversation(this, {
