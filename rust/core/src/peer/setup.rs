@@ -103,8 +103,13 @@ pub(crate) fn media_engine(
     Ok((me, registry, path))
 }
 
-/// How often the ICE agent runs while connecting: a new pair is checked this soon.
-const CHECK_INTERVAL: Duration = Duration::from_millis(5);
+/// How often the ICE agent runs while connecting: a new pair is checked this soon, and a
+/// pair that works is nominated, and DTLS started, within a tick of each step (1 ms rather
+/// than 5 took 4-5 ms off a loopback call's first frame and 15 off a relayed one's,
+/// docs/benchmarks.md). Only while connecting: once connected the agent runs at its
+/// keepalive interval, and an unanswered pair's checks are paced whatever the tick
+/// (vendor/rtc-ice/DUET.md), so a faster tick sends no more of them.
+const CHECK_INTERVAL: Duration = Duration::from_millis(1);
 /// How long one candidate pair is checked before it is given up (see `setting_engine`).
 const PAIR_CHECK_BUDGET: Duration = Duration::from_secs(10);
 
@@ -123,7 +128,7 @@ fn max_binding_requests() -> u16 {
 /// and cost a call hundreds of milliseconds (docs/benchmarks.md has the figures):
 /// - checks every 200 ms: a pair that could connect in 3 ms waits for the next tick, and
 ///   DTLS starts only on the tick after ICE connects (so connecting takes up to two
-///   intervals; at 5 ms that is noise, and the extra checks last only while connecting);
+///   intervals: `CHECK_INTERVAL`);
 /// - 500 ms / 1 s / 2 s before a server-reflexive / peer-reflexive / relay pair may be
 ///   nominated, though with trickle ICE the first working pair is routinely peer-reflexive,
 ///   and under a relay-only policy nothing better can ever come.
