@@ -18,7 +18,10 @@ use crate::streams::{LocalStream, RemoteStream, Sending};
 use crate::sync::lock;
 
 /// What happens to a conversation, in the seeds' terms. Called on the VideoCall's event
-/// thread, in order, never with an engine lock held.
+/// thread, in order, never with an engine lock held. A delegate that falls behind (or is
+/// set late) is not handed stale states: of `did_change_remote_media` and
+/// `did_change_network_quality`, only the newest of each waits for it; every other event
+/// does.
 pub trait ConversationDelegate: Send + Sync {
     /// The callee answered: ACCEPTED, REJECTED, BUSY or TIMEOUT. Only the side that placed
     /// the call hears this. Rejected, busy and timeout are followed by `did_close`.
@@ -74,10 +77,30 @@ pub(crate) enum DelegateEvent {
     Quality { local: u8, remote: u8 },
 }
 
+impl DelegateEvent {
+    /// Events that say how things stand now and come as often as the network or the other
+    /// party likes (what the other party sends, the network quality), by kind: a newer one
+    /// makes an older one of the same kind that the app has not been given yet stale, so
+    /// only the newest waits. That bounds what waits for a delegate that is slow, stuck, or
+    /// not set yet: the rest are a call's few lifecycle events and its media states, which
+    /// the engine's own restarts pace (and whose every step an app may want to show).
+    fn standing(&self) -> Option<usize> {
+        match self {
+            DelegateEvent::RemoteSending(_) => Some(0),
+            DelegateEvent::Quality { .. } => Some(1),
+            _ => None,
+        }
+    }
+}
+
+/// The newest standing event of each kind not yet handed to the event thread.
+type Standing = [Option<DelegateEvent>; 2];
+
 #[derive(Default)]
 struct DelegateSlot {
     delegate: Option<Arc<dyn ConversationDelegate>>,
-    /// Events that came before the app set a delegate, delivered in order once it does.
+    /// Events that came before the app set a delegate, delivered in order once it does
+    /// (of the standing ones, only the newest of each kind).
     pending: Vec<DelegateEvent>,
 }
 
@@ -97,6 +120,7 @@ pub struct Conversation {
     commands: mpsc::UnboundedSender<Command>,
     view: watch::Receiver<ConversationView>,
     events: DelegateQueue,
+    standing: Mutex<Standing>,
     slot: Mutex<DelegateSlot>,
     asked: Mutex<Option<Asked>>,
 }
@@ -126,6 +150,7 @@ impl Conversation {
             commands,
             view,
             events,
+            standing: Mutex::default(),
             slot: Mutex::new(DelegateSlot::default()),
             asked: Mutex::new(None),
         })
@@ -248,7 +273,20 @@ impl Conversation {
     /// the snapshot the event leaves behind).
     pub(crate) fn post(self: &Arc<Self>, event: DelegateEvent) {
         let me = Arc::clone(self);
-        self.events.push(move || me.deliver(event));
+        let Some(kind) = event.standing() else {
+            self.events.push(move || me.deliver(event));
+            return;
+        };
+        // One delivery queued per run of standing events of a kind: it hands over the
+        // newest, which replaced the others while it waited.
+        if lock(&self.standing)[kind].replace(event).is_none() {
+            self.events.push(move || {
+                let newest = lock(&me.standing)[kind].take();
+                if let Some(event) = newest {
+                    me.deliver(event);
+                }
+            });
+        }
     }
 
     /// Runs on the event thread. After `did_close` the delegate is let go: nothing more
@@ -272,6 +310,9 @@ impl Conversation {
                 // Anything still pending goes first: `flush_pending` is queued behind us.
                 Some(d) if slot.pending.is_empty() => Arc::clone(d),
                 _ => {
+                    if let Some(kind) = event.standing() {
+                        slot.pending.retain(|e| e.standing() != Some(kind));
+                    }
                     slot.pending.push(event);
                     return;
                 }
@@ -313,6 +354,119 @@ fn dispatch(delegate: &dyn ConversationDelegate, event: DelegateEvent) {
         tracing::warn!(
             "a conversation delegate took {:?}; later events waited for it",
             started.elapsed()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc as std_mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Records what it hears, as text; its first call waits for `go`, as a stuck app would.
+    struct Slow {
+        heard: Mutex<Vec<String>>,
+        go: Mutex<Option<std_mpsc::Receiver<()>>>,
+        done: std_mpsc::Sender<()>,
+    }
+
+    impl Slow {
+        fn hear(&self, what: String) {
+            if let Some(go) = lock(&self.go).take() {
+                let _ = go.recv_timeout(Duration::from_secs(10));
+            }
+            let closed = what == "closed";
+            lock(&self.heard).push(what);
+            if closed {
+                let _ = self.done.send(());
+            }
+        }
+    }
+
+    impl ConversationDelegate for Slow {
+        fn did_receive_response(&self, status: CallStatus) {
+            self.hear(format!("{status:?}"));
+        }
+        fn did_receive_stream(&self, _: Arc<RemoteStream>) {
+            self.hear("stream".into());
+        }
+        fn did_fail_with_error(&self, error: CallError) {
+            self.hear(format!("{error:?}"));
+        }
+        fn did_close(&self) {
+            self.hear("closed".into());
+        }
+        fn did_change_media_state(&self, state: MediaState) {
+            self.hear(format!("{state:?}"));
+        }
+        fn did_change_remote_media(&self, video: bool, audio: bool) {
+            self.hear(format!("sends {video} {audio}"));
+        }
+        fn did_change_network_quality(&self, local: u8, remote: u8) {
+            self.hear(format!("quality {local} {remote}"));
+        }
+    }
+
+    fn conversation() -> Arc<Conversation> {
+        let (commands, _) = mpsc::unbounded_channel();
+        let (_, view) = watch::channel(ConversationView::new(ConversationState::Connected));
+        Conversation::new(ConvId(1), "bob".into(), true, commands, view, DelegateQueue::start("t"))
+    }
+
+    fn quality(n: u64) -> DelegateEvent {
+        DelegateEvent::Quality { local: (n % 6) as u8, remote: (n / 6 % 6) as u8 }
+    }
+
+    /// What a stuck delegate has waiting for it stays bounded: standing events collapse to
+    /// the newest of each kind, and no lifecycle event is lost or reordered.
+    #[test]
+    fn a_stuck_delegate_has_only_the_newest_standing_events_waiting() {
+        let conv = conversation();
+        let (go, wait) = std_mpsc::channel();
+        let (done, finished) = std_mpsc::channel();
+        let slow = Arc::new(Slow { heard: Mutex::default(), go: Mutex::new(Some(wait)), done });
+        conv.set_delegate(slow.clone());
+        conv.post(DelegateEvent::Response(CallStatus::Accepted));
+        for n in 0..10_000 {
+            conv.post(quality(n));
+            conv.post(DelegateEvent::RemoteSending(Sending { video: n % 2 == 1, audio: true }));
+        }
+        conv.post(DelegateEvent::Closed);
+        go.send(()).unwrap();
+        finished.recv_timeout(Duration::from_secs(10)).unwrap();
+        let heard = lock(&slow.heard).clone();
+        assert_eq!(heard.first().map(String::as_str), Some("Accepted"));
+        assert_eq!(heard.last().map(String::as_str), Some("closed"));
+        assert!(heard.len() <= 2 + 2 * 2, "at most one queued and one newest of each: {heard:?}");
+        let last_sends = heard.iter().rfind(|h| h.starts_with("sends"));
+        assert_eq!(last_sends.map(String::as_str), Some("sends true true"), "{heard:?}");
+        let last_quality = heard.iter().rfind(|h| h.starts_with("quality"));
+        assert_eq!(last_quality.map(String::as_str), Some("quality 3 4"), "{heard:?}");
+    }
+
+    #[test]
+    fn events_before_a_delegate_keep_the_newest_standing_ones_in_order() {
+        let conv = conversation();
+        conv.post(DelegateEvent::Response(CallStatus::Accepted));
+        for n in 0..1000 {
+            conv.post(quality(n));
+        }
+        conv.post(DelegateEvent::Media(MediaState::Reconnecting));
+        conv.post(DelegateEvent::Closed);
+        let (done, finished) = std_mpsc::channel();
+        let slow = Arc::new(Slow { heard: Mutex::default(), go: Mutex::new(None), done });
+        // Everything posted has reached the pending list once the event thread runs this.
+        let (flushed, reached) = std_mpsc::channel();
+        conv.events.push(move || flushed.send(()).unwrap());
+        reached.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(lock(&conv.slot).pending.len() <= 4, "{}", lock(&conv.slot).pending.len());
+        conv.set_delegate(slow.clone());
+        finished.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            *lock(&slow.heard),
+            ["Accepted", "quality 3 4", "Reconnecting", "closed"].map(String::from)
         );
     }
 }

@@ -1519,7 +1519,9 @@ public func FfiConverterTypeConversation_lower(_ value: Conversation) -> UInt64 
 
 /**
  * What happens to a conversation. Called on the VideoCall's event thread, in order. Events
- * that came before the delegate was set are delivered once it is.
+ * that came before the delegate was set are delivered once it is. A delegate that falls
+ * behind is not handed stale states: of the remote media and network quality changes,
+ * only the newest of each waits for it (every other event does).
  *
  * The conversation holds its delegate strongly: a delegate that holds its conversation
  * makes a cycle, which lasts until the app drops the conversation (e.g. in `did_close`).
@@ -1573,7 +1575,9 @@ public protocol ConversationDelegate: AnyObject, Sendable {
 }
 /**
  * What happens to a conversation. Called on the VideoCall's event thread, in order. Events
- * that came before the delegate was set are delivered once it is.
+ * that came before the delegate was set are delivered once it is. A delegate that falls
+ * behind is not handed stale states: of the remote media and network quality changes,
+ * only the newest of each waits for it (every other event does).
  *
  * The conversation holds its delegate strongly: a delegate that holds its conversation
  * makes a cycle, which lasts until the app drops the conversation (e.g. in `did_close`).

@@ -3711,7 +3711,9 @@ public object FfiConverterTypeConversation: FfiConverter<Conversation, Long> {
 
 /**
  * What happens to a conversation. Called on the VideoCall's event thread, in order. Events
- * that came before the delegate was set are delivered once it is.
+ * that came before the delegate was set are delivered once it is. A delegate that falls
+ * behind is not handed stale states: of the remote media and network quality changes,
+ * only the newest of each waits for it (every other event does).
  *
  * The conversation holds its delegate strongly: a delegate that holds its conversation
  * makes a cycle, which lasts until the app drops the conversation (e.g. in `did_close`).
@@ -3767,7 +3769,9 @@ public interface ConversationDelegate {
 
 /**
  * What happens to a conversation. Called on the VideoCall's event thread, in order. Events
- * that came before the delegate was set are delivered once it is.
+ * that came before the delegate was set are delivered once it is. A delegate that falls
+ * behind is not handed stale states: of the remote media and network quality changes,
+ * only the newest of each waits for it (every other event does).
  *
  * The conversation holds its delegate strongly: a delegate that holds its conversation
  * makes a cycle, which lasts until the app drops the conversation (e.g. in `did_close`).
