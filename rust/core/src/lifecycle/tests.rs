@@ -76,6 +76,21 @@ fn incoming(id: &str, from: &str) -> S {
     }
 }
 
+/// The server's word that our call `ours` is merged into bob's call "theirs" (glare).
+fn merged_into_bobs(ours: CallId) -> S {
+    S::Merged {
+        call_id: ours,
+        into: IncomingCall {
+            call_id: "theirs".into(),
+            from: "bob".into(),
+            data: None,
+            options: CallOptions::default(),
+            sdp: Some("bob-offer".into()),
+            preconnect: false,
+        },
+    }
+}
+
 fn sent(out: &[Output]) -> Vec<C> {
     out.iter()
         .filter_map(|o| if let Output::Send(m) = o { Some(m.clone()) } else { None })
@@ -567,17 +582,7 @@ fn glare_merges_into_the_call_that_reached_the_server_first() {
     let (conv, ours) = r.calling(false);
     let out = r.recv(incoming("theirs", "bob"));
     assert!(out.is_empty(), "the crossing call is held, not shown and not declined");
-    let out = r.recv(S::Merged {
-        call_id: ours,
-        into: IncomingCall {
-            call_id: "theirs".into(),
-            from: "bob".into(),
-            data: None,
-            options: CallOptions::default(),
-            sdp: Some("bob-offer".into()),
-            preconnect: false,
-        },
-    });
+    let out = r.recv(merged_into_bobs(ours));
     assert_eq!(
         out,
         vec![Output::AnswerNeeded {
@@ -638,17 +643,7 @@ fn a_call_crossing_ours_before_our_invite_leaves_is_held_for_the_merge() {
     assert!(out.is_empty(), "held, not shown and not declined: {out:?}");
     r.m.offer_ready(r.now, conv, "offer".into()).unwrap();
     assert!(matches!(sent(&r.drain()).as_slice(), [C::Invite { .. }]));
-    let out = r.recv(S::Merged {
-        call_id: ours,
-        into: IncomingCall {
-            call_id: "theirs".into(),
-            from: "bob".into(),
-            data: None,
-            options: CallOptions::default(),
-            sdp: Some("bob-offer".into()),
-            preconnect: false,
-        },
-    });
+    let out = r.recv(merged_into_bobs(ours));
     assert!(matches!(out.as_slice(), [Output::AnswerNeeded { .. }]), "{out:?}");
 }
 
