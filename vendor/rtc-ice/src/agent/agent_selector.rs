@@ -349,6 +349,10 @@ impl ControllingSelector for Agent {
                 );
                 if pending_request.is_use_candidate && selected_pair_is_none {
                     self.set_selected_pair(Some(now), Some(pair_index));
+                } else if selected_pair_is_none && self.nominated_pair.is_none() {
+                    // Duet: a pair that works may be nominated now, not on the next
+                    // check's tick (a millisecond or more later while connecting).
+                    self.request_connectivity_check();
                 }
             } else {
                 // This shouldn't happen
@@ -503,6 +507,11 @@ impl ControlledSelector for Agent {
             );
 
             if let Some(pair_index) = self.find_pair(local_index, remote_index) {
+                // Duet: the peer nominated this pair before it worked from here.
+                if self.nominated_by_peer == Some(pair_index) && self.get_selected_pair().is_none()
+                {
+                    self.set_selected_pair(Some(now), Some(pair_index));
+                }
                 let p = &mut self.candidate_pairs[pair_index];
                 p.state = CandidatePairState::Succeeded;
 
@@ -567,6 +576,11 @@ impl ControlledSelector for Agent {
                     // MUST remove the candidate pair from the valid list, set the
                     // candidate pair state to Failed, and set the checklist state to
                     // Failed.
+                    // Duet: the request is answered too (the nomination is accepted), not
+                    // left for the controlling side to repeat, which it does only after
+                    // `retry_after` (50 ms); the pair is selected when the check succeeds.
+                    self.nominated_by_peer = Some(pair_index);
+                    self.send_binding_success(now, m, local_index, remote_index);
                     self.ping_candidate(now, local_index, remote_index);
                 }
             } else {

@@ -153,6 +153,9 @@ pub struct Agent {
     /// Duet: the pair the last nominations went to, when the last went, and how many went
     /// (paced as checks are: `retry_after`).
     pub(crate) nominations_sent: Option<(usize, Instant, u16)>,
+    /// Duet: (controlled) the pair the peer nominated before this side's own check on it
+    /// had succeeded; it is selected once that check succeeds (RFC 8445, 7.3.1.5).
+    pub(crate) nominated_by_peer: Option<usize>,
     pub(crate) selected_pair: Option<usize>,
 
     // LRU of outbound Binding request Transaction IDs
@@ -270,6 +273,7 @@ impl Agent {
             start_time: now,
 
             nominated_pair: None,
+            nominated_by_peer: None,
             nominations_sent: None,
             selected_pair: None,
             candidate_pairs: vec![],
@@ -1022,6 +1026,7 @@ impl Agent {
         self.selected_pair = None;
         self.nominated_pair = None;
         self.nominations_sent = None;
+        self.nominated_by_peer = None;
     }
 
     pub(crate) fn find_remote_candidate(&self, addr: SocketAddr) -> Option<usize> {
@@ -1197,6 +1202,7 @@ impl Agent {
         // Clear nominated pair when switching roles
         self.nominated_pair = None;
         self.nominations_sent = None;
+        self.nominated_by_peer = None;
 
         info!(
             "[{}]: Role switched, recomputed {} candidate pair priorities",

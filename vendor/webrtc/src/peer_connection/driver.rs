@@ -1213,14 +1213,30 @@ where
         }
     }
 
+    /// DUET PATCH: hands one datagram to the core, and a DTLS one's events to their handlers
+    /// before the next datagram is read. The core passes a handler's event on (a finished
+    /// handshake giving the SRTP handler its keys) only when polled for events, which the loop
+    /// does after reading a whole burst: SRTP that came right behind the last DTLS flight was
+    /// dropped for want of keys, and with it the first keyframe.
+    async fn read_into_core(&mut self, msg: TaggedBytesMut) -> Result<()> {
+        // RFC 7983: a first byte in 20..=63 is DTLS.
+        let dtls = matches!(msg.message.first(), Some(20..=63));
+        self.inner.core.lock().await.handle_read(msg)?;
+        if dtls {
+            for event in Self::drain_core_events(self.inner.clone()).await {
+                self.handle_rtc_event(event).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn handle_read(&mut self, msg: TaggedBytesMut) -> Result<()> {
         if self.turn_relayer.is_turn_message(&msg) {
             self.turn_relayer.handle_read(msg)?;
         } else if self.stun_gatherer.is_stun_message(&msg) {
             self.stun_gatherer.handle_read(msg)?;
         } else {
-            let mut core = self.inner.core.lock().await;
-            core.handle_read(msg)?;
+            self.read_into_core(msg).await?;
         }
 
         Ok(())
@@ -2140,11 +2156,8 @@ where
             turn_messages.push(message);
         }
         if !turn_messages.is_empty() {
-            {
-                let mut core = self.inner.core.lock().await;
-                for message in turn_messages {
-                    core.handle_read(message)?;
-                }
+            for message in turn_messages {
+                self.read_into_core(message).await?;
             }
             // DUET PATCH: a relayed packet can open a track; create it before its media.
             for event in Self::drain_core_events(self.inner.clone()).await {

@@ -1289,6 +1289,9 @@ impl PeerConnection for PeerConnectionImpl {
             let mut core = self.inner.core.lock().await;
             core.add_remote_candidate(candidate.clone())?;
         }
+        // DUET PATCH: wake the driver, so that the agent checks the new pairs now rather than
+        // when the driver's timer next fires.
+        self.inner.wake_writes().await;
 
         let candidate_str = match candidate.candidate.strip_prefix("candidate:") {
             Some(s) => s,
