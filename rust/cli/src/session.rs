@@ -426,7 +426,10 @@ async fn answer_one(
     conv.set_delegate(client.bridge.clone());
     match mode {
         AnswerMode::Accept { after } => {
-            tokio::time::sleep(after).await;
+            // A zero sleep still waits for the timer's next tick (up to a millisecond).
+            if !after.is_zero() {
+                tokio::time::sleep(after).await;
+            }
             let since = Instant::now();
             if let Err(e) = conv.accept(camera(client.camera.clone())) {
                 client.report.error(&e.to_string());

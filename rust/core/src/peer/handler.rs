@@ -35,9 +35,9 @@ pub(super) struct Handler {
 }
 
 /// What starting to receive a remote track takes; cloned into the task that waits for the
-/// call to be agreed.
+/// call to be agreed, and kept by the session, which prepares the video pipeline.
 #[derive(Clone)]
-struct Receiving {
+pub(super) struct Receiving {
     conv: ConvId,
     events: mpsc::UnboundedSender<PeerEvent>,
     remote: Arc<RemoteStream>,
@@ -45,29 +45,33 @@ struct Receiving {
     video_codecs: Arc<dyn VideoCodecs>,
     /// Nothing is decoded before both sides agreed to the call (`PeerSession::start_media`).
     agreed: watch::Receiver<bool>,
+    /// The video pipeline made ahead of the peer's video track.
+    video_ready: Arc<Mutex<VideoReady>>,
 }
 
-/// The session's states the handler keeps up to date, or reads.
+/// Where the pipeline made ahead of the peer's video track is.
+#[derive(Default)]
+enum VideoReady {
+    #[default]
+    NotMade,
+    Waiting(video_receive::Prepared),
+    /// A track took it, or the session ended: nothing is made ahead again.
+    Gone,
+}
+
+/// The session's states the handler keeps up to date.
 pub(super) struct States {
     pub connected: watch::Sender<bool>,
     pub gathering: Arc<watch::Sender<bool>>,
-    pub agreed: watch::Receiver<bool>,
 }
 
 impl Handler {
-    pub(super) fn new(
-        conv: ConvId,
-        events: mpsc::UnboundedSender<PeerEvent>,
-        states: States,
-        remote: Arc<RemoteStream>,
-        tasks: Arc<Mutex<Vec<TaskHandle>>>,
-        video_codecs: Arc<dyn VideoCodecs>,
-    ) -> Self {
-        let States { connected, gathering, agreed } = states;
+    pub(super) fn new(states: States, receiving: Receiving) -> Self {
+        let States { connected, gathering } = states;
         Handler {
             connected,
             gathering,
-            receiving: Receiving { conv, events, remote, tasks, video_codecs, agreed },
+            receiving,
             announced: AtomicBool::new(false),
             ice_connected: AtomicBool::new(false),
             ever_connected: AtomicBool::new(false),
@@ -80,30 +84,81 @@ impl Handler {
 }
 
 impl Receiving {
+    pub(super) fn new(
+        conv: ConvId,
+        events: mpsc::UnboundedSender<PeerEvent>,
+        remote: Arc<RemoteStream>,
+        tasks: Arc<Mutex<Vec<TaskHandle>>>,
+        video_codecs: Arc<dyn VideoCodecs>,
+        agreed: watch::Receiver<bool>,
+    ) -> Self {
+        let video_ready = Arc::default();
+        Receiving { conv, events, remote, tasks, video_codecs, agreed, video_ready }
+    }
+
     fn fail(&self, error: PeerError) {
         let _ = self.events.send(PeerEvent::Failed(self.conv, error));
     }
 
-    fn start(&self, kind: RtpCodecKind, track: Arc<dyn TrackRemote>) {
-        let remote = Arc::clone(&self.remote);
-        let started = match kind {
-            RtpCodecKind::Video => match self.video_codecs.decoder() {
-                Ok(d) => video_receive::start(track, remote, d),
-                Err(source) => {
-                    return self.fail(PeerError::NoCodec { kind: MediaKind::Video, source })
-                }
-            },
-            _ => match OpusDecoder::new() {
-                Ok(d) => audio_receive::start(track, remote, Box::new(d)),
-                Err(source) => {
-                    return self.fail(PeerError::NoCodec { kind: MediaKind::Audio, source })
-                }
-            },
-        };
-        match started {
-            Ok(task) => lock(&self.tasks).push(task),
-            Err(e) => self.fail(e.into()),
+    /// Starts the video pipeline, and the making of its decoder, before the peer's first
+    /// packets: once, as soon as the peer's description says it sends video.
+    pub(super) fn prepare_video(&self) {
+        let mut ready = lock(&self.video_ready);
+        if matches!(*ready, VideoReady::NotMade) {
+            if let Some(prepared) = self.video_pipeline() {
+                *ready = VideoReady::Waiting(prepared);
+            }
         }
+    }
+
+    /// Ends a pipeline that no track took (the session is closing).
+    pub(super) fn drop_prepared(&self) {
+        *lock(&self.video_ready) = VideoReady::Gone;
+    }
+
+    /// A video pipeline, or none (the failure reported) if it cannot start; a decoder that
+    /// cannot be made is reported from the pipeline's thread.
+    fn video_pipeline(&self) -> Option<video_receive::Prepared> {
+        let codecs = Arc::clone(&self.video_codecs);
+        let (conv, events) = (self.conv, self.events.clone());
+        let decoder = move || match codecs.decoder() {
+            Ok(decoder) => Some(decoder),
+            Err(source) => {
+                let error = PeerError::NoCodec { kind: MediaKind::Video, source };
+                let _ = events.send(PeerEvent::Failed(conv, error));
+                None
+            }
+        };
+        video_receive::prepare(Arc::clone(&self.remote), decoder)
+            .map_err(|e| self.fail(e.into()))
+            .ok()
+    }
+
+    fn start(&self, kind: RtpCodecKind, track: Arc<dyn TrackRemote>) {
+        let task = match kind {
+            RtpCodecKind::Video => {
+                let ready = std::mem::replace(&mut *lock(&self.video_ready), VideoReady::Gone);
+                let ready = match ready {
+                    VideoReady::Waiting(prepared) => Some(prepared),
+                    VideoReady::NotMade | VideoReady::Gone => None,
+                };
+                let Some(prepared) = ready.or_else(|| self.video_pipeline()) else { return };
+                video_receive::start(track, prepared)
+            }
+            _ => {
+                let started = OpusDecoder::new()
+                    .map_err(|source| PeerError::NoCodec { kind: MediaKind::Audio, source })
+                    .and_then(|d| {
+                        let remote = Arc::clone(&self.remote);
+                        Ok(audio_receive::start(track, remote, Box::new(d))?)
+                    });
+                match started {
+                    Ok(task) => task,
+                    Err(e) => return self.fail(e),
+                }
+            }
+        };
+        lock(&self.tasks).push(task);
     }
 
     fn begin(&self, kind: RtpCodecKind, track: Arc<dyn TrackRemote>, announce: bool) {

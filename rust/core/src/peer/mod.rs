@@ -138,6 +138,8 @@ pub(crate) struct PeerSession {
     /// Set once both sides agreed to the call (`start_media`): until then nothing is sent or
     /// decoded, even over a connection that is up (a pre-connected call still ringing).
     agreed: watch::Sender<bool>,
+    /// How the peer's tracks are received (shared with the connection's handler).
+    receiving: handler::Receiving,
     /// Connected and agreed: what the senders wait for.
     flowing: watch::Receiver<bool>,
     remote_described: watch::Sender<bool>,
@@ -204,17 +206,17 @@ impl PeerSession {
         let gathering = Arc::new(watch::channel(false).0);
         let remote = RemoteStream::new(p.call_id.clone());
         let tasks = Arc::new(Mutex::new(Vec::new()));
-        let handler = Handler::new(
+        let receiving = handler::Receiving::new(
             p.conv,
             p.events.clone(),
-            handler::States {
-                connected: connected_tx,
-                gathering: Arc::clone(&gathering),
-                agreed: agreed_rx.clone(),
-            },
             Arc::clone(&remote),
             Arc::clone(&tasks),
             Arc::clone(&p.config.video_codecs),
+            agreed_rx.clone(),
+        );
+        let handler = Handler::new(
+            handler::States { connected: connected_tx, gathering: Arc::clone(&gathering) },
+            receiving.clone(),
         );
         // Boxed: webrtc-rs's builder future is some 20 KB, too much to keep inline.
         let pc: Arc<dyn PeerConnection> = Arc::new(
@@ -257,6 +259,7 @@ impl PeerSession {
             }),
             video_codecs: Arc::clone(&p.config.video_codecs),
             agreed,
+            receiving,
             flowing,
             remote_described,
             candidates,
@@ -294,6 +297,7 @@ impl PeerSession {
                 pc: Arc::downgrade(&self.pc),
                 local: Arc::clone(local),
                 encoder,
+                agreed: self.agreed.subscribe(),
                 connected: self.flowing.clone(),
                 path: waiting.path,
                 fps: v.fps,
@@ -348,6 +352,7 @@ impl PeerSession {
     /// Applies the caller's offer and answers it; returns the answer's SDP for the accept.
     async fn answer(&self, offer: String) -> Result<String, PeerError> {
         let offer = RTCSessionDescription::offer(offer).map_err(PeerError::RemoteDescription)?;
+        self.described(&offer);
         self.pc.set_remote_description(offer).await.map_err(PeerError::RemoteDescription)?;
         let _ = self.remote_described.send(true);
         let answer = self.pc.create_answer(None).await?;
@@ -359,9 +364,19 @@ impl PeerSession {
     /// Applies the callee's answer.
     pub(crate) async fn accept_answer(&self, answer: String) -> Result<(), PeerError> {
         let answer = RTCSessionDescription::answer(answer).map_err(PeerError::RemoteDescription)?;
+        self.described(&answer);
         self.pc.set_remote_description(answer).await.map_err(PeerError::RemoteDescription)?;
         let _ = self.remote_described.send(true);
         Ok(())
+    }
+
+    /// The peer's description is known: if it sends video, its decoder is made now, so its
+    /// first frame does not wait for it (OpenH264 takes milliseconds to make one). Made, not
+    /// used: a pre-connected call still ringing decodes nothing (see `start_media`).
+    fn described(&self, remote: &RTCSessionDescription) {
+        if sends_video(remote) {
+            self.receiving.prepare_video();
+        }
     }
 
     /// A signal from the peer: candidates go to ICE (once it can take them).
@@ -430,6 +445,7 @@ impl PeerSession {
     /// gathering, at most `GATHERING_WAIT`.
     pub(crate) async fn close(&self) {
         lock(&self.tasks).clear();
+        self.receiving.drop_prepared();
         let mut gathering = self.gathering.subscribe();
         let gathered = gathering.wait_for(|busy| !*busy);
         if tokio::time::timeout(GATHERING_WAIT, gathered).await.is_err() {
@@ -457,6 +473,19 @@ async fn add_tracks(
         false => None,
     };
     Ok((video, audio))
+}
+
+/// Whether a description says its side sends video: a video section that is neither
+/// refused (port 0) nor receive-only nor inactive.
+fn sends_video(description: &RTCSessionDescription) -> bool {
+    description.unmarshal().is_ok_and(|sdp| {
+        sdp.media_descriptions.iter().any(|m| {
+            m.media_name.media == "video"
+                && m.media_name.port.value != 0
+                && !m.has_attribute("recvonly")
+                && !m.has_attribute("inactive")
+        })
+    })
 }
 
 /// How long a closing session waits for ICE gathering (a TURN allocation's answer) to end.
@@ -528,5 +557,36 @@ async fn tell_what_is_sent(
         if sending.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer_with(video: &str) -> RTCSessionDescription {
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n\
+             a=rtpmap:111 opus/48000/2\r\na=sendrecv\r\n{video}"
+        );
+        RTCSessionDescription::offer(sdp).unwrap()
+    }
+
+    #[test]
+    fn a_description_sends_video_unless_its_video_is_refused_receive_only_or_inactive() {
+        let video = |port: u16, direction: &str| {
+            format!(
+                "m=video {port} UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+                 a=rtpmap:102 H264/90000\r\n{direction}"
+            )
+        };
+        assert!(sends_video(&offer_with(&video(9, "a=sendrecv\r\n"))));
+        assert!(sends_video(&offer_with(&video(9, "a=sendonly\r\n"))));
+        assert!(sends_video(&offer_with(&video(9, "")))); // sendrecv by default
+        assert!(!sends_video(&offer_with(&video(9, "a=recvonly\r\n"))));
+        assert!(!sends_video(&offer_with(&video(9, "a=inactive\r\n"))));
+        assert!(!sends_video(&offer_with(&video(0, "a=sendrecv\r\n"))));
+        assert!(!sends_video(&offer_with("")));
     }
 }

@@ -22,15 +22,40 @@ where
     I: Send + 'static,
     F: FnMut(Vec<I>) + Send + 'static,
 {
+    spawn_made(name, || Some(()), move |(), batch| body(batch))
+}
+
+/// As `spawn`, with the pipeline's state made first, on the pipeline's own thread: a codec
+/// that is slow to make (OpenH264's decoder takes milliseconds) holds up neither the caller
+/// nor anything else. If `make` gives nothing (it reports why itself), the pipeline ends and
+/// its input reads as closed.
+pub(crate) fn spawn_made<I, S, M, F>(
+    name: &str,
+    make: M,
+    mut body: F,
+) -> std::io::Result<PipelineInput<I>>
+where
+    I: Send + 'static,
+    M: FnOnce() -> Option<S> + Send + 'static,
+    F: FnMut(&mut S, Vec<I>) + Send + 'static,
+{
     let (tx, mut rx) = mpsc::channel::<I>(INPUT_CAPACITY);
     std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+        // A panicking codec or sink ends this pipeline, not the process.
+        let mut state = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(make)) {
+            Ok(Some(state)) => state,
+            Ok(None) => return,
+            Err(_) => {
+                tracing::error!("a media pipeline panicked while starting");
+                return;
+            }
+        };
         while let Some(first) = rx.blocking_recv() {
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
-            // A panicking codec or sink ends this pipeline, not the process.
-            let run = std::panic::AssertUnwindSafe(|| body(batch));
+            let run = std::panic::AssertUnwindSafe(|| body(&mut state, batch));
             if std::panic::catch_unwind(run).is_err() {
                 tracing::error!("a media pipeline panicked and stopped");
                 return;
@@ -79,6 +104,34 @@ mod tests {
         let closed = (0..200).any(|_| {
             std::thread::sleep(Duration::from_millis(5));
             !offer(&input, 2)
+        });
+        assert!(closed, "the pipeline ended");
+    }
+
+    #[test]
+    fn what_comes_while_the_state_is_made_waits_for_it() {
+        let (seen_tx, seen) = std::sync::mpsc::channel();
+        let make = || {
+            std::thread::sleep(Duration::from_millis(30));
+            Some(10)
+        };
+        let input = spawn_made("test-pipeline", make, move |base: &mut u32, batch: Vec<u32>| {
+            let _ = seen_tx.send(batch.iter().map(|i| *base + i).collect::<Vec<_>>());
+        })
+        .unwrap();
+        for i in 0..3 {
+            assert!(offer(&input, i));
+        }
+        drop(input);
+        assert_eq!(seen.iter().collect::<Vec<_>>().concat(), [10, 11, 12]);
+    }
+
+    #[test]
+    fn a_pipeline_whose_state_cannot_be_made_reads_as_closed() {
+        let input = spawn_made("test-pipeline", || None::<()>, |_, _: Vec<u32>| {}).unwrap();
+        let closed = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            !offer(&input, 1)
         });
         assert!(closed, "the pipeline ended");
     }

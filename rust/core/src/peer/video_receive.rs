@@ -33,16 +33,31 @@ pub(crate) enum VideoReceiveInput {
     Tick,
 }
 
-/// Starts the pipeline for one remote video track; it ends with the track or the handle.
-pub(crate) fn start(
-    track: Arc<dyn TrackRemote>,
-    remote: Arc<RemoteStream>,
-    decoder: Box<dyn VideoDecoder>,
-) -> std::io::Result<TaskHandle> {
+/// A receiving pipeline started before its track, so that the first packets find its
+/// decoder made: OpenH264 takes 2 to 4 ms to make one, which webrtc-rs's driver (it announces
+/// the track, and sends and receives for the whole connection) and the first frame waited
+/// for when the decoder was made as the track arrived.
+pub(crate) struct Prepared {
+    input: PipelineInput<VideoReceiveInput>,
+    keyframe_requests: mpsc::Receiver<()>,
+}
+
+/// Starts a pipeline showing on `remote`; `decoder` makes its decoder on the pipeline's
+/// thread (and reports its own failure), and the pipeline ends if it gives none.
+pub(crate) fn prepare<D>(remote: Arc<RemoteStream>, decoder: D) -> std::io::Result<Prepared>
+where
+    D: FnOnce() -> Option<Box<dyn VideoDecoder>> + Send + 'static,
+{
     let (keyframe_tx, keyframe_requests) = mpsc::channel(1);
-    let mut decoding = Decoding::new(decoder, remote, keyframe_tx);
-    let input = pipeline::spawn("duet-video-receive", move |batch| decoding.run(batch))?;
-    Ok(TaskHandle::spawn(relay(track, input, keyframe_requests)))
+    let make = move || decoder().map(|d| Decoding::new(d, remote, keyframe_tx));
+    let input = pipeline::spawn_made("duet-video-receive", make, Decoding::run)?;
+    Ok(Prepared { input, keyframe_requests })
+}
+
+/// Feeds a prepared pipeline from one remote video track; it ends with the track or the
+/// handle.
+pub(crate) fn start(track: Arc<dyn TrackRemote>, prepared: Prepared) -> TaskHandle {
+    TaskHandle::spawn(relay(track, prepared.input, prepared.keyframe_requests))
 }
 
 /// Packets in, keyframe requests out, until the track ends.

@@ -65,6 +65,9 @@ pub(crate) struct VideoSendParts {
     pub pc: std::sync::Weak<dyn PeerConnection>,
     pub local: Arc<LocalStream>,
     pub encoder: Box<dyn VideoEncoder>,
+    /// Whether both sides agreed to the call: the first frame is encoded from then on.
+    pub agreed: watch::Receiver<bool>,
+    /// Connected and agreed: what is encoded is sent from then on.
     pub connected: watch::Receiver<bool>,
     pub path: watch::Receiver<Option<PathSignal>>,
     pub fps: u32,
@@ -82,7 +85,13 @@ impl VideoSend {
         // Subscribed now, so frames pushed while connecting wait for the connection.
         let frames = p.local.subscribe_video();
         let tasks = vec![
-            TaskHandle::spawn(feed_frames(p.local, frames, p.connected.clone(), input.clone())),
+            TaskHandle::spawn(feed_frames(
+                p.local,
+                frames,
+                p.agreed,
+                p.connected.clone(),
+                input.clone(),
+            )),
             TaskHandle::spawn(write_units(p.track.clone(), p.sender, encoded, p.connected, p.fps)),
             TaskHandle::spawn(watch_rtcp(p.track, input.clone())),
             TaskHandle::spawn(watch_path(p.path, input.clone())),
@@ -201,21 +210,33 @@ impl Encoding {
     }
 }
 
-/// Moves the camera's frames into the pipeline once the connection is up, the newest first
-/// (rather than waiting up to a frame interval for the camera's next one).
+/// Moves the camera's frames into the pipeline: one as soon as the call is agreed (the
+/// newest, rather than waiting up to a frame interval for the camera's next one), so that
+/// its encode, a keyframe's and the slowest, runs while ICE and DTLS finish rather than
+/// after; the frames after it once the connection is up. The writer holds what is encoded
+/// until then.
 async fn feed_frames(
     local: Arc<LocalStream>,
     mut frames: broadcast::Receiver<Arc<VideoFrame>>,
+    mut agreed: watch::Receiver<bool>,
     mut connected: watch::Receiver<bool>,
     input: PipelineInput<VideoSendInput>,
 ) {
-    if connected.wait_for(|c| *c).await.is_err() {
+    if agreed.wait_for(|a| *a).await.is_err() {
         return;
     }
+    let mut fed_one = false;
     if let Some(latest) = local.latest_video() {
         pipeline::offer(&input, VideoSendInput::Frame(latest));
+        fed_one = true;
+        // What queued until now is that frame or older: sending it after would go back.
+        while let Err(broadcast::error::TryRecvError::Lagged(_)) | Ok(_) = frames.try_recv() {}
     }
     loop {
+        // `connected` never goes back (it is connected and agreed, not the path's state).
+        if fed_one && connected.wait_for(|c| *c).await.is_err() {
+            return;
+        }
         let frame = match frames.recv().await {
             Ok(f) => f,
             // A lagging receiver skips to the newest frame, which is what a live encoder wants.
@@ -225,6 +246,7 @@ async fn feed_frames(
         if !pipeline::offer(&input, VideoSendInput::Frame(frame)) {
             return;
         }
+        fed_one = true;
     }
 }
 

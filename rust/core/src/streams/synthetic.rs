@@ -23,6 +23,7 @@ pub(super) fn spawn(
         let mut next_frame = started;
         let mut next_audio = started;
         let mut counter: u32 = 0;
+        let mut first = true;
         loop {
             let wake = match (&video, &tone) {
                 (Some(_), Some(_)) => next_frame.min(next_audio),
@@ -30,7 +31,10 @@ pub(super) fn spawn(
                 (None, Some(_)) => next_audio,
                 (None, None) => return,
             };
-            tokio::time::sleep_until(wake).await;
+            // The first frame at once: a sleep, even until now, waits for the timer's next tick.
+            if !std::mem::take(&mut first) {
+                tokio::time::sleep_until(wake).await;
+            }
             let Some(stream) = stream.upgrade() else { return };
             let now = tokio::time::Instant::now();
             if let Some((pattern, period)) = &video {
