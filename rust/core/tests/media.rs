@@ -315,6 +315,7 @@ async fn a_relay_only_call_goes_through_the_embedded_turn_server() {
 struct CountingCodecs {
     frames_encoded: Arc<std::sync::atomic::AtomicU64>,
     units_decoded: Arc<std::sync::atomic::AtomicU64>,
+    decoders_made: std::sync::atomic::AtomicU64,
 }
 
 struct Counted<T>(T, Arc<std::sync::atomic::AtomicU64>);
@@ -348,8 +349,13 @@ impl VideoCodecs for CountingCodecs {
         Ok(Box::new(Counted(SoftwareVideoCodecs.encoder(config)?, self.frames_encoded.clone())))
     }
     fn decoder(&self) -> Result<Box<dyn VideoDecoder>, CodecError> {
+        self.decoders_made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Box::new(Counted(SoftwareVideoCodecs.decoder()?, self.units_decoded.clone())))
     }
+}
+
+fn counted(c: &std::sync::atomic::AtomicU64) -> u64 {
+    c.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,7 +370,6 @@ async fn a_platform_codec_replaces_openh264() {
     let (_out, _inc, [(alice_sees, _), (bob_sees, _)]) =
         connected_with_media(&mut alice, &mut bob).await;
     eventually("frames both ways", || alice_sees.verified() >= 5 && bob_sees.verified() >= 5).await;
-    let counted = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     assert!(counted(&codecs.frames_encoded) >= 5, "alice's frames went through her codec");
     assert!(counted(&codecs.units_decoded) >= 5, "and bob's through her decoder");
 }
@@ -511,6 +516,35 @@ async fn a_ringing_callee_pre_connects_and_media_waits_for_the_accept() {
     })
     .await;
     assert_eq!(alice_sees.wrong() + bob_sees.wrong(), 0);
+    out.close();
+    bob.closed(&inc, EndReason::Hangup).await;
+}
+
+/// The callee's video decoder is made as the call rings, from the caller's offer, so that the
+/// first frame after the accept does not wait for it; it decodes nothing until then, and the
+/// call's frames go through that one decoder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ringing_callee_makes_its_decoder_ahead_and_uses_it_after_the_accept() {
+    let _shared = PROCESS.read().await;
+    let srv = server(ringing_config()).await;
+    let codecs = Arc::new(CountingCodecs::default());
+    let media = MediaConfig { video_codecs: codecs.clone(), ..MediaConfig::loopback() };
+    let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
+    let mut bob = Peer::connect_configured(&srv.http_url(), srv.secret(), "bob", None, media).await;
+    let out = alice.call("bob", None);
+    let (inc, _) = bob.called().await;
+    eventually("bob's decoder made while the call rings", || counted(&codecs.decoders_made) == 1)
+        .await;
+    until_ice_is_up(&inc).await;
+    assert_eq!(inc.state(), ConversationState::Ringing);
+    assert_eq!(counted(&codecs.units_decoded), 0, "nothing decoded before the accept");
+
+    inc.accept(small_stream()).unwrap();
+    alice.response(CallStatus::Accepted).await;
+    let (bob_sees, _) = watch_stream(&mut bob, &inc).await;
+    eventually("frames after the accept", || bob_sees.verified() >= 5).await;
+    assert!(counted(&codecs.units_decoded) >= 5, "through the decoder made ahead");
+    assert_eq!(counted(&codecs.decoders_made), 1, "and no other");
     out.close();
     bob.closed(&inc, EndReason::Hangup).await;
 }
