@@ -279,19 +279,27 @@ impl ControllingSelector for Agent {
             let username = remote_credentials.ufrag.clone()
                 + ":"
                 + self.ufrag_pwd.local_credentials.ufrag.as_str();
-            let mut msg = Message::new();
-            let result = msg.build(&[
+            let mut attrs: Vec<Box<dyn Setter>> = vec![
                 Box::new(BINDING_REQUEST),
                 Box::new(TransactionId::new()),
                 Box::new(Username::new(ATTR_USERNAME, username)),
-                Box::new(AttrControlling(self.tie_breaker)),
-                Box::new(PriorityAttr(self.local_candidates[local_index].priority())),
-                Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
-                    remote_credentials.pwd.clone(),
-                    self.crypto_provider.crypto(),
-                )),
-                Box::new(FINGERPRINT),
-            ]);
+            ];
+            // Duet: aggressive nomination. Until a pair is selected every check nominates
+            // its pair, and the first to succeed is selected on both sides: a regular
+            // nomination costs a round trip more (a check, then a nomination), and the
+            // controlled side, which starts DTLS as the answerer's client, waits for it.
+            if self.get_selected_pair().is_none() {
+                attrs.push(Box::<UseCandidateAttr>::default());
+            }
+            attrs.push(Box::new(AttrControlling(self.tie_breaker)));
+            attrs.push(Box::new(PriorityAttr(self.local_candidates[local_index].priority())));
+            attrs.push(Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
+                remote_credentials.pwd.clone(),
+                self.crypto_provider.crypto(),
+            )));
+            attrs.push(Box::new(FINGERPRINT));
+            let mut msg = Message::new();
+            let result = msg.build(&attrs);
             (msg, result)
         };
 
@@ -508,7 +516,7 @@ impl ControlledSelector for Agent {
 
             if let Some(pair_index) = self.find_pair(local_index, remote_index) {
                 // Duet: the peer nominated this pair before it worked from here.
-                if self.nominated_by_peer == Some(pair_index) && self.get_selected_pair().is_none()
+                if self.candidate_pairs[pair_index].nominated && self.get_selected_pair().is_none()
                 {
                     self.set_selected_pair(Some(now), Some(pair_index));
                 }
@@ -579,7 +587,7 @@ impl ControlledSelector for Agent {
                     // Duet: the request is answered too (the nomination is accepted), not
                     // left for the controlling side to repeat, which it does only after
                     // `retry_after` (50 ms); the pair is selected when the check succeeds.
-                    self.nominated_by_peer = Some(pair_index);
+                    self.candidate_pairs[pair_index].nominated = true;
                     self.send_binding_success(now, m, local_index, remote_index);
                     self.ping_candidate(now, local_index, remote_index);
                 }

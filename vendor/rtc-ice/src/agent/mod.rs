@@ -95,6 +95,10 @@ fn assert_inbound_username(m: &Message, expected_username: &str) -> Result<()> {
     Ok(())
 }
 
+/// Duet: how many checks that came before the remote credentials are held (a peer checks
+/// each of its candidates with each of ours; more than this are left to its retries).
+const EARLY_REQUESTS_HELD: usize = 16;
+
 fn assert_inbound_message_integrity(
     m: &mut Message,
     key: &[u8],
@@ -153,13 +157,14 @@ pub struct Agent {
     /// Duet: the pair the last nominations went to, when the last went, and how many went
     /// (paced as checks are: `retry_after`).
     pub(crate) nominations_sent: Option<(usize, Instant, u16)>,
-    /// Duet: (controlled) the pair the peer nominated before this side's own check on it
-    /// had succeeded; it is selected once that check succeeds (RFC 8445, 7.3.1.5).
-    pub(crate) nominated_by_peer: Option<usize>,
     pub(crate) selected_pair: Option<usize>,
 
     // LRU of outbound Binding request Transaction IDs
     pub(crate) pending_binding_requests: Vec<BindingRequest>,
+    /// Duet: checks that came before the remote credentials (the peer had our description
+    /// before we had its own), held to be answered as the credentials come: (local
+    /// candidate, from, the request). Bounded by `EARLY_REQUESTS_HELD`.
+    pub(crate) early_requests: Vec<(usize, SocketAddr, Vec<u8>)>,
 
     // the following variables won't be changed after init_with_defaults()
     pub(crate) insecure_skip_verify: bool,
@@ -273,7 +278,6 @@ impl Agent {
             start_time: now,
 
             nominated_pair: None,
-            nominated_by_peer: None,
             nominations_sent: None,
             selected_pair: None,
             candidate_pairs: vec![],
@@ -369,6 +373,7 @@ impl Agent {
 
             // LRU of outbound Binding request Transaction IDs
             pending_binding_requests: vec![],
+            early_requests: vec![],
 
             candidate_types,
             network_types: config.network_types.clone(),
@@ -664,6 +669,7 @@ impl Agent {
 
         self.update_connection_state(Some(now), ConnectionState::Checking);
         self.request_connectivity_check();
+        self.answer_early_requests(now);
 
         Ok(())
     }
@@ -722,6 +728,7 @@ impl Agent {
         self.ufrag_pwd.remote_credentials = None;
 
         self.pending_binding_requests = vec![];
+        self.early_requests = vec![];
 
         self.candidate_pairs = vec![];
 
@@ -1026,7 +1033,6 @@ impl Agent {
         self.selected_pair = None;
         self.nominated_pair = None;
         self.nominations_sent = None;
-        self.nominated_by_peer = None;
     }
 
     pub(crate) fn find_remote_candidate(&self, addr: SocketAddr) -> Option<usize> {
@@ -1202,7 +1208,6 @@ impl Agent {
         // Clear nominated pair when switching roles
         self.nominated_pair = None;
         self.nominations_sent = None;
-        self.nominated_by_peer = None;
 
         info!(
             "[{}]: Role switched, recomputed {} candidate pair priorities",
@@ -1289,6 +1294,13 @@ impl Agent {
                 m.typ.method
             );
             return Err(Error::ErrUnhandledStunpacket);
+        }
+
+        // Duet: before the remote credentials the agent has not started, and its role is
+        // not yet known: a check is held for then, before any role conflict is looked for.
+        if self.ufrag_pwd.remote_credentials.is_none() && m.typ.class == CLASS_REQUEST {
+            self.hold_early_request(m, local_index, remote_addr);
+            return Err(Error::ErrPasswordEmpty);
         }
 
         // RFC 8445 Section 7.3.1.1 - Detecting and Repairing Role Conflicts
@@ -1545,6 +1557,48 @@ impl Agent {
         });
 
         self.local_candidates[local_index].seen(now, true);
+    }
+
+    /// Duet: a check that came before the remote credentials is held (when it is meant
+    /// for us: our ufrag and our password), rather than dropped for the peer to repeat
+    /// `retry_after` later (50 ms); the peer's checks routinely overtake its description,
+    /// which goes through the signaling server.
+    fn hold_early_request(&mut self, m: &mut Message, local_index: usize, remote_addr: SocketAddr) {
+        if self.early_requests.len() >= EARLY_REQUESTS_HELD {
+            return;
+        }
+        let mut username = Username::new(ATTR_USERNAME, String::new());
+        if username.get_from(m).is_err() {
+            return;
+        }
+        let ours = self.ufrag_pwd.local_credentials.ufrag.clone() + ":";
+        if !username.to_string().starts_with(&ours) {
+            return;
+        }
+        let key = self.ufrag_pwd.local_credentials.pwd.clone();
+        if assert_inbound_message_integrity(m, key.as_bytes(), self.crypto_provider.crypto())
+            .is_ok()
+        {
+            self.early_requests.push((local_index, remote_addr, m.raw.clone()));
+        }
+    }
+
+    /// Duet: answers the held checks, now that the remote credentials are known.
+    fn answer_early_requests(&mut self, now: Instant) {
+        for (local_index, remote_addr, raw) in std::mem::take(&mut self.early_requests) {
+            if local_index >= self.local_candidates.len() {
+                continue;
+            }
+            let mut m = Message {
+                raw,
+                ..Message::default()
+            };
+            if m.decode().is_ok()
+                && let Err(err) = self.handle_inbound(now, &mut m, local_index, remote_addr)
+            {
+                debug!("[{}]: early check from {}: {}", self.get_name(), remote_addr, err);
+            }
+        }
     }
 
     fn handle_inbound_candidate_msg(
