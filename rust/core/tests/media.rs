@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use duet_core::*;
 use duet_media::{tone_strength, PatternVerifier};
+use duet_server::ServerHandle;
 use support::*;
 
 /// Counting the process's sockets, tasks and threads needs the process to itself: the
@@ -358,14 +359,18 @@ fn counted(c: &std::sync::atomic::AtomicU64) -> u64 {
     c.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// A client whose video goes through a `CountingCodecs`, and the codecs to read.
+async fn peer_with_counting_codecs(srv: &ServerHandle, uid: &str) -> (Peer, Arc<CountingCodecs>) {
+    let codecs = Arc::new(CountingCodecs::default());
+    let media = MediaConfig { video_codecs: codecs.clone(), ..MediaConfig::loopback() };
+    (Peer::connect_configured(&srv.http_url(), srv.secret(), uid, None, media).await, codecs)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_codec_replaces_openh264() {
     let _shared = PROCESS.read().await;
     let srv = server(quick_config()).await;
-    let codecs = Arc::new(CountingCodecs::default());
-    let media = MediaConfig { video_codecs: codecs.clone(), ..MediaConfig::loopback() };
-    let mut alice =
-        Peer::connect_configured(&srv.http_url(), srv.secret(), "alice", None, media).await;
+    let (mut alice, codecs) = peer_with_counting_codecs(&srv, "alice").await;
     let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
     let (_out, _inc, [(alice_sees, _), (bob_sees, _)]) =
         connected_with_media(&mut alice, &mut bob).await;
@@ -527,10 +532,8 @@ async fn a_ringing_callee_pre_connects_and_media_waits_for_the_accept() {
 async fn a_ringing_callee_makes_its_decoder_ahead_and_uses_it_after_the_accept() {
     let _shared = PROCESS.read().await;
     let srv = server(ringing_config()).await;
-    let codecs = Arc::new(CountingCodecs::default());
-    let media = MediaConfig { video_codecs: codecs.clone(), ..MediaConfig::loopback() };
     let mut alice = Peer::connect(&srv.http_url(), srv.secret(), "alice").await;
-    let mut bob = Peer::connect_configured(&srv.http_url(), srv.secret(), "bob", None, media).await;
+    let (mut bob, codecs) = peer_with_counting_codecs(&srv, "bob").await;
     let out = alice.call("bob", None);
     let (inc, _) = bob.called().await;
     eventually("bob's decoder made while the call rings", || counted(&codecs.decoders_made) == 1)
