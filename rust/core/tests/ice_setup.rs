@@ -4,7 +4,8 @@
 //! is answered as soon as the answer comes rather than left for the callee to repeat 50 ms
 //! later, and the caller's first check nominates its pair (aggressive nomination), so that
 //! both sides select it as that check is answered instead of a nomination's round trip
-//! after. Two sans-I/O agents and a virtual clock: no sockets, no timing.
+//! after. The same holds after an ICE restart. Two sans-I/O agents and a virtual clock: no
+//! sockets, no timing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use rtc::ice::{Agent, Event};
 use rtc::sansio::Protocol;
 use rtc::shared::TaggedBytesMut;
 use rtc::stun::attributes::ATTR_USE_CANDIDATE;
-use rtc::stun::message::{Message, BINDING_REQUEST, BINDING_SUCCESS};
+use rtc::stun::message::{Message, TransactionId, BINDING_REQUEST, BINDING_SUCCESS};
 
 const CALLER: &str = "10.0.0.1:4000";
 const CALLEE: &str = "10.0.0.2:5000";
@@ -138,4 +139,71 @@ fn both_sides_select_a_pair_one_round_trip_of_checks_after_the_answer() {
     let at_caller = at_callee + Duration::from_millis(50);
     let events = deliver(&mut caller, sent(&mut callee), at_caller);
     assert!(selected(&events), "the caller selects the pair its first check nominated");
+}
+
+/// Runs both agents every 5 ms, each getting what the other sent, until both have
+/// selected a pair; returns the time then.
+fn connect(caller: &mut Agent, callee: &mut Agent, mut now: Instant) -> Instant {
+    let (mut caller_selected, mut callee_selected) = (false, false);
+    for _ in 0..20 {
+        now += Duration::from_millis(5);
+        caller.handle_timeout(now).expect("a run");
+        callee.handle_timeout(now).expect("a run");
+        let (to_callee, to_caller) = (sent(caller), sent(callee));
+        callee_selected |= selected(&deliver(callee, to_callee, now));
+        caller_selected |= selected(&deliver(caller, to_caller, now));
+        if caller_selected && callee_selected {
+            return now;
+        }
+    }
+    panic!("the agents did not connect");
+}
+
+fn answers(datagrams: &[(TaggedBytesMut, Message)], check: TransactionId) -> bool {
+    datagrams.iter().any(|(_, m)| m.typ == BINDING_SUCCESS && m.transaction_id == check)
+}
+
+#[test]
+fn after_an_ice_restart_an_early_check_is_answered_on_the_next_run() {
+    let start = Instant::now();
+    let mut caller = agent(start, CALLER);
+    let mut callee = agent(start, CALLEE);
+    let (ours, theirs) =
+        (caller.get_local_credentials().clone(), callee.get_local_credentials().clone());
+    caller.start_connectivity_checks(start, true, theirs.ufrag, theirs.pwd).expect("started");
+    caller.add_remote_candidate(host(CALLEE)).expect("the callee's candidate");
+    callee.start_connectivity_checks(start, false, ours.ufrag, ours.pwd).expect("started");
+    callee.add_remote_candidate(host(CALLER)).expect("the caller's candidate");
+    let now = connect(&mut caller, &mut callee, start);
+
+    // The caller restarts ICE (its offer has new credentials); the callee takes the offer,
+    // restarts too and checks the caller at once, before the caller has its answer.
+    caller.generate_restart_credentials(String::new(), String::new()).expect("credentials");
+    caller.apply_restart(now, true).expect("the caller restarts");
+    let ours = caller.get_local_credentials().clone();
+    callee.generate_restart_credentials(String::new(), String::new()).expect("credentials");
+    callee.apply_restart(now, true).expect("the callee restarts");
+    callee.set_remote_credentials(ours.ufrag, ours.pwd).expect("the offer's credentials");
+    callee.add_remote_candidate(host(CALLER)).expect("the caller's candidate");
+    let theirs = callee.get_local_credentials().clone();
+    callee.handle_timeout(now + Duration::from_millis(1)).expect("a run");
+    let checks = sent(&mut callee);
+    let check = checks
+        .iter()
+        .find(|(_, m)| m.typ == BINDING_REQUEST)
+        .map(|(_, m)| m.transaction_id)
+        .expect("the callee checks the caller after its restart");
+    let early = now + Duration::from_millis(50);
+    deliver(&mut caller, checks, early);
+    assert!(!answers(&sent(&mut caller), check), "no answer without the new credentials");
+
+    // The answer comes: the restart sets the credentials without starting the agent again,
+    // and the held check is answered on the caller's next run.
+    caller.set_remote_credentials(theirs.ufrag, theirs.pwd).expect("the answer's credentials");
+    caller.add_remote_candidate(host(CALLEE)).expect("the callee's candidate");
+    caller.handle_timeout(early + Duration::from_millis(1)).expect("a run");
+    assert!(
+        answers(&sent(&mut caller), check),
+        "the callee's early check is answered on the caller's next run, not left to be repeated"
+    );
 }

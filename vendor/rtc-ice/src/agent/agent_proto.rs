@@ -89,6 +89,14 @@ impl sansio::Protocol<TaggedBytesMut, (), ()> for Agent {
     }
 
     fn handle_timeout(&mut self, now: Self::Time) -> std::result::Result<(), Self::Error> {
+        // Duet: an ICE restart sets the new remote credentials without starting the agent
+        // again; checks held until then are answered on its next run.
+        if !self.early_requests.is_empty()
+            && self.ufrag_pwd.remote_credentials.is_some()
+            && self.connection_state != ConnectionState::New
+        {
+            self.answer_early_requests(now);
+        }
         let remote_candidates = if let Some(mdns_conn) = &mut self.mdns {
             let _ = mdns_conn.handle_timeout(now);
 

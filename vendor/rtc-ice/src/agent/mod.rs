@@ -1583,8 +1583,9 @@ impl Agent {
         }
     }
 
-    /// Duet: answers the held checks, now that the remote credentials are known.
-    fn answer_early_requests(&mut self, now: Instant) {
+    /// Duet: answers the held checks, now that the remote credentials are known and the
+    /// agent runs (its role set): at its start, or on its first run after an ICE restart.
+    pub(crate) fn answer_early_requests(&mut self, now: Instant) {
         for (local_index, remote_addr, raw) in std::mem::take(&mut self.early_requests) {
             if local_index >= self.local_candidates.len() {
                 continue;
