@@ -76,6 +76,11 @@ fn deliver(to: &mut Agent, datagrams: Vec<(TaggedBytesMut, Message)>, now: Insta
     std::iter::from_fn(|| to.poll_event()).map(|e| e.event).collect()
 }
 
+/// Whether the datagrams answer `check` (a Binding success response to it).
+fn answers(datagrams: &[(TaggedBytesMut, Message)], check: TransactionId) -> bool {
+    datagrams.iter().any(|(_, m)| m.typ == BINDING_SUCCESS && m.transaction_id == check)
+}
+
 fn selected(events: &[Event]) -> bool {
     events.iter().any(|e| matches!(e, Event::SelectedCandidatePairChange(..)))
 }
@@ -95,11 +100,11 @@ fn both_sides_select_a_pair_one_round_trip_of_checks_after_the_answer() {
     callee.add_remote_candidate(host(CALLER)).expect("the caller's candidate");
     callee.handle_timeout(start).expect("a run");
     let callee_checks = sent(&mut callee);
-    assert!(
-        callee_checks.iter().any(|(_, m)| m.typ == BINDING_REQUEST),
-        "the callee checks the caller's candidate at once"
-    );
-    let callee_check_id = callee_checks[0].1.transaction_id;
+    let callee_check = callee_checks
+        .iter()
+        .find(|(_, m)| m.typ == BINDING_REQUEST)
+        .map(|(_, m)| m.transaction_id)
+        .expect("the callee checks the caller's candidate at once");
 
     // Its check reaches the caller before its answer: the caller cannot answer it yet.
     let early = start + Duration::from_millis(50);
@@ -114,9 +119,7 @@ fn both_sides_select_a_pair_one_round_trip_of_checks_after_the_answer() {
     caller.add_remote_candidate(host(CALLEE)).expect("the callee's candidate");
     let mut from_caller = sent(&mut caller);
     assert!(
-        from_caller
-            .iter()
-            .any(|(_, m)| m.typ == BINDING_SUCCESS && m.transaction_id == callee_check_id),
+        answers(&from_caller, callee_check),
         "the callee's early check is answered as the answer comes, not left to be repeated"
     );
     caller.handle_timeout(answered + Duration::from_millis(1)).expect("a run");
@@ -157,10 +160,6 @@ fn connect(caller: &mut Agent, callee: &mut Agent, mut now: Instant) -> Instant 
         }
     }
     panic!("the agents did not connect");
-}
-
-fn answers(datagrams: &[(TaggedBytesMut, Message)], check: TransactionId) -> bool {
-    datagrams.iter().any(|(_, m)| m.typ == BINDING_SUCCESS && m.transaction_id == check)
 }
 
 #[test]
