@@ -16,14 +16,16 @@ Conditions are set on stdin, one JSON object a line, and apply to packets read f
     {"loss": 0.05, "delay_ms": 50, "jitter_ms": 10, "reorder": 0.01, "reorder_ms": 20,
      "blackout": false}
     {"lose_dtls_flight": true, "delay_dtls_flight_ms": 300}
+    {"lose_dtls_flights": true}
 A "direction" key ("down" or "up") applies a line to that direction alone.
 Keys left out keep their value; the initial condition passes everything at once.
 `lose_dtls_flight` loses, once, the first DTLS flight read in a direction that carries a
 Certificate or ClientKeyExchange message from that direction's sender: the datagram, and
 every DTLS datagram after it that way for the next FLIGHT_SECONDS (a whole flight), as a
 lossy link loses a handshake flight; `delay_dtls_flight_ms` holds that flight back as long
-instead (its retransmissions, later, are not held). Only direct (not TURN-relayed) DTLS is
-seen.
+instead (its retransmissions, later, are not held). `lose_dtls_flights` loses every such
+flight, each repeat included: a handshake that cannot complete that way while ICE's checks
+pass. Only direct (not TURN-relayed) DTLS is seen.
 `blackout` drops everything. A line {"stats": true} prints the counters, one JSON line on
 stdout; so does the end. Besides what passed and what was dropped, each direction counts
 the STUN binding requests it read (ICE's connectivity checks, sent directly: those through
@@ -69,6 +71,7 @@ class Direction:
         self.reorder_extra = 0.02
         self.blackout = False
         self.lose_flight = False
+        self.lose_every_flight = False
         self.flight_delay = 0.0
         self.flight_until = None
         self.flight_action = None
@@ -86,7 +89,8 @@ class Direction:
         self.reorder = float(c.get("reorder", self.reorder))
         self.reorder_extra = float(c.get("reorder_ms", self.reorder_extra * 1000)) / 1000
         self.blackout = bool(c.get("blackout", self.blackout))
-        self.lose_flight = bool(c.get("lose_dtls_flight", self.lose_flight))
+        self.lose_every_flight = bool(c.get("lose_dtls_flights", self.lose_every_flight))
+        self.lose_flight = bool(c.get("lose_dtls_flight", self.lose_flight)) or self.lose_every_flight
         self.flight_delay = float(c.get("delay_dtls_flight_ms", self.flight_delay * 1000)) / 1000
 
     def release_time(self, now):
@@ -119,7 +123,7 @@ class Direction:
             return None
         self.flight_until = now + FLIGHT_SECONDS
         if self.lose_flight:
-            self.lose_flight = False
+            self.lose_flight = self.lose_every_flight
             self.dtls_flights_lost += 1
             self.flight_action = "lose"
         else:

@@ -5,8 +5,8 @@
 //! with `handle_timeout`/`poll_timeout`. It owns no sockets and reads no clock.
 //!
 //! [`EndpointEvent::HandshakeComplete`](crate::endpoint::EndpointEvent::HandshakeComplete) is the signal an application waits for: from that point
-//! application data can be written, and the SRTP keying material can be exported from the
-//! completed handshake.
+//! application data can be written, and the SRTP keying material can be exported (for a
+//! client in false start, before the server's Finished has come back; see the event).
 use crate::conn::DTLSConn;
 use shared::error::{Error, Result};
 use shared::{EcnCodepoint, TransportContext};
@@ -24,7 +24,9 @@ use std::time::Instant;
 /// What the endpoint reports to its caller.
 #[non_exhaustive]
 pub enum EndpointEvent {
-    /// The handshake finished; application data may now be sent, and SRTP keys can be exported.
+    /// The handshake finished, or a client's last flight is out under false start
+    /// (`DTLSConn::is_established`): SRTP keys can be exported. Application data may be
+    /// written; a client in false start holds it until the handshake completes.
     HandshakeComplete,
     /// Decrypted application data arrived.
     ApplicationData(BytesMut),
@@ -182,7 +184,7 @@ impl Endpoint {
         data: &[u8],
         messages: &mut Vec<EndpointEvent>,
     ) -> Result<()> {
-        let is_handshake_completed_before = conn.is_handshake_completed();
+        let was_established = conn.is_established();
         conn.read(data)?;
         if !conn.is_handshake_completed() {
             conn.handshake(now)?;
@@ -210,7 +212,9 @@ impl Endpoint {
             conn.handshake_rx = None;
             conn.handshake_timeout(now)?;
         }
-        if !is_handshake_completed_before && conn.is_handshake_completed() {
+        // Duet: reported once, when the connection first can protect media, which for a
+        // client in false start is before its handshake completes (`DTLSConn::is_established`).
+        if !was_established && conn.is_established() {
             messages.push(EndpointEvent::HandshakeComplete)
         }
         Ok(())

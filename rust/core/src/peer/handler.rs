@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use duet_media::OpusDecoder;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -19,6 +20,15 @@ use crate::streams::RemoteStream;
 use crate::sync::lock;
 use crate::task::TaskHandle;
 
+/// How long the encrypted session may take once ICE has a working pair before the call fails
+/// with `DtlsFailed`. webrtc-rs reports no DTLS failure of its own: a handshake that gives up
+/// (rtc-dtls repeats a flight 7 times, a second apart) or that meets a certificate other than
+/// the signaled one leaves the connection "connecting" for good. And a DTLS client in false
+/// start reads as connected before its server has completed (vendor/rtc-dtls/DUET.md), so
+/// a server that never completes is ended by this deadline, and the callee with it. Longer
+/// than rtc-dtls's own retries, so it never cuts a handshake that could still complete.
+const DTLS_DEADLINE: Duration = Duration::from_secs(10);
+
 pub(super) struct Handler {
     connected: watch::Sender<bool>,
     /// Whether ICE is gathering candidates now (a TURN allocation may be under way); the
@@ -32,6 +42,8 @@ pub(super) struct Handler {
     /// Whether the connection has ever been up: only then is losing the path news for the
     /// engine rather than a failed setup.
     ever_connected: AtomicBool,
+    /// Whether the DTLS deadline runs (from ICE's first working pair).
+    dtls_deadline: AtomicBool,
 }
 
 /// What starting to receive a remote track takes; cloned into the task that waits for the
@@ -75,11 +87,27 @@ impl Handler {
             announced: AtomicBool::new(false),
             ice_connected: AtomicBool::new(false),
             ever_connected: AtomicBool::new(false),
+            dtls_deadline: AtomicBool::new(false),
         }
     }
 
     fn fail(&self, error: PeerError) {
         self.receiving.fail(error);
+    }
+
+    /// Fails the call with `DtlsFailed` unless the connection is up `DTLS_DEADLINE` from now.
+    fn start_dtls_deadline(&self) {
+        let mut connected = self.connected.subscribe();
+        let receiving = self.receiving.clone();
+        lock(&self.receiving.tasks).push(TaskHandle::spawn(async move {
+            if tokio::time::timeout(DTLS_DEADLINE, connected.wait_for(|c| *c)).await.is_err() {
+                tracing::warn!(
+                    conv = receiving.conv.0,
+                    "DTLS not done {DTLS_DEADLINE:?} after ICE"
+                );
+                receiving.fail(PeerError::DtlsFailed);
+            }
+        }));
     }
 }
 
@@ -187,6 +215,9 @@ impl PeerConnectionEventHandler for Handler {
         let working =
             matches!(state, RTCIceConnectionState::Connected | RTCIceConnectionState::Completed);
         self.ice_connected.store(working, Ordering::Relaxed);
+        if working && !self.dtls_deadline.swap(true, Ordering::Relaxed) {
+            self.start_dtls_deadline();
+        }
         // Once media has flowed, the path going and coming back is the engine's to handle
         // (ICE restart), not a failure of the call.
         let down =

@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod conn_test;
 
+use crate::cipher_suite::CipherSuiteId;
 use crate::alert::*;
 use crate::application_data::*;
 use crate::content::*;
@@ -471,6 +472,37 @@ impl DTLSConn {
 
     pub(crate) fn is_handshake_completed(&self) -> bool {
         self.handshake_completed
+    }
+
+    /// Whether the connection can protect media: the handshake completed, or this is a client
+    /// in false start (below). The endpoint reports `HandshakeComplete` when this first holds.
+    pub(crate) fn is_established(&self) -> bool {
+        self.handshake_completed || self.is_false_started()
+    }
+
+    /// Duet: a client whose last flight (Certificate, ClientKeyExchange, CertificateVerify,
+    /// ChangeCipherSpec, Finished) is out has its keys, and has already authenticated the
+    /// server (the certificate checked against the signaled fingerprint and the key exchange's
+    /// signature, before that flight was made), so it may protect media without waiting a
+    /// further half round trip for the server's Finished: TLS False Start (RFC 7918), for the
+    /// suites and extension it requires to be safe, an AEAD cipher with ECDHE key exchange
+    /// and the extended master secret, whose session hash binds the keys to the whole
+    /// handshake, so that a tampered one leaves the two sides with different keys rather than
+    /// one an attacker knows. Application data written meanwhile is still held until the
+    /// handshake completes; only the exported SRTP keys start early (vendor/rtc-dtls/DUET.md).
+    fn is_false_started(&self) -> bool {
+        self.is_client
+            && !self.handshake_completed
+            && self.state.local_epoch > self.handshake_config.initial_epoch
+            && self.state.extended_master_secret
+            && self.state.cipher_suite.as_ref().is_some_and(|suite| {
+                suite.is_initialized()
+                    && matches!(
+                        suite.id(),
+                        CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_128_Gcm_Sha256
+                            | CipherSuiteId::Tls_Ecdhe_Rsa_With_Aes_128_Gcm_Sha256
+                    )
+            })
     }
 
     /// Feeds one received datagram into the connection.
