@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use duet_core::VideoFrame;
-use duet_media::{matches_pattern, read_counter, PatternVerifier};
+use duet_media::{PatternVerifier, Reading};
 use serde_json::{json, Value};
 
 /// A foreign peer's video must show at least this many frames...
@@ -134,20 +134,20 @@ pub(crate) struct VideoCheck {
 impl VideoCheck {
     pub(crate) fn on_frame(&self, frame: &VideoFrame) {
         let now = Instant::now();
-        let verified = self.pattern.check(frame);
-        let counter = read_counter(frame);
-        if verified || counter.is_some() {
+        let Reading { counter, matches, verified } = self.pattern.read(frame);
+        if counter.is_some() {
             self.duet_frames.fetch_add(1, Ordering::Relaxed);
         }
         // A frame of a Duet peer whose counter cannot be read is damaged too.
         let damaged = match counter {
-            Some(n) => !matches_pattern(frame, n),
+            Some(_) => !matches,
             None => self.duet_frames.load(Ordering::Relaxed) > 0,
         };
         if !verified && damaged {
             self.corrupted.fetch_add(1, Ordering::Relaxed);
         }
-        if !is_blank(frame) {
+        // A counter reads back only from a band of black and white cells: not one flat colour.
+        if counter.is_some() || !is_blank(frame) {
             self.not_blank.fetch_add(1, Ordering::Relaxed);
         }
         let mut a = self.arrivals.lock().unwrap_or_else(|p| p.into_inner());

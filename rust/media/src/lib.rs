@@ -18,4 +18,4 @@ pub use codec::{
 pub use frame::{FrameError, Plane, Rotation, VideoFrame, MAX_DIMENSION};
 pub use pattern::{matches_pattern, read_counter, TestPattern};
 pub use tone::{tone_strength, Tone};
-pub use verify::PatternVerifier;
+pub use verify::{PatternVerifier, Reading};

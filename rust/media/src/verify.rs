@@ -3,7 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::{matches_pattern, read_counter, VideoFrame};
+use crate::pattern::matches_beyond_counter;
+use crate::{read_counter, VideoFrame};
 
 /// Counts decoded frames and how many of them are the test pattern with a counter that only
 /// goes up. A counter may skip (a busy encoder drops a frame) but never repeats or goes back.
@@ -15,21 +16,40 @@ pub struct PatternVerifier {
     last: Mutex<Option<u32>>,
 }
 
+/// What one frame showed (`PatternVerifier::read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    /// The counter it carries, if one reads back.
+    pub counter: Option<u32>,
+    /// It carries a counter and the rest of the pattern matches it (an undamaged picture).
+    pub matches: bool,
+    /// It matches and its counter is above the last verified one.
+    pub verified: bool,
+}
+
 impl PatternVerifier {
     /// Checks one frame; true if it verified.
     pub fn check(&self, frame: &VideoFrame) -> bool {
+        self.read(frame).verified
+    }
+
+    /// Checks one frame and says what it showed; the frame is read once (a 720p call's
+    /// checks cost a few per cent of its CPU when each caller read it again).
+    pub fn read(&self, frame: &VideoFrame) -> Reading {
         self.frames.fetch_add(1, Ordering::Relaxed);
+        let counter = read_counter(frame);
+        let matches = counter.is_some_and(|n| matches_beyond_counter(frame, n));
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let ok = match read_counter(frame) {
-            Some(n) if matches_pattern(frame, n) && last.is_none_or(|l| n > l) => {
+        let verified = match counter {
+            Some(n) if matches && last.is_none_or(|l| n > l) => {
                 *last = Some(n);
                 true
             }
             _ => false,
         };
-        let counter = if ok { &self.verified } else { &self.wrong };
-        counter.fetch_add(1, Ordering::Relaxed);
-        ok
+        let tally = if verified { &self.verified } else { &self.wrong };
+        tally.fetch_add(1, Ordering::Relaxed);
+        Reading { counter, matches, verified }
     }
 
     pub fn frames(&self) -> u64 {

@@ -208,7 +208,7 @@ impl LocalStream {
     /// most likely out of the cache by then: 1.3–2.0× a memcpy from Kotlin or Swift instead of 1.0–1.2×
     /// (docs/benchmarks.md, "A push writes over the newest frame"). The stream keeps no
     /// buffer beyond the newest frame it kept already.
-    fn spare_buffer(&self) -> Vec<u8> {
+    pub(super) fn spare_buffer(&self) -> Vec<u8> {
         let mut latest = lock(&self.latest_video);
         match latest.take().map(Arc::try_unwrap) {
             Some(Ok(frame)) => frame.data,

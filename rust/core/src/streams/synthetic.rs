@@ -40,7 +40,8 @@ pub(super) fn spawn(
             if let Some((pattern, period)) = &video {
                 if now >= next_frame {
                     let ts = micros(next_frame - started);
-                    stream.push_video_frame(pattern.frame(counter, ts));
+                    let frame = pattern.frame_in(stream.spare_buffer(), counter, ts);
+                    stream.push_video_frame(frame);
                     counter = counter.wrapping_add(1);
                     next_frame += *period;
                 }
