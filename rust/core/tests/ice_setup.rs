@@ -4,8 +4,9 @@
 //! is answered as soon as the answer comes rather than left for the callee to repeat 50 ms
 //! later, and the caller's first check nominates its pair (aggressive nomination), so that
 //! both sides select it as that check is answered instead of a nomination's round trip
-//! after. The same holds after an ICE restart. Two sans-I/O agents and a virtual clock: no
-//! sockets, no timing.
+//! after. The same holds after an ICE restart. And an agent whose connection does not come
+//! runs at the fast tick for 2 s only (vendor/rtc-ice/DUET.md, "A slower tick"). Sans-I/O
+//! agents and a virtual clock: no sockets, no timing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -204,5 +205,39 @@ fn after_an_ice_restart_an_early_check_is_answered_on_the_next_run() {
     assert!(
         answers(&sent(&mut caller), check),
         "the callee's early check is answered on the caller's next run, not left to be repeated"
+    );
+}
+
+/// How many times `agent` runs (wakes its driver) in `from..until` of virtual time, run
+/// whenever it asks and sent nothing back.
+fn runs_between(agent: &mut Agent, from: Instant, until: Instant) -> usize {
+    let mut runs = 0;
+    while let Some(at) = agent.poll_timeout() {
+        if at >= until {
+            break;
+        }
+        agent.handle_timeout(at.max(from)).expect("a run");
+        sent(agent);
+        runs += 1;
+    }
+    runs
+}
+
+#[test]
+fn a_connection_that_does_not_come_slows_the_agent_down_after_two_seconds() {
+    let start = Instant::now();
+    let mut caller = agent(start, CALLER);
+    let theirs = agent(start, CALLEE).get_local_credentials().clone();
+    caller.start_connectivity_checks(start, true, theirs.ufrag, theirs.pwd).expect("started");
+    // A candidate that never answers: a peer whose network drops everything.
+    caller.add_remote_candidate(host(CALLEE)).expect("the callee's candidate");
+    let second = Duration::from_secs(1);
+    let quick = runs_between(&mut caller, start, start + second);
+    assert!(quick >= 500, "the first second runs at the 1 ms tick: {quick} runs");
+    runs_between(&mut caller, start + second, start + 3 * second);
+    let patient = runs_between(&mut caller, start + 3 * second, start + 13 * second);
+    assert!(
+        (400..=600).contains(&patient),
+        "from 2 s on, at most one run per 20 ms (and the paced checks): {patient} in 10 s"
     );
 }

@@ -108,7 +108,8 @@ pub(crate) fn media_engine(
 /// than 5 took 4-5 ms off a loopback call's first frame and 15 off a relayed one's,
 /// docs/benchmarks.md). Only while connecting: once connected the agent runs at its
 /// keepalive interval, and an unanswered pair's checks are paced whatever the tick
-/// (vendor/rtc-ice/DUET.md), so a faster tick sends no more of them.
+/// (vendor/rtc-ice/DUET.md), so a faster tick sends no more of them; and only for the first
+/// 2 s of checking, after which the vendored agent runs at most every 20 ms.
 const CHECK_INTERVAL: Duration = Duration::from_millis(1);
 /// How long one candidate pair is checked before it is given up (see `setting_engine`).
 const PAIR_CHECK_BUDGET: Duration = Duration::from_secs(10);
