@@ -49,7 +49,9 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for VideoCodecError {
 impl From<core::CodecError> for VideoCodecError {
     fn from(e: core::CodecError) -> Self {
         match e {
-            core::CodecError::InvalidConfig(reason) => VideoCodecError::Unavailable { reason },
+            core::CodecError::InvalidConfig(reason) | core::CodecError::Unavailable(reason) => {
+                VideoCodecError::Unavailable { reason }
+            }
             core::CodecError::InvalidFrame(_)
             | core::CodecError::FrameTooSmall { .. }
             | core::CodecError::EmptyPacket => {
@@ -233,11 +235,27 @@ pub trait VideoCodecs: Send + Sync {
     fn decoder(&self) -> Result<Arc<dyn VideoDecoder>, VideoCodecError>;
 }
 
-/// The built-in OpenH264 codecs, which every call uses unless `VideoCall.connect` is given
-/// others. Platform codecs fall back to them, and test codecs wrap them.
+/// The OpenH264 codecs, which every call uses unless `VideoCall.connect` is given others.
+/// Platform codecs fall back to them, and test codecs wrap them. The mobile builds have no
+/// OpenH264 inside (scripts/build-xcframework, scripts/build-android): there these codecs use
+/// the library `use_openh264_library` loaded, else the platform's `libopenh264` if the
+/// loader finds one, else they are `Unavailable` (a call without other codecs then fails
+/// with `NoCodec`).
 #[uniffi::export]
 pub fn software_video_codecs() -> Arc<dyn VideoCodecs> {
     Arc::new(SoftwareVideoCodecs)
+}
+
+/// Loads OpenH264 (2.6 or 2.7) from the shared library at `path` (Cisco's binary, downloaded or
+/// shipped with the app) for every software codec made from now on; returns its version.
+///
+/// # Errors
+///
+/// `Unavailable` when the file cannot be loaded, is not OpenH264, or is another release;
+/// the codecs keep what they used before.
+#[uniffi::export]
+pub fn use_openh264_library(path: String) -> Result<String, VideoCodecError> {
+    Ok(duet_media::use_openh264_library(path)?)
 }
 
 struct SoftwareVideoCodecs;
@@ -308,13 +326,12 @@ impl core::VideoCodecs for VideoCodecsAdapter {
         let encoder = self
             .0
             .encoder(config.into())
-            .map_err(|e| core::CodecError::InvalidConfig(e.to_string()))?;
+            .map_err(|e| core::CodecError::Unavailable(e.to_string()))?;
         Ok(Box::new(EncoderAdapter { encoder, max_bps, target_bps: max_bps }))
     }
 
     fn decoder(&self) -> Result<Box<dyn core::VideoDecoder>, core::CodecError> {
-        let decoder =
-            self.0.decoder().map_err(|e| core::CodecError::InvalidConfig(e.to_string()))?;
+        let decoder = self.0.decoder().map_err(|e| core::CodecError::Unavailable(e.to_string()))?;
         Ok(Box::new(DecoderAdapter(decoder)))
     }
 }

@@ -14,8 +14,9 @@
 //!   the lifetime rule and the copies a frame costs).
 //! - Video codecs the app provides (VideoToolbox, MediaCodec) are foreign traits too:
 //!   `VideoCodecs` makes a `VideoEncoder` and a `VideoDecoder` per call, given to
-//!   `VideoCall::connect`; `software_video_codecs()` is the built-in OpenH264 they can fall
-//!   back to or wrap (`codecs.rs`).
+//!   `VideoCall::connect`; `software_video_codecs()` is OpenH264 (built in, or in the mobile
+//!   builds loaded at run time by `use_openh264_library`), which they can fall back to or
+//!   wrap (`codecs.rs`).
 //! - Everything async runs on the library's own multi-threaded tokio runtime
 //!   (`runtime.rs`), whichever executor the foreign side polls it from.
 
@@ -33,8 +34,8 @@ mod streams;
 mod video_call;
 
 pub use codecs::{
-    software_video_codecs, AccessUnit, AccessUnitOutput, VideoCodecError, VideoCodecs,
-    VideoDecoder, VideoEncoder, VideoEncoderConfig,
+    software_video_codecs, use_openh264_library, AccessUnit, AccessUnitOutput, VideoCodecError,
+    VideoCodecs, VideoDecoder, VideoEncoder, VideoEncoderConfig,
 };
 pub use conversation::Conversation;
 pub use delegates::{AudioSink, ConversationDelegate, VideoCallDelegate, VideoSink};

@@ -11,9 +11,9 @@ pub mod verify;
 
 pub use audio::{AudioFrame, SAMPLES_PER_10MS, SAMPLE_RATE};
 pub use codec::{
-    nal_unit_types, AudioChunker, AudioDecoder, AudioEncoder, CodecError, EncodedVideo,
-    OpenH264Decoder, OpenH264Encoder, OpusDecoder, OpusEncoder, VideoDecoder, VideoEncoder,
-    VideoEncoderConfig, MIN_VIDEO_BITRATE_BPS, OPUS_FRAME_SAMPLES,
+    nal_unit_types, use_openh264_library, AudioChunker, AudioDecoder, AudioEncoder, CodecError,
+    EncodedVideo, OpenH264Decoder, OpenH264Encoder, OpusDecoder, OpusEncoder, VideoDecoder,
+    VideoEncoder, VideoEncoderConfig, MIN_VIDEO_BITRATE_BPS, OPUS_FRAME_SAMPLES,
 };
 pub use frame::{FrameError, Plane, Rotation, VideoFrame, MAX_DIMENSION};
 pub use pattern::{matches_pattern, read_counter, TestPattern};

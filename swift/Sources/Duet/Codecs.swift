@@ -58,9 +58,10 @@ extension VideoFrame {
     }
 }
 
-/// Tries `primary` (the platform's hardware codecs) and uses `fallback` (by default the
-/// built-in OpenH264, `softwareVideoCodecs()`) for any encoder or decoder `primary` cannot
-/// make. `onFallback` hears why.
+/// Tries `primary` (the platform's hardware codecs) and uses `fallback` (by default
+/// OpenH264, `softwareVideoCodecs()`) for any encoder or decoder `primary` cannot make.
+/// `onFallback` hears why. The XCFramework has no OpenH264 inside: the fallback works once
+/// the app has loaded one with `useOpenh264Library(path:)`.
 public final class FallbackVideoCodecs: VideoCodecs, @unchecked Sendable {
     private let primary: VideoCodecs
     private let fallback: VideoCodecs

@@ -7847,13 +7847,34 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
     }
 }
 /**
- * The built-in OpenH264 codecs, which every call uses unless `VideoCall.connect` is given
- * others. Platform codecs fall back to them, and test codecs wrap them.
+ * The OpenH264 codecs, which every call uses unless `VideoCall.connect` is given others.
+ * Platform codecs fall back to them, and test codecs wrap them. The mobile builds have no
+ * OpenH264 inside (scripts/build-xcframework, scripts/build-android): there these codecs use
+ * the library `use_openh264_library` loaded, else the platform's `libopenh264` if the
+ * loader finds one, else they are `Unavailable` (a call without other codecs then fails
+ * with `NoCodec`).
  */
 public func softwareVideoCodecs() -> VideoCodecs  {
     return try!  FfiConverterTypeVideoCodecs_lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_duet_ffi_fn_func_software_video_codecs(uniffiCallStatus
+    )
+})
+}
+/**
+ * Loads OpenH264 (2.6 or 2.7) from the shared library at `path` (Cisco's binary, downloaded or
+ * shipped with the app) for every software codec made from now on; returns its version.
+ *
+ * # Errors
+ *
+ * `Unavailable` when the file cannot be loaded, is not OpenH264, or is another release;
+ * the codecs keep what they used before.
+ */
+public func useOpenh264Library(path: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeVideoCodecError_lift) {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_func_use_openh264_library(
+        FfiConverterString.lower(path),uniffiCallStatus
     )
 })
 }
@@ -7909,7 +7930,10 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_duet_ffi_checksum_func_software_video_codecs() != 41091) {
+    if (uniffi_duet_ffi_checksum_func_software_video_codecs() != 22061) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_func_use_openh264_library() != 29275) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_func_init_logging() != 22155) {

@@ -1,18 +1,18 @@
-//! H.264 through Cisco's OpenH264, built from source: the software codec every platform can
-//! fall back to.
+//! H.264 through Cisco's OpenH264 (built in or loaded, see `openh264_library`): the software
+//! codec every platform can fall back to.
 
 use openh264::decoder::{Decoder, DecoderConfig};
 use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, FrameType, Profile, RateControlMode, UsageType,
 };
 use openh264::formats::YUVSource;
-use openh264::OpenH264API;
 use openh264_sys2::{
     SBitrateInfo, ENCODER_OPTION, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE,
     ENCODER_OPTION_TRACE_LEVEL, SPATIAL_LAYER_0, SPATIAL_LAYER_ALL, WELS_LOG_QUIET,
 };
 use std::os::raw::c_int;
 
+use super::openh264_library;
 use super::{
     CodecError, EncodedVideo, VideoDecoder, VideoEncoder, VideoEncoderConfig, MIN_VIDEO_BITRATE_BPS,
 };
@@ -83,8 +83,8 @@ impl OpenH264Encoder {
     ///
     /// # Errors
     ///
-    /// `InvalidConfig` for a configuration `VideoEncoderConfig::validate` refuses, `Encode` if
-    /// OpenH264 cannot create an encoder.
+    /// `InvalidConfig` for a configuration `VideoEncoderConfig::validate` refuses,
+    /// `Unavailable` without an OpenH264 to use, `Encode` if it cannot create an encoder.
     pub fn new(config: VideoEncoderConfig) -> Result<Self, CodecError> {
         config.validate()?;
         let mut encoder =
@@ -104,7 +104,7 @@ impl OpenH264Encoder {
             .skip_frames(false)
             .num_threads(1);
         let mut encoder =
-            Encoder::with_api_config(OpenH264API::from_source(), config).map_err(encode_error)?;
+            Encoder::with_api_config(openh264_library::api()?, config).map_err(encode_error)?;
         // OpenH264 logs warnings to stderr by default, and its parameter check warns on every
         // new encoder that rate control needs frame skipping: frames are never skipped here on
         // purpose (see above). The crate sets the quiet level only after that check has run,
@@ -235,9 +235,9 @@ pub struct OpenH264Decoder {
 impl OpenH264Decoder {
     /// # Errors
     ///
-    /// `Decode` if OpenH264 cannot create a decoder.
+    /// `Unavailable` without an OpenH264 to use, `Decode` if it cannot create a decoder.
     pub fn new() -> Result<Self, CodecError> {
-        let decoder = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())
+        let decoder = Decoder::with_api_config(openh264_library::api()?, DecoderConfig::new())
             .map_err(|e| CodecError::Decode(e.to_string()))?;
         Ok(OpenH264Decoder { decoder })
     }

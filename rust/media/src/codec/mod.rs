@@ -6,11 +6,13 @@
 mod annexb;
 mod chunker;
 mod h264;
+mod openh264_library;
 mod opus;
 
 pub use annexb::nal_unit_types;
 pub use chunker::AudioChunker;
 pub use h264::{OpenH264Decoder, OpenH264Encoder};
+pub use openh264_library::use_openh264_library;
 pub use opus::{OpusDecoder, OpusEncoder};
 
 use crate::frame::{FrameError, VideoFrame};
@@ -68,6 +70,9 @@ impl VideoEncoderConfig {
 pub enum CodecError {
     #[error("invalid codec configuration: {0}")]
     InvalidConfig(String),
+    /// No codec can be made here (OpenH264 neither built in nor loadable).
+    #[error("codec unavailable: {0}")]
+    Unavailable(String),
     #[error("invalid video frame: {0}")]
     InvalidFrame(#[from] FrameError),
     #[error("video frame {width}x{height} is too small to encode")]

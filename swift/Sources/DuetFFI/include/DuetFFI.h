@@ -1042,6 +1042,11 @@ uint64_t uniffi_duet_ffi_fn_func_software_video_codecs(RustCallStatus *_Nonnull 
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_USE_OPENH264_LIBRARY
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_USE_OPENH264_LIBRARY
+RustBuffer uniffi_duet_ffi_fn_func_use_openh264_library(RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_INIT_LOGGING
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_INIT_LOGGING
 void uniffi_duet_ffi_fn_func_init_logging(RustBuffer level, RustCallStatus *_Nonnull out_status
@@ -1315,6 +1320,12 @@ void ffi_duet_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_No
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_SOFTWARE_VIDEO_CODECS
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_SOFTWARE_VIDEO_CODECS
 uint16_t uniffi_duet_ffi_checksum_func_software_video_codecs(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_USE_OPENH264_LIBRARY
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_FUNC_USE_OPENH264_LIBRARY
+uint16_t uniffi_duet_ffi_checksum_func_use_openh264_library(void
     
 );
 #endif

@@ -898,6 +898,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_duet_ffi_checksum_func_software_video_codecs(
     ): Int
+    external fun uniffi_duet_ffi_checksum_func_use_openh264_library(
+    ): Int
     external fun uniffi_duet_ffi_checksum_func_init_logging(
     ): Int
     external fun uniffi_duet_ffi_checksum_func_fetch_development_token(
@@ -1329,6 +1331,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_func_software_video_codecs(uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_duet_ffi_fn_func_use_openh264_library(`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_duet_ffi_fn_func_fetch_development_token(`serverUrl`: RustBuffer.ByValue,`uid`: RustBuffer.ByValue,
@@ -1452,7 +1456,10 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
-    if ((lib.uniffi_duet_ffi_checksum_func_software_video_codecs() and 0xFFFF) != 41091) {
+    if ((lib.uniffi_duet_ffi_checksum_func_software_video_codecs() and 0xFFFF) != 22061) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_func_use_openh264_library() and 0xFFFF) != 29275) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_func_init_logging() and 0xFFFF) != 22155) {
@@ -10746,14 +10753,39 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 
 
         /**
-         * The built-in OpenH264 codecs, which every call uses unless `VideoCall.connect` is given
-         * others. Platform codecs fall back to them, and test codecs wrap them.
+         * The OpenH264 codecs, which every call uses unless `VideoCall.connect` is given others.
+         * Platform codecs fall back to them, and test codecs wrap them. The mobile builds have no
+         * OpenH264 inside (scripts/build-xcframework, scripts/build-android): there these codecs use
+         * the library `use_openh264_library` loaded, else the platform's `libopenh264` if the
+         * loader finds one, else they are `Unavailable` (a call without other codecs then fails
+         * with `NoCodec`).
          */ fun `softwareVideoCodecs`(): VideoCodecs {
             return FfiConverterTypeVideoCodecs.lift(
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_duet_ffi_fn_func_software_video_codecs(
     
         _status)
+}
+    )
+    }
+    
+
+        /**
+         * Loads OpenH264 (2.6 or 2.7) from the shared library at `path` (Cisco's binary, downloaded or
+         * shipped with the app) for every software codec made from now on; returns its version.
+         *
+         * # Errors
+         *
+         * `Unavailable` when the file cannot be loaded, is not OpenH264, or is another release;
+         * the codecs keep what they used before.
+         */
+    @Throws(VideoCodecException::class) fun `useOpenh264Library`(`path`: kotlin.String): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCallWithError(VideoCodecException) { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_func_use_openh264_library(
+    
+        
+        FfiConverterString.lower(`path`),_status)
 }
     )
     }
