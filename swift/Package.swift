@@ -52,8 +52,10 @@ let package = Package(
                 .linkedFramework("UIKit", .when(platforms: [.iOS])),
                 // The hardware H.264 codecs (iOS/VideoToolboxCodecs.swift).
                 .linkedFramework("VideoToolbox", .when(platforms: [.iOS, .macOS])),
-                // What the statically linked engine needs from the system: OpenH264 is C++,
-                // and random numbers come from Security (`SecRandomCopyBytes`).
+                // What the statically linked engine needs from the system: OpenH264 is C++
+                // (built in on desktop builds; the XCFramework leaves it out, and the system's
+                // libc++ costs an app nothing), random numbers come from Security
+                // (`SecRandomCopyBytes`).
                 // scripts/build-xcframework prints the full list rustc asks for.
                 .linkedLibrary("c++", .when(platforms: [.iOS, .macOS])),
                 .linkedFramework("Security", .when(platforms: [.iOS, .macOS])),

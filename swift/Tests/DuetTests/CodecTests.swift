@@ -185,6 +185,18 @@ final class CodecTests: DuetTestCase {
         outgoing.close()
     }
 
+    /// The mobile builds load OpenH264 at run time: a file that is not there is a typed
+    /// error, and the codecs keep the OpenH264 they had.
+    func testAnOpenH264LibraryThatCannotBeLoadedIsATypedError() throws {
+        XCTAssertThrowsError(try useOpenh264Library(path: "/nonexistent/libopenh264.so")) { error in
+            guard case VideoCodecError.Unavailable(let reason) = error else {
+                return XCTFail("threw \(error), not Unavailable")
+            }
+            XCTAssertTrue(reason.contains("cannot be loaded"), reason)
+        }
+        XCTAssertNoThrow(try softwareVideoCodecs().decoder())
+    }
+
     /// Real OpenH264 output through the AVCC conversion VideoToolbox needs, and back.
     func testAnnexBAndAvccRoundTripOnRealEncoderOutput() throws {
         let encoder = try softwareVideoCodecs().encoder(

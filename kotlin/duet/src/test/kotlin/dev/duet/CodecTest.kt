@@ -253,6 +253,14 @@ class CodecTest {
     }
 
     @Test
+    fun anOpenH264LibraryThatCannotBeLoadedIsATypedErrorAndTheBuiltInOneStays() {
+        val refused = runCatching { useOpenh264Library("/nonexistent/libopenh264.so") }.exceptionOrNull()
+        assertTrue("$refused", refused is VideoCodecException.Unavailable)
+        assertTrue("$refused", refused!!.message!!.contains("cannot be loaded"))
+        (softwareVideoCodecs().decoder() as AutoCloseable).close()
+    }
+
+    @Test
     fun planesScatteredForAnEncoderGatherBackUnchanged() {
         val cols = 5
         val rows = 3
