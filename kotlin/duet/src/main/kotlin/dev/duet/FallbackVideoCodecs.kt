@@ -5,8 +5,8 @@ package dev.duet
  * default OpenH264, [softwareVideoCodecs]) for any encoder or decoder [primary] cannot
  * make: a device whose MediaCodec refuses a size or has no H.264 encoder still calls.
  * Plain Kotlin, so it runs in the JVM tests. [onFallback] hears why. The AAR's library has
- * no OpenH264 inside: the fallback finds Cisco's `libopenh264.so` among the app's native
- * libraries, or the one [useOpenh264Library] loaded.
+ * no OpenH264 inside: the fallback uses the one [useOpenh264Library] loaded (Cisco's binary,
+ * downloaded at run time: README, "Video codecs"), else a `libopenh264.so` the loader finds.
  */
 class FallbackVideoCodecs(
     private val primary: VideoCodecs,
