@@ -1,6 +1,7 @@
 //! `duet`: run a server, mint tokens, and place or answer calls from a shell.
 
 mod bridge;
+mod codec_clock;
 mod config_file;
 mod operate;
 mod push_args;

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::bridge::{Bridge, Happened, Screen};
+use crate::codec_clock;
 use crate::report::Reporter;
 use crate::ClientArgs;
 
@@ -126,6 +127,7 @@ async fn connect(
     let (bridge, screen, events) = Bridge::new();
     let mut config = ClientConfig::new(server_url, token);
     config.media = media_config(server_url);
+    config.media.video_codecs = codec_clock::timed_software_codecs();
     config.tls_roots = tls_roots;
     config.pre_connect = pre_connect;
     match VideoCall::connect(config, bridge.clone()).await {
@@ -505,6 +507,8 @@ pub(crate) async fn demo(report: &Reporter, demo: Demo) -> ExitCode {
             // From bob's accept to the first frame bob decoded, and alice.
             ("accept_first_frame_ms", json!(b.first_frame.map(ms))),
             ("accept_caller_first_frame_ms", json!(since_accept(a, b).map(ms))),
+            // Both sides' video encode and decode, by their threads' CPU clocks.
+            ("video_codec_cpu_s", json!(codec_clock::video_codec_cpu().as_secs_f64())),
             ("alice", a.side(&alice.screen)),
             ("bob", b.side(&bob.screen)),
         ],
