@@ -11,6 +11,7 @@ use duet_core::{
     CodecError, EncodedVideo, SoftwareVideoCodecs, VideoCodecs, VideoDecoder, VideoEncoder,
     VideoEncoderConfig,
 };
+use duet_media::cpu_clock::thread_cpu_time;
 use duet_media::VideoFrame;
 
 /// Nanoseconds, summed over every call of this process (both sides of `duet demo`).
@@ -21,23 +22,12 @@ pub(crate) fn video_codec_cpu() -> Duration {
     Duration::from_nanos(SPENT_NS.load(Ordering::Relaxed))
 }
 
-/// The CPU this thread has run, by the kernel's account (0 where it gives none).
-fn thread_cpu_ns() -> u64 {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: writes only `now`, a valid timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
-        return 0;
-    }
-    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
-    let nanos = u64::try_from(now.tv_nsec).unwrap_or(0);
-    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
-}
-
 /// Runs `work`, counting this thread's CPU time in it.
 fn timed<T>(work: impl FnOnce() -> T) -> T {
-    let start = thread_cpu_ns();
+    let start = thread_cpu_time();
     let out = work();
-    SPENT_NS.fetch_add(thread_cpu_ns().saturating_sub(start), Ordering::Relaxed);
+    let spent = thread_cpu_time().saturating_sub(start);
+    SPENT_NS.fetch_add(u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     out
 }
 

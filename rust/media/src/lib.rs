@@ -3,6 +3,7 @@
 
 pub mod audio;
 pub mod codec;
+pub mod cpu_clock;
 pub mod frame;
 pub mod pattern;
 mod rotate;
