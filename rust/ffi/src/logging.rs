@@ -3,7 +3,9 @@
 
 /// Starts logging at `level` (`"error"`, `"warn"`, `"info"`, `"debug"` or `"trace"`; on
 /// desktop also a `RUST_LOG`-style filter such as `"duet_core=debug,info"`). Call it once,
-/// early; later calls change nothing.
+/// early; later calls change nothing. The mobile libraries are built without debug and trace
+/// events (`release-max-level-info`; `DUET_DEBUG_LOGS=1` when building keeps them), so there
+/// `"debug"` and `"trace"` log what `"info"` does.
 #[uniffi::export]
 pub fn init_logging(level: String) {
     imp::init(&level);

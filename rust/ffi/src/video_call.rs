@@ -43,12 +43,16 @@ impl VideoCall {
     /// wrong URL or a refused token is an error here; after that, a dropped connection is
     /// retried in the background and calls resume. `delegate` hears incoming calls.
     /// `video_codecs` makes every call's video encoder and decoder (e.g. the platform's
-    /// hardware codecs); `None` is the built-in OpenH264 (`software_video_codecs()`).
+    /// hardware codecs); `None` is OpenH264 (`software_video_codecs()`).
+    ///
+    /// Swift and Kotlin see this as `VideoCall.connectWithCodecs` (uniffi.toml): their
+    /// `VideoCall.connect` is the shims', which passes the device's hardware codecs when the
+    /// app names none.
     ///
     /// # Errors
     ///
     /// A bad URL or device id, an unreachable or silent server, or a refused token.
-    #[uniffi::constructor(default(video_codecs = None))]
+    #[uniffi::constructor]
     pub async fn connect(
         config: ClientConfig,
         delegate: Arc<dyn VideoCallDelegate>,

@@ -5,6 +5,23 @@
 import Foundation
 
 extension VideoCall {
+    /// Connects and authenticates. Returns once the server has welcomed this device, so a
+    /// wrong URL or a refused token throws `ConnectError` here; after that, a dropped
+    /// connection is retried in the background and calls resume. `delegate` hears incoming
+    /// calls.
+    ///
+    /// - Parameter videoCodecs: makes every call's video encoder and decoder. Left out, the
+    ///   device's hardware H.264 where VideoToolbox exists (`VideoToolboxCodecs.withFallback()`,
+    ///   OpenH264 for what fails to start), OpenH264 elsewhere (`softwareVideoCodecs()`).
+    public static func connect(
+        config: ClientConfig,
+        delegate: VideoCallDelegate,
+        videoCodecs: VideoCodecs? = nil
+    ) async throws -> VideoCall {
+        try await connectWithCodecs(
+            config: config, delegate: delegate, videoCodecs: videoCodecs ?? platformVideoCodecs())
+    }
+
     /// Calls `uid`, as `callWithUid:localStream:data:` did: hangs up any call under way on
     /// this client first (one call at a time). Set the returned conversation's delegate to
     /// hear the answer.
@@ -28,6 +45,16 @@ extension VideoCall {
             options: CallOptions(data: data, iceTransportPolicy: iceTransportPolicy)
         )
     }
+}
+
+/// The codecs of a client whose app names none: the hardware's where the platform has
+/// VideoToolbox; elsewhere nil, which the engine reads as OpenH264.
+func platformVideoCodecs() -> VideoCodecs? {
+    #if canImport(VideoToolbox)
+    return VideoToolboxCodecs.withFallback()
+    #else
+    return nil
+    #endif
 }
 
 extension Conversation {

@@ -2732,13 +2732,17 @@ open class VideoCall: VideoCallProtocol, @unchecked Sendable {
      * wrong URL or a refused token is an error here; after that, a dropped connection is
      * retried in the background and calls resume. `delegate` hears incoming calls.
      * `video_codecs` makes every call's video encoder and decoder (e.g. the platform's
-     * hardware codecs); `None` is the built-in OpenH264 (`software_video_codecs()`).
+     * hardware codecs); `None` is OpenH264 (`software_video_codecs()`).
+     *
+     * Swift and Kotlin see this as `VideoCall.connectWithCodecs` (uniffi.toml): their
+     * `VideoCall.connect` is the shims', which passes the device's hardware codecs when the
+     * app names none.
      *
      * # Errors
      *
      * A bad URL or device id, an unreachable or silent server, or a refused token.
      */
-public static func connect(config: ClientConfig, delegate: VideoCallDelegate, videoCodecs: VideoCodecs? = nil)async throws  -> VideoCall  {
+public static func connectWithCodecs(config: ClientConfig, delegate: VideoCallDelegate, videoCodecs: VideoCodecs?)async throws  -> VideoCall  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -7881,7 +7885,9 @@ public func useOpenh264Library(path: String)throws  -> String  {
 /**
  * Starts logging at `level` (`"error"`, `"warn"`, `"info"`, `"debug"` or `"trace"`; on
  * desktop also a `RUST_LOG`-style filter such as `"duet_core=debug,info"`). Call it once,
- * early; later calls change nothing.
+ * early; later calls change nothing. The mobile libraries are built without debug and trace
+ * events (`release-max-level-info`; `DUET_DEBUG_LOGS=1` when building keeps them), so there
+ * `"debug"` and `"trace"` log what `"info"` does.
  */
 public func initLogging(level: String)  {try! rustCall() {
         uniffiCallStatus in
@@ -7936,7 +7942,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_func_use_openh264_library() != 29275) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_func_init_logging() != 22155) {
+    if (uniffi_duet_ffi_checksum_func_init_logging() != 19858) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_duet_ffi_checksum_func_fetch_development_token() != 979) {
@@ -8176,7 +8182,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_constructor_localstream_synthetic() != 17626) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_constructor_videocall_connect() != 34284) {
+    if (uniffi_duet_ffi_checksum_constructor_videocall_connect() != 13565) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -1462,7 +1462,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_func_use_openh264_library() and 0xFFFF) != 29275) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_func_init_logging() and 0xFFFF) != 22155) {
+    if ((lib.uniffi_duet_ffi_checksum_func_init_logging() and 0xFFFF) != 19858) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_duet_ffi_checksum_func_fetch_development_token() and 0xFFFF) != 979) {
@@ -1702,7 +1702,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_constructor_localstream_synthetic() and 0xFFFF) != 17626) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_constructor_videocall_connect() and 0xFFFF) != 34284) {
+    if ((lib.uniffi_duet_ffi_checksum_constructor_videocall_connect() and 0xFFFF) != 13565) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -5592,7 +5592,11 @@ open class VideoCall: Disposable, AutoCloseable, VideoCallInterface
      * wrong URL or a refused token is an error here; after that, a dropped connection is
      * retried in the background and calls resume. `delegate` hears incoming calls.
      * `video_codecs` makes every call's video encoder and decoder (e.g. the platform's
-     * hardware codecs); `None` is the built-in OpenH264 (`software_video_codecs()`).
+     * hardware codecs); `None` is OpenH264 (`software_video_codecs()`).
+     *
+     * Swift and Kotlin see this as `VideoCall.connectWithCodecs` (uniffi.toml): their
+     * `VideoCall.connect` is the shims', which passes the device's hardware codecs when the
+     * app names none.
      *
      * # Errors
      *
@@ -5600,7 +5604,7 @@ open class VideoCall: Disposable, AutoCloseable, VideoCallInterface
      */
     @Throws(ConnectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-     suspend fun `connect`(`config`: ClientConfig, `delegate`: VideoCallDelegate, `videoCodecs`: VideoCodecs? = null) : VideoCall {
+     suspend fun `connectWithCodecs`(`config`: ClientConfig, `delegate`: VideoCallDelegate, `videoCodecs`: VideoCodecs?) : VideoCall {
         return uniffiRustCallAsync(
         UniffiLib.uniffi_duet_ffi_fn_constructor_videocall_connect(
         FfiConverterTypeClientConfig.lower(`config`),
@@ -10794,7 +10798,9 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         /**
          * Starts logging at `level` (`"error"`, `"warn"`, `"info"`, `"debug"` or `"trace"`; on
          * desktop also a `RUST_LOG`-style filter such as `"duet_core=debug,info"`). Call it once,
-         * early; later calls change nothing.
+         * early; later calls change nothing. The mobile libraries are built without debug and trace
+         * events (`release-max-level-info`; `DUET_DEBUG_LOGS=1` when building keeps them), so there
+         * `"debug"` and `"trace"` log what `"info"` does.
          */ fun `initLogging`(`level`: kotlin.String)
         = 
     uniffiRustCall() { _status ->

@@ -15,6 +15,7 @@ import dev.duet.LocalStream
 import dev.duet.RemoteStream
 import dev.duet.VideoCall
 import dev.duet.VideoCallDelegate
+import dev.duet.connect
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.asCoroutineDispatcher

@@ -12,6 +12,7 @@ import dev.duet.RemoteStream
 import dev.duet.Timing
 import dev.duet.VideoCall
 import dev.duet.callOptions
+import dev.duet.connect
 import dev.duet.eventually
 import dev.duet.syntheticStream
 import kotlinx.coroutines.runBlocking

@@ -19,6 +19,7 @@ import dev.duet.RemoteStream
 import dev.duet.VideoCall
 import dev.duet.VideoCallDelegate
 import dev.duet.VideoCodecs
+import dev.duet.connect
 import dev.duet.fetchDevelopmentToken
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers

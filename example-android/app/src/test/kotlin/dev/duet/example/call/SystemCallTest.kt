@@ -6,6 +6,7 @@ import dev.duet.FakePush
 import dev.duet.PushToken
 import dev.duet.RecordingVideoCallDelegate
 import dev.duet.VideoCall
+import dev.duet.connect
 import dev.duet.eventually
 import dev.duet.push.CallScreen
 import dev.duet.push.CallScreenEndReason
