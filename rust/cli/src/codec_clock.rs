@@ -11,7 +11,7 @@ use duet_core::{
     CodecError, EncodedVideo, SoftwareVideoCodecs, VideoCodecs, VideoDecoder, VideoEncoder,
     VideoEncoderConfig,
 };
-use duet_media::cpu_clock::thread_cpu_time;
+use duet_media::cpu_clock::cpu_time_of;
 use duet_media::VideoFrame;
 
 /// Nanoseconds, summed over every call of this process (both sides of `duet demo`).
@@ -24,9 +24,7 @@ pub(crate) fn video_codec_cpu() -> Duration {
 
 /// Runs `work`, counting this thread's CPU time in it.
 fn timed<T>(work: impl FnOnce() -> T) -> T {
-    let start = thread_cpu_time();
-    let out = work();
-    let spent = thread_cpu_time().saturating_sub(start);
+    let (out, spent) = cpu_time_of(work);
     SPENT_NS.fetch_add(u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     out
 }

@@ -29,10 +29,11 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use duet_media::cpu_clock::thread_cpu_time;
+use duet_media::cpu_clock::cpu_time_of;
 use duet_media::{
-    AudioChunker, AudioDecoder, AudioEncoder, OpenH264Decoder, OpenH264Encoder, OpusDecoder,
-    OpusEncoder, TestPattern, Tone, VideoDecoder, VideoEncoder, VideoEncoderConfig, VideoFrame,
+    AudioChunker, AudioDecoder, AudioEncoder, CodecError, OpenH264Decoder, OpenH264Encoder,
+    OpusDecoder, OpusEncoder, TestPattern, Tone, VideoDecoder, VideoEncoder, VideoEncoderConfig,
+    VideoFrame,
 };
 
 fn noisy(mut frame: VideoFrame, seed: u32) -> VideoFrame {
@@ -85,23 +86,29 @@ fn work(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let (mut cpu, mut bytes) = (Duration::ZERO, 0usize);
     for n in 0..frames {
         let frame = pattern.frame(n, u64::from(n) * 1_000_000 / u64::from(fps));
-        let start = thread_cpu_time();
-        if let Some(au) = enc.encode(&frame, false)? {
+        let (sent, spent) = cpu_time_of(|| -> Result<usize, CodecError> {
+            let Some(au) = enc.encode(&frame, false)? else { return Ok(0) };
             dec.decode(&au.data, au.timestamp_us)?;
-            bytes += au.data.len();
-        }
-        cpu += thread_cpu_time() - start;
+            Ok(au.data.len())
+        });
+        cpu += spent;
+        bytes += sent?;
     }
     let seconds = f64::from(frames) / f64::from(fps);
     let audio = audio_work(u64::from(frames) * 100 / u64::from(fps))?;
-    println!(
-        "{{\"frames\": {frames}, \"codec_cpu_s\": {:.4}, \"video_cpu_s\": {:.4}, \"audio_cpu_s\": {:.4}, \"kbps\": {:.0}}}",
-        (cpu + audio).as_secs_f64(),
-        cpu.as_secs_f64(),
-        audio.as_secs_f64(),
-        bytes as f64 * 8.0 / seconds / 1000.0
-    );
+    print_work(frames, cpu, audio, bytes as f64 * 8.0 / seconds / 1000.0);
     Ok(())
+}
+
+/// The line bench/call-cpu reads: FRAMES encoded (all sides), the CPU seconds inside the
+/// video and audio codecs, and the kbit/s one side sent.
+fn print_work(frames: u32, video: Duration, audio: Duration, kbps: f64) {
+    println!(
+        "{{\"frames\": {frames}, \"codec_cpu_s\": {:.4}, \"video_cpu_s\": {:.4}, \"audio_cpu_s\": {:.4}, \"kbps\": {kbps:.0}}}",
+        (video + audio).as_secs_f64(),
+        video.as_secs_f64(),
+        audio.as_secs_f64(),
+    );
 }
 
 /// The thread's CPU time inside Opus, encoding and decoding `frames` 10 ms frames of the tone
@@ -113,10 +120,9 @@ fn audio_work(frames: u64) -> Result<Duration, Box<dyn std::error::Error>> {
     for n in 0..frames {
         let frame = tone.next_frame(n * 10_000);
         let Some(chunk) = chunker.push(&frame) else { continue };
-        let start = thread_cpu_time();
-        let packet = enc.encode(&chunk)?;
-        dec.decode(&packet)?;
-        cpu += thread_cpu_time() - start;
+        let (decoded, spent) = cpu_time_of(|| dec.decode(&enc.encode(&chunk)?));
+        cpu += spent;
+        decoded?;
     }
     Ok(cpu)
 }
@@ -133,7 +139,7 @@ fn pair(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             let (au_tx, au_rx) = mpsc::sync_channel::<(Vec<u8>, u64)>(30);
             let config = config.clone();
             video.push(scope.spawn(move || paced_video_send(config, fps, frames, start, au_tx)));
-            video.push(scope.spawn(move || video_receive(au_rx).map(|cpu| (cpu, 0))));
+            video.push(scope.spawn(move || video_receive(au_rx)));
             let (packet_tx, packet_rx) = mpsc::sync_channel::<Vec<u8>>(50);
             audio.push(scope.spawn(move || paced_audio_send(audio_frames, start, packet_tx)));
             audio.push(scope.spawn(move || audio_receive(packet_rx)));
@@ -154,14 +160,7 @@ fn pair(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, String>((video, audio, bytes))
     })?;
     let seconds = f64::from(frames) / f64::from(fps);
-    println!(
-        "{{\"frames\": {}, \"codec_cpu_s\": {:.4}, \"video_cpu_s\": {:.4}, \"audio_cpu_s\": {:.4}, \"kbps\": {:.0}}}",
-        2 * frames,
-        (video + audio).as_secs_f64(),
-        video.as_secs_f64(),
-        audio.as_secs_f64(),
-        bytes as f64 * 8.0 / seconds / 1000.0 / 2.0
-    );
+    print_work(2 * frames, video, audio, bytes as f64 * 8.0 / seconds / 1000.0 / 2.0);
     Ok(())
 }
 
@@ -181,10 +180,9 @@ fn paced_video_send(
         let at_us = u64::from(n) * 1_000_000 / u64::from(fps);
         sleep_until(start + Duration::from_micros(at_us));
         let frame = pattern.frame(n, at_us);
-        let before = thread_cpu_time();
-        let au = enc.encode(&frame, false).map_err(|e| e.to_string())?;
-        cpu += thread_cpu_time() - before;
-        if let Some(au) = au {
+        let (au, spent) = cpu_time_of(|| enc.encode(&frame, false));
+        cpu += spent;
+        if let Some(au) = au.map_err(|e| e.to_string())? {
             bytes += au.data.len();
             // The receiving side gone means it failed: its error is the one to report.
             if out.send((au.data, au.timestamp_us)).is_err() {
@@ -195,20 +193,21 @@ fn paced_video_send(
     Ok((cpu, bytes))
 }
 
-/// The other side's decoder: every access unit as it arrives; returns the CPU time inside decode.
-fn video_receive(aus: mpsc::Receiver<(Vec<u8>, u64)>) -> Result<Duration, String> {
+/// The other side's decoder: every access unit as it arrives; returns the CPU time inside
+/// decode (and no bytes sent).
+fn video_receive(aus: mpsc::Receiver<(Vec<u8>, u64)>) -> Result<(Duration, usize), String> {
     let mut dec = OpenH264Decoder::new().map_err(|e| e.to_string())?;
     let mut cpu = Duration::ZERO;
     for (data, timestamp_us) in aus {
-        let before = thread_cpu_time();
-        dec.decode(&data, timestamp_us).map_err(|e| e.to_string())?;
-        cpu += thread_cpu_time() - before;
+        let (decoded, spent) = cpu_time_of(|| dec.decode(&data, timestamp_us));
+        cpu += spent;
+        decoded.map_err(|e| e.to_string())?;
     }
-    Ok(cpu)
+    Ok((cpu, 0))
 }
 
 /// One side's microphone and Opus encoder: the tone in 10 ms frames by the clock, a packet
-/// every 20 ms; returns the CPU time inside encode.
+/// every 20 ms; returns the CPU time inside encode (its bytes are not counted).
 fn paced_audio_send(
     frames: u64,
     start: Instant,
@@ -220,24 +219,23 @@ fn paced_audio_send(
     for n in 0..frames {
         sleep_until(start + Duration::from_millis(n * 10));
         let Some(chunk) = chunker.push(&tone.next_frame(n * 10_000)) else { continue };
-        let before = thread_cpu_time();
-        let packet = enc.encode(&chunk).map_err(|e| e.to_string())?;
-        cpu += thread_cpu_time() - before;
-        if out.send(packet).is_err() {
+        let (packet, spent) = cpu_time_of(|| enc.encode(&chunk));
+        cpu += spent;
+        if out.send(packet.map_err(|e| e.to_string())?).is_err() {
             break;
         }
     }
     Ok((cpu, 0))
 }
 
-/// The other side's Opus decoder; returns the CPU time inside decode.
+/// The other side's Opus decoder; returns the CPU time inside decode (and no bytes sent).
 fn audio_receive(packets: mpsc::Receiver<Vec<u8>>) -> Result<(Duration, usize), String> {
     let mut dec = OpusDecoder::new().map_err(|e| e.to_string())?;
     let mut cpu = Duration::ZERO;
     for packet in packets {
-        let before = thread_cpu_time();
-        dec.decode(&packet).map_err(|e| e.to_string())?;
-        cpu += thread_cpu_time() - before;
+        let (decoded, spent) = cpu_time_of(|| dec.decode(&packet));
+        cpu += spent;
+        decoded.map_err(|e| e.to_string())?;
     }
     Ok((cpu, 0))
 }

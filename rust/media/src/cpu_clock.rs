@@ -17,9 +17,16 @@ pub fn thread_cpu_time() -> Duration {
     Duration::new(secs, nanos)
 }
 
+/// Runs `work` and returns its result with the CPU time this thread spent in it.
+pub fn cpu_time_of<T>(work: impl FnOnce() -> T) -> (T, Duration) {
+    let start = thread_cpu_time();
+    let out = work();
+    (out, thread_cpu_time().saturating_sub(start))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::thread_cpu_time;
+    use super::{cpu_time_of, thread_cpu_time};
     use std::time::{Duration, Instant};
 
     #[test]
@@ -37,5 +44,11 @@ mod tests {
         // sleep is far less than 30 ms of it.
         assert!(after_spin - start >= Duration::from_millis(5), "{:?}", after_spin - start);
         assert!(slept < Duration::from_millis(30), "{slept:?}");
+        let (slept_again, spent) = cpu_time_of(|| {
+            std::thread::sleep(Duration::from_millis(60));
+            "woke"
+        });
+        assert_eq!(slept_again, "woke");
+        assert!(spent < Duration::from_millis(30), "{spent:?}");
     }
 }
