@@ -2,8 +2,9 @@
 # scripts/build-xcframework, and read by bench/sdk-size, which measures exactly this build.
 #
 # sdk_cargo_args: duet-ffi's features. No built-in OpenH264 (the platform's codecs are the
-#   default there; OpenH264 is loaded at run time as their fallback), and debug and trace
-#   events compiled out (about 185 kB) unless DUET_DEBUG_LOGS=1.
+#   default there; OpenH264 is loaded at run time as their fallback), no built-in TLS (the
+#   Swift and Kotlin VideoCall.connect pass the platform's for wss://; about 0.38 MB), and
+#   debug and trace events compiled out (about 185 kB) unless DUET_DEBUG_LOGS=1.
 # sdk_rustflags REPO: rustc flags for every crate of the build. The build machine's paths
 #   (the checkout, cargo's registry) become relative in the file names the library carries
 #   for panic messages and log records: shorter (about 30 kB), and no builder's home

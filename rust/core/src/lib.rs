@@ -25,7 +25,9 @@ mod signaling;
 mod streams;
 mod sync;
 mod task;
+#[cfg(feature = "built-in-tls")]
 mod tls;
+mod transport;
 mod video_call;
 
 pub use conversation::{Conversation, ConversationDelegate, MediaState};
@@ -42,4 +44,5 @@ pub use streams::{
     AudioFrame, AudioSink, CaptureError, LocalStream, RemoteStream, Rotation, StreamConstraints,
     VideoConstraints, VideoFrame, VideoSink,
 };
+pub use transport::{TlsConnection, TlsConnector};
 pub use video_call::{CallOptions, ClientConfig, VideoCall, VideoCallDelegate};

@@ -1,34 +1,108 @@
 //! The signaling connection: where to connect, and the hello/welcome handshake.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use duet_protocol::{ClientMessage, ErrorCode, IceServer, Limits, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::transport::{PlatformTls, TlsConnector, Transport};
 
-/// Where the signaling link connects: the WebSocket URL, and for `wss://` the TLS
-/// connector (its trusted roots), built once for every reconnect.
+pub(crate) type Socket = WebSocketStream<Transport>;
+
+/// Where the signaling link connects: the WebSocket URL, and for `wss://` whose TLS, made
+/// once for every reconnect.
 #[derive(Clone)]
 pub(crate) struct Endpoint {
     pub url: String,
-    tls: Option<Connector>,
+    security: Security,
+}
+
+#[derive(Clone)]
+enum Security {
+    /// `ws://`.
+    Plain,
+    #[cfg(feature = "built-in-tls")]
+    BuiltIn(Arc<rustls::ClientConfig>),
+    Platform(Arc<dyn TlsConnector>),
 }
 
 impl Endpoint {
-    /// The endpoint of a server URL as `websocket_url` reads it, trusting `tls_roots`
-    /// (DER) beside the built-in roots for `wss://`.
-    pub(crate) fn new(server_url: &str, tls_roots: &[Vec<u8>]) -> Result<Endpoint, ConnectError> {
+    /// The endpoint of a server URL as `websocket_url` reads it. `wss://` runs over
+    /// `tls_connector`'s connections when there is one, else over the built-in TLS trusting
+    /// `tls_roots` (DER) beside Mozilla's roots.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidUrl` for a URL `websocket_url` refuses, an unusable root, roots given with a
+    /// connector (the platform decides what it trusts), or `wss://` with neither a connector
+    /// nor the built-in TLS in this build.
+    pub(crate) fn new(
+        server_url: &str,
+        tls_roots: &[Vec<u8>],
+        tls_connector: Option<Arc<dyn TlsConnector>>,
+    ) -> Result<Endpoint, ConnectError> {
         let url = websocket_url(server_url)?;
-        let tls = if url.starts_with("wss://") {
-            Some(crate::tls::connector(&url, tls_roots)?)
+        let invalid =
+            |reason: &str| ConnectError::InvalidUrl { url: url.clone(), reason: reason.to_owned() };
+        let security =
+            match tls_connector {
+                _ if url.starts_with("ws://") => Security::Plain,
+                Some(_) if !tls_roots.is_empty() => {
+                    return Err(invalid(
+                        "tls_roots are for the built-in TLS; with a TLS connector the platform's \
+                     trust store decides",
+                    ))
+                }
+                Some(connector) => Security::Platform(connector),
+                #[cfg(feature = "built-in-tls")]
+                None => Security::BuiltIn(crate::tls::client_config(&url, tls_roots)?),
+                #[cfg(not(feature = "built-in-tls"))]
+                None => return Err(invalid(
+                    "this build has no TLS of its own: wss:// needs a TLS connector (the Swift \
+                     and Kotlin VideoCall.connect pass the platform's)",
+                )),
+            };
+        Ok(Endpoint { url, security })
+    }
+
+    /// The byte stream to the server, TLS done: the WebSocket handshake comes next.
+    async fn open(&self) -> Result<Transport, ConnectError> {
+        let unreachable = |e: std::io::Error| ConnectError::Unreachable(e.to_string());
+        let uri = self
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| ConnectError::Unreachable(e.to_string()))?
+            .uri()
+            .clone();
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(if matches!(self.security, Security::Plain) {
+            80
         } else {
-            None
-        };
-        Ok(Endpoint { url, tls })
+            443
+        });
+        if let Security::Platform(connector) = &self.security {
+            let connection = connector
+                .connect(host.to_owned(), port)
+                .await
+                .map_err(|e| ConnectError::Unreachable(format!("TLS: {e}")))?;
+            return Ok(Transport::PlatformTls(PlatformTls::new(connection)));
+        }
+        let tcp = TcpStream::connect((host, port)).await.map_err(unreachable)?;
+        // A small message must not wait for the server's delayed ACK (Nagle).
+        tcp.set_nodelay(true).map_err(unreachable)?;
+        match &self.security {
+            #[cfg(feature = "built-in-tls")]
+            Security::BuiltIn(config) => {
+                Ok(Transport::BuiltInTls(Box::new(crate::tls::connect(config, host, tcp).await?)))
+            }
+            _ => Ok(Transport::Tcp(tcp)),
+        }
     }
 }
 
@@ -127,12 +201,11 @@ async fn handshake_inner(
     endpoint: &Endpoint,
     hello: &ClientMessage,
 ) -> Result<(Socket, ServerInfo), ConnectError> {
-    // TCP_NODELAY: a small message must not wait for the server's delayed ACK (Nagle).
-    let url = endpoint.url.as_str();
-    let tls = endpoint.tls.clone();
-    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(url, None, true, tls)
-        .await
-        .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+    let transport = endpoint.open().await?;
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(endpoint.url.as_str(), transport, None)
+            .await
+            .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
     ws.send(Message::Text(duet_protocol::encode(hello).into()))
         .await
         .map_err(|e| ConnectError::Unreachable(e.to_string()))?;

@@ -25,6 +25,7 @@ use crate::peer::MediaConfig;
 use crate::signaling::{handshake, ConnectError, ConnectionState, Endpoint};
 use crate::streams::LocalStream;
 use crate::sync::lock;
+use crate::transport::TlsConnector;
 
 /// Hears about incoming calls. Called on the VideoCall's event thread.
 pub trait VideoCallDelegate: Send + Sync {
@@ -62,7 +63,7 @@ pub struct CallOptions {
     pub ice_transport_policy: IceTransportPolicy,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// `http://host:port` or `ws://host:port` (the `/ws` path is implied), or a full
     /// WebSocket URL.
@@ -78,15 +79,35 @@ pub struct ClientConfig {
     /// answers at once with that call (if it still rings) or its end
     /// (`VideoCallDelegate::did_end_woken_call`).
     pub woken_for: Option<String>,
-    /// Certificates (DER) trusted for `wss://` beside the built-in roots (Mozilla's): a
-    /// private CA's, or a test's. Empty for a server with a publicly trusted certificate.
+    /// Certificates (DER) trusted for `wss://` beside the built-in TLS's roots (Mozilla's):
+    /// a private CA's, or a test's. Empty for a server with a publicly trusted certificate,
+    /// and with a `tls_connector`.
     pub tls_roots: Vec<Vec<u8>>,
+    /// Makes the TLS connections `wss://` runs over, with the platform's TLS and trust
+    /// store; `None` is the built-in TLS, which builds without the `built-in-tls` feature
+    /// (the mobile libraries) do not have.
+    pub tls_connector: Option<Arc<dyn TlsConnector>>,
     /// Whether a call ringing on this device (its user's only device) pre-connects: answers
     /// the offer and completes ICE and DTLS while it rings, so that media flows the moment
     /// the app accepts. Nothing is sent or decoded, and no camera is needed, before the
     /// accept; but the caller learns this device's candidates (its addresses, or only its
     /// TURN relay's with the relay policy) before the user answered. On by default.
     pub pre_connect: bool,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("server_url", &self.server_url)
+            .field("device_id", &self.device_id)
+            .field("reconnect", &self.reconnect)
+            .field("media", &self.media)
+            .field("woken_for", &self.woken_for)
+            .field("tls_roots", &self.tls_roots.len())
+            .field("tls_connector", &self.tls_connector.is_some())
+            .field("pre_connect", &self.pre_connect)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientConfig {
@@ -99,6 +120,7 @@ impl ClientConfig {
             media: MediaConfig::default(),
             woken_for: None,
             tls_roots: Vec::new(),
+            tls_connector: None,
             pre_connect: true,
         }
     }
@@ -129,7 +151,8 @@ impl VideoCall {
         config: ClientConfig,
         delegate: Arc<dyn VideoCallDelegate>,
     ) -> Result<VideoCall, ConnectError> {
-        let endpoint = Endpoint::new(&config.server_url, &config.tls_roots)?;
+        let endpoint =
+            Endpoint::new(&config.server_url, &config.tls_roots, config.tls_connector.clone())?;
         let device_id =
             config.device_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         duet_protocol::check_device_id(&device_id).map_err(|reason| ConnectError::InvalidUrl {

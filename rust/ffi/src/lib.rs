@@ -31,6 +31,7 @@ mod logging;
 mod records;
 mod runtime;
 mod streams;
+mod tls;
 mod video_call;
 
 pub use codecs::{
@@ -51,6 +52,7 @@ pub use records::{
     Rotation, StreamConstraints, VideoConstraints, VideoSize,
 };
 pub use streams::{LocalStream, RemoteStream};
+pub use tls::{TlsConnection, TlsConnector, TlsError};
 pub use video_call::{fetch_development_token, VideoCall};
 
 // The namespace names the generated files (`duet.kt`) and the C symbols (`uniffi_duet_*`).

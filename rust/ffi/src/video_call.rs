@@ -11,6 +11,7 @@ use crate::errors::{ActionError, ConnectError, PushError};
 use crate::records::{CallOptions, ClientConfig, PushToken};
 use crate::runtime;
 use crate::streams::LocalStream;
+use crate::tls::{TlsConnector, TlsConnectorAdapter};
 
 /// Asks a development server (`duet serve` without a secret) for a token for `uid`, so
 /// that a sample app needs no backend. A production server refuses (`Refused`): there,
@@ -43,11 +44,13 @@ impl VideoCall {
     /// wrong URL or a refused token is an error here; after that, a dropped connection is
     /// retried in the background and calls resume. `delegate` hears incoming calls.
     /// `video_codecs` makes every call's video encoder and decoder (e.g. the platform's
-    /// hardware codecs); `None` is OpenH264 (`software_video_codecs()`).
+    /// hardware codecs); `None` is OpenH264 (`software_video_codecs()`). `tls_connector`
+    /// makes the TLS connections of a `wss://` server URL (the platform's TLS); `None` is the
+    /// library's own TLS, which the mobile libraries do not carry.
     ///
     /// Swift and Kotlin see this as `VideoCall.connectWithCodecs` (uniffi.toml): their
-    /// `VideoCall.connect` is the shims', which passes the device's hardware codecs when the
-    /// app names none.
+    /// `VideoCall.connect` is the shims', which passes the device's hardware codecs and TLS
+    /// when the app names none.
     ///
     /// # Errors
     ///
@@ -57,11 +60,15 @@ impl VideoCall {
         config: ClientConfig,
         delegate: Arc<dyn VideoCallDelegate>,
         video_codecs: Option<Arc<dyn VideoCodecs>>,
+        tls_connector: Option<Arc<dyn TlsConnector>>,
     ) -> Result<Arc<Self>, ConnectError> {
         let mut config = core::ClientConfig::from(config);
         if let Some(codecs) = video_codecs {
             config.media.video_codecs = Arc::new(VideoCodecsAdapter(codecs));
         }
+        config.tls_connector = tls_connector.map(|connector| {
+            Arc::new(TlsConnectorAdapter(connector)) as Arc<dyn core::TlsConnector>
+        });
         let delegate = Arc::new(VideoCallDelegateAdapter(delegate));
         let inner =
             runtime::run(async move { core::VideoCall::connect(config, delegate).await }).await?;

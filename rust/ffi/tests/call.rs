@@ -177,7 +177,7 @@ async fn connect_with(
     let (tx, events) = unbounded_channel();
     let recorder = Arc::new(Recorder { events: tx, answer });
     let token = duet_server::token::mint(srv.secret(), uid, Duration::from_secs(600));
-    let video = VideoCall::connect(config(srv, token), recorder.clone(), codecs)
+    let video = VideoCall::connect(config(srv, token), recorder.clone(), codecs, None)
         .await
         .unwrap_or_else(|e| panic!("{uid} connects: {e}"));
     Side { video, events, recorder }
@@ -441,10 +441,11 @@ async fn refused_token_is_a_connect_error() {
     let srv = server().await;
     let (tx, _events) = unbounded_channel();
     let delegate = Arc::new(Recorder { events: tx, answer: false });
-    let err = match VideoCall::connect(config(&srv, "not-a-token".into()), delegate, None).await {
-        Ok(_) => panic!("a forged token connected"),
-        Err(e) => e,
-    };
+    let err =
+        match VideoCall::connect(config(&srv, "not-a-token".into()), delegate, None, None).await {
+            Ok(_) => panic!("a forged token connected"),
+            Err(e) => e,
+        };
     match err {
         ConnectError::Refused { code: ServerErrorCode::Unauthorized, .. } => {}
         other => panic!("expected Refused(Unauthorized), got {other:?}"),
@@ -463,7 +464,7 @@ async fn unreachable_server_and_bad_url_are_connect_errors() {
         woken_for: None,
         pre_connect: true,
     };
-    match VideoCall::connect(bad, delegate.clone(), None).await {
+    match VideoCall::connect(bad, delegate.clone(), None, None).await {
         Err(ConnectError::InvalidUrl { .. }) => {}
         other => panic!("expected InvalidUrl, got {:?}", other.err()),
     }
@@ -477,7 +478,7 @@ async fn unreachable_server_and_bad_url_are_connect_errors() {
         woken_for: None,
         pre_connect: true,
     };
-    match VideoCall::connect(closed, delegate, None).await {
+    match VideoCall::connect(closed, delegate, None, None).await {
         Err(ConnectError::Unreachable { .. }) => {}
         other => panic!("expected Unreachable, got {:?}", other.err()),
     }
@@ -522,9 +523,10 @@ async fn push_registration_and_a_woken_call_that_ended_cross_the_ffi() {
     let token = duet_server::token::mint(srv.secret(), "bob", Duration::from_secs(600));
     let mut woken = config(&srv, token);
     woken.woken_for = Some(call_id.clone());
-    let _phone = VideoCall::connect(woken, Arc::new(Recorder { events: tx, answer: false }), None)
-        .await
-        .expect("the woken phone connects");
+    let _phone =
+        VideoCall::connect(woken, Arc::new(Recorder { events: tx, answer: false }), None, None)
+            .await
+            .expect("the woken phone connects");
     match tokio::time::timeout(PATIENCE, woken_events.recv()).await {
         Ok(Some(Ev::WokenEnded(id, reason))) => {
             assert_eq!((id, reason), (call_id, Some(EndReason::Cancelled)));

@@ -10,16 +10,22 @@ extension VideoCall {
     /// connection is retried in the background and calls resume. `delegate` hears incoming
     /// calls.
     ///
-    /// - Parameter videoCodecs: makes every call's video encoder and decoder. Left out, the
-    ///   device's hardware H.264 where VideoToolbox exists (`VideoToolboxCodecs.withFallback()`,
-    ///   OpenH264 for what fails to start), OpenH264 elsewhere (`softwareVideoCodecs()`).
+    /// - Parameters:
+    ///   - videoCodecs: makes every call's video encoder and decoder. Left out, the device's
+    ///     hardware H.264 where VideoToolbox exists (`VideoToolboxCodecs.withFallback()`,
+    ///     OpenH264 for what fails to start), OpenH264 elsewhere (`softwareVideoCodecs()`).
+    ///   - tlsConnector: makes the TLS connections of a `wss://` server. Left out, the
+    ///     system's where Network.framework exists (`NetworkTlsConnector`: the Apple libraries
+    ///     have no TLS of their own), the library's own elsewhere (Linux).
     public static func connect(
         config: ClientConfig,
         delegate: VideoCallDelegate,
-        videoCodecs: VideoCodecs? = nil
+        videoCodecs: VideoCodecs? = nil,
+        tlsConnector: TlsConnector? = nil
     ) async throws -> VideoCall {
         try await connectWithCodecs(
-            config: config, delegate: delegate, videoCodecs: videoCodecs ?? platformVideoCodecs())
+            config: config, delegate: delegate, videoCodecs: videoCodecs ?? platformVideoCodecs(),
+            tlsConnector: tlsConnector ?? platformTlsConnector())
     }
 
     /// Calls `uid`, as `callWithUid:localStream:data:` did: hangs up any call under way on
@@ -52,6 +58,15 @@ extension VideoCall {
 func platformVideoCodecs() -> VideoCodecs? {
     #if canImport(VideoToolbox)
     return VideoToolboxCodecs.withFallback()
+    #else
+    return nil
+    #endif
+}
+
+/// The system's TLS for `wss://` where there is one: Network.framework on Apple platforms.
+func platformTlsConnector() -> TlsConnector? {
+    #if canImport(Network)
+    return NetworkTlsConnector()
     #else
     return nil
     #endif

@@ -487,6 +487,22 @@ fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterInt16: FfiConverterPrimitive {
     typealias FfiType = Int16
     typealias SwiftType = Int16
@@ -631,6 +647,24 @@ fileprivate struct FfiConverterString: FfiConverter {
         let len = Int32(value.utf8.count)
         writeInt(&buf, len)
         writeBytes(&buf, value.utf8)
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
     }
 }
 
@@ -2604,6 +2638,656 @@ public func FfiConverterTypeRemoteStream_lower(_ value: RemoteStream) -> UInt64 
 
 
 /**
+ * One TLS connection a `TlsConnector` made. After `connect`, a read and a write may be
+ * under way at once.
+ */
+public protocol TlsConnection: AnyObject, Sendable {
+    
+    /**
+     * Connects and completes the TLS handshake, the server's certificate verified for the
+     * host by the platform's trust store.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: `VideoCall.connect` fails with `Unreachable` and its reason (a
+     * reconnect is tried again later).
+     */
+    func connect() async throws 
+    
+    /**
+     * At least one and at most `max_len` bytes; none when the server closed the connection.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: the engine drops the connection and reconnects.
+     */
+    func read(maxLen: UInt32) async throws  -> Data
+    
+    /**
+     * Writes all of `data`.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: the engine drops the connection and reconnects.
+     */
+    func write(data: Data) async throws 
+    
+    /**
+     * Closes the connection; a read or write under way ends with an error. Called when the
+     * engine is done with it, however that came about; it may come more than once.
+     * (Not `close`: Kotlin's generated class is an `AutoCloseable`.)
+     */
+    func disconnect() 
+    
+}
+/**
+ * One TLS connection a `TlsConnector` made. After `connect`, a read and a write may be
+ * under way at once.
+ */
+open class TlsConnectionImpl: TlsConnection, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_duet_ffi_fn_clone_tlsconnection(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_duet_ffi_fn_free_tlsconnection(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Connects and completes the TLS handshake, the server's certificate verified for the
+     * host by the platform's trust store.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: `VideoCall.connect` fails with `Unreachable` and its reason (a
+     * reconnect is tried again later).
+     */
+open func connect()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_duet_ffi_fn_method_tlsconnection_connect(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_duet_ffi_rust_future_poll_void,
+            completeFunc: ffi_duet_ffi_rust_future_complete_void,
+            freeFunc: ffi_duet_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeTlsError_lift
+        )
+}
+    
+    /**
+     * At least one and at most `max_len` bytes; none when the server closed the connection.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: the engine drops the connection and reconnects.
+     */
+open func read(maxLen: UInt32)async throws  -> Data  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_duet_ffi_fn_method_tlsconnection_read(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(maxLen)
+                )
+            },
+            pollFunc: ffi_duet_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_duet_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_duet_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypeTlsError_lift
+        )
+}
+    
+    /**
+     * Writes all of `data`.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: the engine drops the connection and reconnects.
+     */
+open func write(data: Data)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_duet_ffi_fn_method_tlsconnection_write(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(data)
+                )
+            },
+            pollFunc: ffi_duet_ffi_rust_future_poll_void,
+            completeFunc: ffi_duet_ffi_rust_future_complete_void,
+            freeFunc: ffi_duet_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeTlsError_lift
+        )
+}
+    
+    /**
+     * Closes the connection; a read or write under way ends with an error. Called when the
+     * engine is done with it, however that came about; it may come more than once.
+     * (Not `close`: Kotlin's generated class is an `AutoCloseable`.)
+     */
+open func disconnect()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_tlsconnection_disconnect(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceTlsConnection {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceTlsConnection = UniffiVTableCallbackInterfaceTlsConnection(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeTlsConnection.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface TlsConnection: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeTlsConnection.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface TlsConnection: handle missing in uniffiClone")
+            }
+        },
+        connect: { (
+            uniffiHandle: UInt64,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteVoid,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeTlsConnection.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.connect(
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: ()) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeTlsError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        read: { (
+            uniffiHandle: UInt64,
+            maxLen: UInt32,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteRustBuffer,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> Data in
+                guard let uniffiObj = try? FfiConverterTypeTlsConnection.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.read(
+                     maxLen: try FfiConverterUInt32.lift(maxLen)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: Data) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: FfiConverterData.lower(returnValue),
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: RustBuffer.empty(),
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeTlsError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        write: { (
+            uniffiHandle: UInt64,
+            data: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteVoid,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeTlsConnection.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.write(
+                     data: try FfiConverterData.lift(data)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: ()) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeTlsError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        disconnect: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeTlsConnection.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.disconnect(
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceTlsConnection> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceTlsConnection>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitTlsConnection() {
+    uniffi_duet_ffi_fn_init_callback_vtable_tlsconnection(UniffiCallbackInterfaceTlsConnection.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTlsConnection: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<TlsConnection>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = TlsConnection
+
+    public static func lift(_ handle: UInt64) throws -> TlsConnection {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return TlsConnectionImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: TlsConnection) -> UInt64 {
+         if let rustImpl = value as? TlsConnectionImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TlsConnection {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TlsConnection, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTlsConnection_lift(_ handle: UInt64) throws -> TlsConnection {
+    return try FfiConverterTypeTlsConnection.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTlsConnection_lower(_ value: TlsConnection) -> UInt64 {
+    return FfiConverterTypeTlsConnection.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Makes the TLS connections `wss://` runs over: hand one to `VideoCall.connect`.
+ */
+public protocol TlsConnector: AnyObject, Sendable {
+    
+    /**
+     * A connection to `host`:`port`, not yet made: the engine calls its `connect` next.
+     */
+    func connection(host: String, port: UInt16)  -> TlsConnection
+    
+}
+/**
+ * Makes the TLS connections `wss://` runs over: hand one to `VideoCall.connect`.
+ */
+open class TlsConnectorImpl: TlsConnector, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_duet_ffi_fn_clone_tlsconnector(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_duet_ffi_fn_free_tlsconnector(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * A connection to `host`:`port`, not yet made: the engine calls its `connect` next.
+     */
+open func connection(host: String, port: UInt16) -> TlsConnection  {
+    return try!  FfiConverterTypeTlsConnection_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_tlsconnector_connection(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(host),
+        FfiConverterUInt16.lower(port),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceTlsConnector {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceTlsConnector = UniffiVTableCallbackInterfaceTlsConnector(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeTlsConnector.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface TlsConnector: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeTlsConnector.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface TlsConnector: handle missing in uniffiClone")
+            }
+        },
+        connection: { (
+            uniffiHandle: UInt64,
+            host: RustBuffer,
+            port: UInt16,
+            uniffiOutReturn: UnsafeMutablePointer<UInt64>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> TlsConnection in
+                guard let uniffiObj = try? FfiConverterTypeTlsConnector.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.connection(
+                     host: try FfiConverterString.lift(host),
+                     port: try FfiConverterUInt16.lift(port)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeTlsConnection_lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceTlsConnector> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceTlsConnector>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitTlsConnector() {
+    uniffi_duet_ffi_fn_init_callback_vtable_tlsconnector(UniffiCallbackInterfaceTlsConnector.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTlsConnector: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<TlsConnector>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = TlsConnector
+
+    public static func lift(_ handle: UInt64) throws -> TlsConnector {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return TlsConnectorImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: TlsConnector) -> UInt64 {
+         if let rustImpl = value as? TlsConnectorImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TlsConnector {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TlsConnector, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTlsConnector_lift(_ handle: UInt64) throws -> TlsConnector {
+    return try FfiConverterTypeTlsConnector.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTlsConnector_lower(_ value: TlsConnector) -> UInt64 {
+    return FfiConverterTypeTlsConnector.lower(value)
+}
+
+
+
+
+
+
+/**
  * A connected client: calls are made from it and arrive at it. Dropping it hangs up its
  * call and closes its connection.
  */
@@ -2732,21 +3416,23 @@ open class VideoCall: VideoCallProtocol, @unchecked Sendable {
      * wrong URL or a refused token is an error here; after that, a dropped connection is
      * retried in the background and calls resume. `delegate` hears incoming calls.
      * `video_codecs` makes every call's video encoder and decoder (e.g. the platform's
-     * hardware codecs); `None` is OpenH264 (`software_video_codecs()`).
+     * hardware codecs); `None` is OpenH264 (`software_video_codecs()`). `tls_connector`
+     * makes the TLS connections of a `wss://` server URL (the platform's TLS); `None` is the
+     * library's own TLS, which the mobile libraries do not carry.
      *
      * Swift and Kotlin see this as `VideoCall.connectWithCodecs` (uniffi.toml): their
-     * `VideoCall.connect` is the shims', which passes the device's hardware codecs when the
-     * app names none.
+     * `VideoCall.connect` is the shims', which passes the device's hardware codecs and TLS
+     * when the app names none.
      *
      * # Errors
      *
      * A bad URL or device id, an unreachable or silent server, or a refused token.
      */
-public static func connectWithCodecs(config: ClientConfig, delegate: VideoCallDelegate, videoCodecs: VideoCodecs?)async throws  -> VideoCall  {
+public static func connectWithCodecs(config: ClientConfig, delegate: VideoCallDelegate, videoCodecs: VideoCodecs?, tlsConnector: TlsConnector?)async throws  -> VideoCall  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_duet_ffi_fn_constructor_videocall_connect(FfiConverterTypeClientConfig_lower(config),FfiConverterTypeVideoCallDelegate_lower(delegate),FfiConverterOptionTypeVideoCodecs.lower(videoCodecs)
+                uniffi_duet_ffi_fn_constructor_videocall_connect(FfiConverterTypeClientConfig_lower(config),FfiConverterTypeVideoCallDelegate_lower(delegate),FfiConverterOptionTypeVideoCodecs.lower(videoCodecs),FfiConverterOptionTypeTlsConnector.lower(tlsConnector)
                 )
             },
             pollFunc: ffi_duet_ffi_rust_future_poll_u64,
@@ -7258,6 +7944,95 @@ public func FfiConverterTypeServerErrorCode_lower(_ value: ServerErrorCode) -> R
 
 
 /**
+ * A TLS connection failed: the reason, for the app's logs (`ConnectError.Unreachable`).
+ */
+public 
+enum TlsError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    case Failed(reason: String
+    )
+
+    
+
+    
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_duet_ffi_fn_method_tlserror_uniffi_trait_display(
+            FfiConverterTypeTlsError_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension TlsError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTlsError: FfiConverterRustBuffer {
+    typealias SwiftType = TlsError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TlsError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Failed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TlsError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Failed(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTlsError_lift(_ buf: RustBuffer) throws -> TlsError {
+    return try FfiConverterTypeTlsError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTlsError_lower(_ value: TlsError) -> RustBuffer {
+    return FfiConverterTypeTlsError.lower(value)
+}
+
+
+/**
  * A video codec's failure, from the app's codec or the built-in one. A call whose encoder
  * or decoder cannot be made fails with `NoCodec`; a frame that fails to encode is skipped,
  * and an access unit that fails to decode waits for the next keyframe.
@@ -7564,6 +8339,30 @@ fileprivate struct FfiConverterOptionTypeRemoteStream: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeTlsConnector: FfiConverterRustBuffer {
+    typealias SwiftType = TlsConnector?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTlsConnector.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTlsConnector.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeVideoCodecs: FfiConverterRustBuffer {
     typealias SwiftType = VideoCodecs?
 
@@ -7849,6 +8648,96 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
     } else {
         print("uniffiFutureContinuationCallback invalid handle")
     }
+}
+private func uniffiTraitInterfaceCallAsync<T>(
+    makeCall: @escaping () async throws -> T,
+    handleSuccess: @escaping (T) -> (),
+    handleError: @escaping (Int8, RustBuffer) -> (),
+    droppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+) {
+    let task = Task {
+        // Note: it's important we call either `handleSuccess` or `handleError` exactly once.  Each
+        // call consumes an Arc reference, which means there should be no possibility of a double
+        // call.  The following code is structured so that will will never call both `handleSuccess`
+        // and `handleError`, even in the face of weird errors.
+        //
+        // On platforms that need extra machinery to make C-ABI calls, like JNA or ctypes, it's
+        // possible that we fail to make either call.  However, it doesn't seem like this is
+        // possible on Swift since swift can just make the C call directly.
+        var callResult: T
+        do {
+            callResult = try await makeCall()
+        } catch {
+            handleError(CALL_UNEXPECTED_ERROR, FfiConverterString.lower(String(describing: error)))
+            return
+        }
+        handleSuccess(callResult)
+    }
+    let handle = UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.insert(obj: task)
+    droppedCallback.pointee = UniffiForeignFutureDroppedCallbackStruct(
+        handle: handle,
+        free: uniffiForeignFutureDroppedCallback
+    )
+}
+
+private func uniffiTraitInterfaceCallAsyncWithError<T, E>(
+    makeCall: @escaping () async throws -> T,
+    handleSuccess: @escaping (T) -> (),
+    handleError: @escaping (Int8, RustBuffer) -> (),
+    lowerError: @escaping (E) -> RustBuffer,
+    droppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+) {
+    let task = Task {
+        // See the note in uniffiTraitInterfaceCallAsync for details on `handleSuccess` and
+        // `handleError`.
+        var callResult: T
+        do {
+            callResult = try await makeCall()
+        } catch let error as E {
+            handleError(CALL_ERROR, lowerError(error))
+            return
+        } catch {
+            handleError(CALL_UNEXPECTED_ERROR, FfiConverterString.lower(String(describing: error)))
+            return
+        }
+        handleSuccess(callResult)
+    }
+    let handle = UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.insert(obj: task)
+    droppedCallback.pointee = UniffiForeignFutureDroppedCallbackStruct(
+        handle: handle,
+        free: uniffiForeignFutureDroppedCallback
+    )
+}
+
+// Borrow the callback handle map implementation to store foreign future handles
+// TODO: consolidate the handle-map code (https://github.com/mozilla/uniffi-rs/pull/1823)
+fileprivate let UNIFFI_FOREIGN_FUTURE_HANDLE_MAP = UniffiHandleMap<UniffiForeignFutureTask>()
+
+// Protocol for tasks that handle foreign futures.
+//
+// Defining a protocol allows all tasks to be stored in the same handle map.  This can't be done
+// with the task object itself, since has generic parameters.
+fileprivate protocol UniffiForeignFutureTask {
+    func cancel()
+}
+
+extension Task: UniffiForeignFutureTask {}
+
+private func uniffiForeignFutureDroppedCallback(handle: UInt64) {
+    do {
+        let task = try UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.remove(handle: handle)
+        // Set the cancellation flag on the task.  If it's still running, the code can check the
+        // cancellation flag or call `Task.checkCancellation()`.  If the task has completed, this is
+        // a no-op.
+        task.cancel()
+    } catch {
+        print("uniffiForeignFutureDroppedCallback: handle missing from handlemap")
+    }
+}
+
+// For testing
+public func uniffiForeignFutureHandleCountDuet() -> Int {
+    UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.count
 }
 /**
  * The OpenH264 codecs, which every call uses unless `VideoCall.connect` is given others.
@@ -8143,6 +9032,21 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_method_remotestream_video_size() != 28421) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_duet_ffi_checksum_method_tlsconnection_connect() != 15219) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_tlsconnection_read() != 24769) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_tlsconnection_write() != 12534) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_tlsconnection_disconnect() != 62924) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_duet_ffi_checksum_method_tlsconnector_connection() != 45052) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_duet_ffi_checksum_method_videocall_call() != 32852) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8182,12 +9086,14 @@ private let initializationResult: InitializationResult = {
     if (uniffi_duet_ffi_checksum_constructor_localstream_synthetic() != 17626) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_duet_ffi_checksum_constructor_videocall_connect() != 13565) {
+    if (uniffi_duet_ffi_checksum_constructor_videocall_connect() != 36362) {
         return InitializationResult.apiChecksumMismatch
     }
 
     uniffiCallbackInitAudioSink()
     uniffiCallbackInitConversationDelegate()
+    uniffiCallbackInitTlsConnection()
+    uniffiCallbackInitTlsConnector()
     uniffiCallbackInitVideoCallDelegate()
     uniffiCallbackInitVideoCodecs()
     uniffiCallbackInitVideoDecoder()

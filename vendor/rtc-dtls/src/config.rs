@@ -71,37 +71,20 @@ impl RustlsVerifierAdapter {
     }
 }
 
+// Duet (duet-no-chain-verification.patch): no CA-chain verification is built in. WebRTC
+// authenticates DTLS by the SDP fingerprint (rtc sets `insecure_skip_verify` and
+// `RequireAnyClientCert`), and the verifiers kept rustls's WebPKI verifier and every rustls
+// ring cipher suite in the library (see DUET.md).
 fn default_verifier_adapter() -> Option<RustlsVerifierAdapter> {
-    #[cfg(feature = "crypto-ring")]
-    {
-        Some(RustlsVerifierAdapter::ring())
-    }
-    #[cfg(all(not(feature = "crypto-ring"), feature = "crypto-aws-lc-rs"))]
-    {
-        Some(RustlsVerifierAdapter::aws_lc_rs())
-    }
-    #[cfg(not(any(feature = "crypto-ring", feature = "crypto-aws-lc-rs")))]
-    {
-        None
-    }
+    None
 }
 
-/// Builds the default server-certificate verifier, with an explicit provider where we have one.
-///
-/// # Errors
-///
-/// Fails if the root store holds no usable trust anchors.
-fn server_cert_verifier(
-    roots: std::sync::Arc<rustls::RootCertStore>,
-    adapter: &RustlsVerifierAdapter,
-) -> Result<std::sync::Arc<dyn ServerCertVerifier>> {
-    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-        roots,
-        adapter.provider.clone(),
-    )
-    .build()
-    .map_err(|err| Error::Other(format!("rustls server cert verifier: {err}")))?;
-    Ok(verifier)
+/// What `build` says to a configuration that asks for CA-chain verification.
+fn no_chain_verification(what: &str) -> Error {
+    Error::Crypto(format!(
+        "{what} verification against CA roots is not built in (Duet's rtc-dtls); \
+         authenticate the peer by its certificate's fingerprint"
+    ))
 }
 
 /// Config is used to configure a DTLS client or server.
@@ -534,40 +517,14 @@ impl ConfigBuilder {
             }
         }
 
-        let server_cert_verifier = if self.insecure_skip_verify {
-            None
-        } else {
-            let adapter = self.verifier_adapter.as_ref().ok_or_else(|| {
-                Error::Crypto("CA-chain verification requires a RustlsVerifierAdapter".to_owned())
-            })?;
-            let roots = if self.roots_cas.is_empty() {
-                gen_self_signed_root_cert()
-            } else {
-                self.roots_cas.clone()
-            };
-            Some(server_cert_verifier(Arc::new(roots), adapter)?)
-        };
-
-        let client_cert_verifier = if self.client_auth as u8
-            >= ClientAuthType::VerifyClientCertIfGiven as u8
-        {
-            let adapter = self.verifier_adapter.as_ref().ok_or_else(|| {
-                Error::Crypto(
-                    "client-certificate verification requires a RustlsVerifierAdapter".to_owned(),
-                )
-            })?;
-            Some(
-                rustls::server::WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(self.client_cas.clone()),
-                    adapter.provider.clone(),
-                )
-                .build()
-                .map_err(|err| Error::Other(format!("rustls client cert verifier: {err}")))?
-                    as Arc<dyn ClientCertVerifier>,
-            )
-        } else {
-            None
-        };
+        if !self.insecure_skip_verify {
+            return Err(no_chain_verification("server-certificate"));
+        }
+        if self.client_auth as u8 >= ClientAuthType::VerifyClientCertIfGiven as u8 {
+            return Err(no_chain_verification("client-certificate"));
+        }
+        let server_cert_verifier: Option<Arc<dyn ServerCertVerifier>> = None;
+        let client_cert_verifier: Option<Arc<dyn ClientCertVerifier>> = None;
 
         // Fields not derived from the builder come from `HandshakeConfig::new`, which also
         // supplies `crypto_provider`.
@@ -704,9 +661,7 @@ impl HandshakeConfig {
             insecure_verification: false,
             verify_peer_certificate: None,
             roots_cas: rustls::RootCertStore::empty(),
-            server_cert_verifier: default_verifier_adapter().and_then(|adapter| {
-                server_cert_verifier(Arc::new(gen_self_signed_root_cert()), &adapter).ok()
-            }),
+            server_cert_verifier: None,
             client_cert_verifier: None,
             retransmit_interval: std::time::Duration::from_secs(0),
             initial_epoch: 0,

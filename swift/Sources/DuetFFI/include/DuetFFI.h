@@ -362,6 +362,38 @@ typedef void (*UniffiCallbackInterfaceVideoSinkMethod0)(uint64_t, uint64_t, void
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TLS_CONNECTION_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TLS_CONNECTION_METHOD0
+typedef void (*UniffiCallbackInterfaceTlsConnectionMethod0)(uint64_t, UniffiForeignFutureCompleteVoid _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TLS_CONNECTION_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TLS_CONNECTION_METHOD1
+typedef void (*UniffiCallbackInterfaceTlsConnectionMethod1)(uint64_t, uint32_t, UniffiForeignFutureCompleteRustBuffer _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TLS_CONNECTION_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TLS_CONNECTION_METHOD2
+typedef void (*UniffiCallbackInterfaceTlsConnectionMethod2)(uint64_t, RustBuffer, UniffiForeignFutureCompleteVoid _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TLS_CONNECTION_METHOD3
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TLS_CONNECTION_METHOD3
+typedef void (*UniffiCallbackInterfaceTlsConnectionMethod3)(uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TLS_CONNECTOR_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TLS_CONNECTOR_METHOD0
+typedef void (*UniffiCallbackInterfaceTlsConnectorMethod0)(uint64_t, RustBuffer, uint16_t, uint64_t* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_VIDEO_CODECS
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_VIDEO_CODECS
 typedef struct UniffiVTableCallbackInterfaceVideoCodecs {
@@ -433,6 +465,27 @@ typedef struct UniffiVTableCallbackInterfaceVideoSink {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceVideoSinkMethod0 _Nonnull onVideoFrame;
 } UniffiVTableCallbackInterfaceVideoSink;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TLS_CONNECTION
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TLS_CONNECTION
+typedef struct UniffiVTableCallbackInterfaceTlsConnection {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceTlsConnectionMethod0 _Nonnull connect;
+    UniffiCallbackInterfaceTlsConnectionMethod1 _Nonnull read;
+    UniffiCallbackInterfaceTlsConnectionMethod2 _Nonnull write;
+    UniffiCallbackInterfaceTlsConnectionMethod3 _Nonnull disconnect;
+} UniffiVTableCallbackInterfaceTlsConnection;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TLS_CONNECTOR
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TLS_CONNECTOR
+typedef struct UniffiVTableCallbackInterfaceTlsConnector {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceTlsConnectorMethod0 _Nonnull connection;
+} UniffiVTableCallbackInterfaceTlsConnector;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_ACCESSUNIT
@@ -946,6 +999,61 @@ int8_t uniffi_duet_ffi_fn_method_remotestream_video_enabled(uint64_t ptr, RustCa
 RustBuffer uniffi_duet_ffi_fn_method_remotestream_video_size(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_TLSCONNECTION
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_TLSCONNECTION
+uint64_t uniffi_duet_ffi_fn_clone_tlsconnection(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_TLSCONNECTION
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_TLSCONNECTION
+void uniffi_duet_ffi_fn_free_tlsconnection(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_INIT_CALLBACK_VTABLE_TLSCONNECTION
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_INIT_CALLBACK_VTABLE_TLSCONNECTION
+void uniffi_duet_ffi_fn_init_callback_vtable_tlsconnection(const UniffiVTableCallbackInterfaceTlsConnection* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSCONNECTION_CONNECT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSCONNECTION_CONNECT
+uint64_t uniffi_duet_ffi_fn_method_tlsconnection_connect(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSCONNECTION_READ
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSCONNECTION_READ
+uint64_t uniffi_duet_ffi_fn_method_tlsconnection_read(uint64_t ptr, uint32_t max_len
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSCONNECTION_WRITE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSCONNECTION_WRITE
+uint64_t uniffi_duet_ffi_fn_method_tlsconnection_write(uint64_t ptr, RustBuffer data
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSCONNECTION_DISCONNECT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSCONNECTION_DISCONNECT
+void uniffi_duet_ffi_fn_method_tlsconnection_disconnect(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_TLSCONNECTOR
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_TLSCONNECTOR
+uint64_t uniffi_duet_ffi_fn_clone_tlsconnector(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_TLSCONNECTOR
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FREE_TLSCONNECTOR
+void uniffi_duet_ffi_fn_free_tlsconnector(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_INIT_CALLBACK_VTABLE_TLSCONNECTOR
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_INIT_CALLBACK_VTABLE_TLSCONNECTOR
+void uniffi_duet_ffi_fn_init_callback_vtable_tlsconnector(const UniffiVTableCallbackInterfaceTlsConnector* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSCONNECTOR_CONNECTION
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSCONNECTOR_CONNECTION
+uint64_t uniffi_duet_ffi_fn_method_tlsconnector_connection(uint64_t ptr, RustBuffer host, uint16_t port, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOCALL
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CLONE_VIDEOCALL
 uint64_t uniffi_duet_ffi_fn_clone_videocall(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -958,7 +1066,7 @@ void uniffi_duet_ffi_fn_free_videocall(uint64_t handle, RustCallStatus *_Nonnull
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CONSTRUCTOR_VIDEOCALL_CONNECT
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_CONSTRUCTOR_VIDEOCALL_CONNECT
-uint64_t uniffi_duet_ffi_fn_constructor_videocall_connect(RustBuffer config, uint64_t delegate, RustBuffer video_codecs
+uint64_t uniffi_duet_ffi_fn_constructor_videocall_connect(RustBuffer config, uint64_t delegate, RustBuffer video_codecs, RustBuffer tls_connector
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_VIDEOCALL_CALL
@@ -1034,6 +1142,11 @@ RustBuffer uniffi_duet_ffi_fn_method_connecterror_uniffi_trait_display(RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_PUSHERROR_UNIFFI_TRAIT_DISPLAY
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_PUSHERROR_UNIFFI_TRAIT_DISPLAY
 RustBuffer uniffi_duet_ffi_fn_method_pusherror_uniffi_trait_display(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSERROR_UNIFFI_TRAIT_DISPLAY
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_METHOD_TLSERROR_UNIFFI_TRAIT_DISPLAY
+RustBuffer uniffi_duet_ffi_fn_method_tlserror_uniffi_trait_display(RustBuffer ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_FN_FUNC_SOFTWARE_VIDEO_CODECS
@@ -1728,6 +1841,36 @@ uint16_t uniffi_duet_ffi_checksum_method_remotestream_video_enabled(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_REMOTESTREAM_VIDEO_SIZE
 #define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_REMOTESTREAM_VIDEO_SIZE
 uint16_t uniffi_duet_ffi_checksum_method_remotestream_video_size(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_TLSCONNECTION_CONNECT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_TLSCONNECTION_CONNECT
+uint16_t uniffi_duet_ffi_checksum_method_tlsconnection_connect(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_TLSCONNECTION_READ
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_TLSCONNECTION_READ
+uint16_t uniffi_duet_ffi_checksum_method_tlsconnection_read(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_TLSCONNECTION_WRITE
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_TLSCONNECTION_WRITE
+uint16_t uniffi_duet_ffi_checksum_method_tlsconnection_write(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_TLSCONNECTION_DISCONNECT
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_TLSCONNECTION_DISCONNECT
+uint16_t uniffi_duet_ffi_checksum_method_tlsconnection_disconnect(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_TLSCONNECTOR_CONNECTION
+#define UNIFFI_FFIDEF_UNIFFI_DUET_FFI_CHECKSUM_METHOD_TLSCONNECTOR_CONNECTION
+uint16_t uniffi_duet_ffi_checksum_method_tlsconnector_connection(void
     
 );
 #endif

@@ -708,6 +708,21 @@ internal interface UniffiCallbackInterfaceVideoCallDelegateMethod2 : com.sun.jna
 internal interface UniffiCallbackInterfaceVideoSinkMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`frame`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceTlsConnectionMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiFutureCallback`: UniffiForeignFutureCompleteVoid,`uniffiCallbackData`: Long,`uniffiOutDroppedCallback`: UniffiForeignFutureDroppedCallbackStruct,)
+}
+internal interface UniffiCallbackInterfaceTlsConnectionMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`maxLen`: Int,`uniffiFutureCallback`: UniffiForeignFutureCompleteRustBuffer,`uniffiCallbackData`: Long,`uniffiOutDroppedCallback`: UniffiForeignFutureDroppedCallbackStruct,)
+}
+internal interface UniffiCallbackInterfaceTlsConnectionMethod2 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`data`: RustBuffer.ByValue,`uniffiFutureCallback`: UniffiForeignFutureCompleteVoid,`uniffiCallbackData`: Long,`uniffiOutDroppedCallback`: UniffiForeignFutureDroppedCallbackStruct,)
+}
+internal interface UniffiCallbackInterfaceTlsConnectionMethod3 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceTlsConnectorMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`host`: RustBuffer.ByValue,`port`: Short,`uniffiOutReturn`: LongByReference,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "encoder", "decoder")
 internal open class UniffiVTableCallbackInterfaceVideoCodecs(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -868,6 +883,53 @@ internal open class UniffiVTableCallbackInterfaceVideoSink(
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `onVideoFrame` = other.`onVideoFrame`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "connect", "read", "write", "disconnect")
+internal open class UniffiVTableCallbackInterfaceTlsConnection(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `connect`: UniffiCallbackInterfaceTlsConnectionMethod0? = null,
+    @JvmField internal var `read`: UniffiCallbackInterfaceTlsConnectionMethod1? = null,
+    @JvmField internal var `write`: UniffiCallbackInterfaceTlsConnectionMethod2? = null,
+    @JvmField internal var `disconnect`: UniffiCallbackInterfaceTlsConnectionMethod3? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `connect`: UniffiCallbackInterfaceTlsConnectionMethod0? = null,
+        `read`: UniffiCallbackInterfaceTlsConnectionMethod1? = null,
+        `write`: UniffiCallbackInterfaceTlsConnectionMethod2? = null,
+        `disconnect`: UniffiCallbackInterfaceTlsConnectionMethod3? = null,
+    ): UniffiVTableCallbackInterfaceTlsConnection(`uniffiFree`,`uniffiClone`,`connect`,`read`,`write`,`disconnect`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceTlsConnection) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `connect` = other.`connect`
+        `read` = other.`read`
+        `write` = other.`write`
+        `disconnect` = other.`disconnect`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "connection")
+internal open class UniffiVTableCallbackInterfaceTlsConnector(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `connection`: UniffiCallbackInterfaceTlsConnectorMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `connection`: UniffiCallbackInterfaceTlsConnectorMethod0? = null,
+    ): UniffiVTableCallbackInterfaceTlsConnector(`uniffiFree`,`uniffiClone`,`connection`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceTlsConnector) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `connection` = other.`connection`
     }
 
 }
@@ -1034,6 +1096,16 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_duet_ffi_checksum_method_remotestream_video_size(
     ): Int
+    external fun uniffi_duet_ffi_checksum_method_tlsconnection_connect(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_tlsconnection_read(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_tlsconnection_write(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_tlsconnection_disconnect(
+    ): Int
+    external fun uniffi_duet_ffi_checksum_method_tlsconnector_connection(
+    ): Int
     external fun uniffi_duet_ffi_checksum_method_videocall_call(
     ): Int
     external fun uniffi_duet_ffi_checksum_method_videocall_device_id(
@@ -1080,6 +1152,8 @@ internal object UniffiLib {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "duet"))
         uniffiCallbackInterfaceAudioSink.register(this)
         uniffiCallbackInterfaceConversationDelegate.register(this)
+        uniffiCallbackInterfaceTlsConnection.register(this)
+        uniffiCallbackInterfaceTlsConnector.register(this)
         uniffiCallbackInterfaceVideoCallDelegate.register(this)
         uniffiCallbackInterfaceVideoCodecs.register(this)
         uniffiCallbackInterfaceVideoDecoder.register(this)
@@ -1293,11 +1367,33 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_duet_ffi_fn_method_remotestream_video_size(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_duet_ffi_fn_clone_tlsconnection(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_free_tlsconnection(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_init_callback_vtable_tlsconnection(`vtable`: UniffiVTableCallbackInterfaceTlsConnection,
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_tlsconnection_connect(`ptr`: Long,
+    ): Long
+    external fun uniffi_duet_ffi_fn_method_tlsconnection_read(`ptr`: Long,`maxLen`: Int,
+    ): Long
+    external fun uniffi_duet_ffi_fn_method_tlsconnection_write(`ptr`: Long,`data`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_duet_ffi_fn_method_tlsconnection_disconnect(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_clone_tlsconnector(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_duet_ffi_fn_free_tlsconnector(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_duet_ffi_fn_init_callback_vtable_tlsconnector(`vtable`: UniffiVTableCallbackInterfaceTlsConnector,
+    ): Unit
+    external fun uniffi_duet_ffi_fn_method_tlsconnector_connection(`ptr`: Long,`host`: RustBuffer.ByValue,`port`: Short,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_duet_ffi_fn_clone_videocall(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_duet_ffi_fn_free_videocall(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_duet_ffi_fn_constructor_videocall_connect(`config`: RustBuffer.ByValue,`delegate`: Long,`videoCodecs`: RustBuffer.ByValue,
+    external fun uniffi_duet_ffi_fn_constructor_videocall_connect(`config`: RustBuffer.ByValue,`delegate`: Long,`videoCodecs`: RustBuffer.ByValue,`tlsConnector`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_duet_ffi_fn_method_videocall_call(`ptr`: Long,`remoteUid`: RustBuffer.ByValue,`localStream`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1328,6 +1424,8 @@ internal object UniffiLib {
     external fun uniffi_duet_ffi_fn_method_connecterror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_method_pusherror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_duet_ffi_fn_method_tlserror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_duet_ffi_fn_func_software_video_codecs(uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1663,6 +1761,21 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_method_remotestream_video_size() and 0xFFFF) != 28421) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_duet_ffi_checksum_method_tlsconnection_connect() and 0xFFFF) != 15219) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_tlsconnection_read() and 0xFFFF) != 24769) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_tlsconnection_write() and 0xFFFF) != 12534) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_tlsconnection_disconnect() and 0xFFFF) != 62924) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_duet_ffi_checksum_method_tlsconnector_connection() and 0xFFFF) != 45052) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_duet_ffi_checksum_method_videocall_call() and 0xFFFF) != 32852) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1702,7 +1815,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_duet_ffi_checksum_constructor_localstream_synthetic() and 0xFFFF) != 17626) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_duet_ffi_checksum_constructor_videocall_connect() and 0xFFFF) != 13565) {
+    if ((lib.uniffi_duet_ffi_checksum_constructor_videocall_connect() and 0xFFFF) != 36362) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1758,6 +1871,95 @@ internal suspend fun<T, F, E: kotlin.Exception> uniffiRustCallAsync(
         freeFunc(rustFuture)
     }
 }
+internal inline fun<T> uniffiTraitInterfaceCallAsync(
+    crossinline makeCall: suspend () -> T,
+    crossinline handleSuccess: (T) -> Unit,
+    crossinline handleError: (UniffiRustCallStatus.ByValue) -> Unit,
+    uniffiOutDroppedCallback: UniffiForeignFutureDroppedCallbackStruct,
+) {
+    // Using `GlobalScope` is labeled as a "delicate API" and generally discouraged in Kotlin programs, since it breaks structured concurrency.
+    // However, our parent task is a Rust future, so we're going to need to break structure concurrency in any case.
+    //
+    // Uniffi does its best to support structured concurrency across the FFI.
+    // If the Rust future is dropped, `uniffiForeignFutureDroppedCallbackImpl` is called, which will cancel the Kotlin coroutine if it's still running.
+    @OptIn(DelicateCoroutinesApi::class)
+    val job = GlobalScope.launch coroutineBlock@ {
+        // Note: it's important we call either `handleSuccess` or `handleError` exactly once.  Each
+        // call consumes an Arc reference, which means there should be no possibility of a double
+        // call.  The following code is structured so that will will never call both `handleSuccess`
+        // and `handleError`, even in the face of weird exceptions.
+        //
+        // In extreme circumstances we may not call either, for example if we fail to make the JNA
+        // call to `handleSuccess`.  This means we will leak the Arc reference, which is better than
+        // double-freeing it.
+        val callResult = try {
+            makeCall()
+        } catch(e: kotlin.Exception) {
+            handleError(
+                UniffiRustCallStatus.create(
+                    UNIFFI_CALL_UNEXPECTED_ERROR,
+                    FfiConverterString.lower(e.toString()),
+                )
+            )
+            return@coroutineBlock
+        }
+        handleSuccess(callResult)
+    }
+    val handle = uniffiForeignFutureHandleMap.insert(job)
+    uniffiOutDroppedCallback.uniffiSetValue(UniffiForeignFutureDroppedCallbackStruct(handle, uniffiForeignFutureDroppedCallbackImpl))
+}
+
+internal inline fun<T, reified E: Throwable> uniffiTraitInterfaceCallAsyncWithError(
+    crossinline makeCall: suspend () -> T,
+    crossinline handleSuccess: (T) -> Unit,
+    crossinline handleError: (UniffiRustCallStatus.ByValue) -> Unit,
+    crossinline lowerError: (E) -> RustBuffer.ByValue,
+    uniffiOutDroppedCallback: UniffiForeignFutureDroppedCallbackStruct,
+) {
+    // See uniffiTraitInterfaceCallAsync for details on `DelicateCoroutinesApi`
+    @OptIn(DelicateCoroutinesApi::class)
+    val job = GlobalScope.launch coroutineBlock@ {
+        // See the note in uniffiTraitInterfaceCallAsync for details on `handleSuccess` and
+        // `handleError`.
+        val callResult = try {
+            makeCall()
+        } catch(e: kotlin.Exception) {
+            if (e is E) {
+                handleError(
+                    UniffiRustCallStatus.create(
+                        UNIFFI_CALL_ERROR,
+                        lowerError(e),
+                    )
+                )
+            } else {
+                handleError(
+                    UniffiRustCallStatus.create(
+                        UNIFFI_CALL_UNEXPECTED_ERROR,
+                        FfiConverterString.lower(e.toString()),
+                    )
+                )
+            }
+            return@coroutineBlock
+        }
+        handleSuccess(callResult)
+    }
+    val handle = uniffiForeignFutureHandleMap.insert(job)
+    uniffiOutDroppedCallback.uniffiSetValue(UniffiForeignFutureDroppedCallbackStruct(handle, uniffiForeignFutureDroppedCallbackImpl))
+}
+
+internal val uniffiForeignFutureHandleMap = UniffiHandleMap<Job>()
+
+internal object uniffiForeignFutureDroppedCallbackImpl: UniffiForeignFutureDroppedCallback {
+    override fun callback(handle: Long) {
+        val job = uniffiForeignFutureHandleMap.remove(handle)
+        if (!job.isCompleted) {
+            job.cancel()
+        }
+    }
+}
+
+// For testing
+public fun uniffiForeignFutureHandleCount() = uniffiForeignFutureHandleMap.size
 
 // Public interface members begin here.
 
@@ -1963,6 +2165,33 @@ public object FfiConverterUByte: FfiConverter<UByte, Byte> {
 /**
  * @suppress
  */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterShort: FfiConverter<Short, Short> {
     override fun lift(value: Short): Short {
         return value
@@ -2152,6 +2381,25 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
         val byteBuf = toUtf8(value)
         buf.putInt(byteBuf.limit())
         buf.put(byteBuf)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
+    override fun read(buf: ByteBuffer): ByteArray {
+        val len = buf.getInt()
+        val byteArr = ByteArray(len)
+        buf.get(byteArr)
+        return byteArr
+    }
+    override fun allocationSize(value: ByteArray): ULong {
+        return 4UL + value.size.toULong()
+    }
+    override fun write(value: ByteArray, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        buf.put(value)
     }
 }
 
@@ -5213,6 +5461,878 @@ public object FfiConverterTypeRemoteStream: FfiConverter<RemoteStream, Long> {
 
 
 /**
+ * One TLS connection a `TlsConnector` made. After `connect`, a read and a write may be
+ * under way at once.
+ */
+public interface TlsConnection {
+    
+    /**
+     * Connects and completes the TLS handshake, the server's certificate verified for the
+     * host by the platform's trust store.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: `VideoCall.connect` fails with `Unreachable` and its reason (a
+     * reconnect is tried again later).
+     */
+    suspend fun `connect`()
+    
+    /**
+     * At least one and at most `max_len` bytes; none when the server closed the connection.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: the engine drops the connection and reconnects.
+     */
+    suspend fun `read`(`maxLen`: kotlin.UInt): kotlin.ByteArray
+    
+    /**
+     * Writes all of `data`.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: the engine drops the connection and reconnects.
+     */
+    suspend fun `write`(`data`: kotlin.ByteArray)
+    
+    /**
+     * Closes the connection; a read or write under way ends with an error. Called when the
+     * engine is done with it, however that came about; it may come more than once.
+     * (Not `close`: Kotlin's generated class is an `AutoCloseable`.)
+     */
+    fun `disconnect`()
+    
+    companion object
+}
+
+/**
+ * One TLS connection a `TlsConnector` made. After `connect`, a read and a write may be
+ * under way at once.
+ */
+open class TlsConnectionImpl: Disposable, AutoCloseable, TlsConnection
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_duet_ffi_fn_free_tlsconnection(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_duet_ffi_fn_clone_tlsconnection(handle, status)
+        }
+    }
+
+    
+    /**
+     * Connects and completes the TLS handshake, the server's certificate verified for the
+     * host by the platform's trust store.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: `VideoCall.connect` fails with `Unreachable` and its reason (a
+     * reconnect is tried again later).
+     */
+    @Throws(TlsException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `connect`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_duet_ffi_fn_method_tlsconnection_connect(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_duet_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_duet_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_duet_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        TlsException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * At least one and at most `max_len` bytes; none when the server closed the connection.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: the engine drops the connection and reconnects.
+     */
+    @Throws(TlsException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `read`(`maxLen`: kotlin.UInt) : kotlin.ByteArray {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_duet_ffi_fn_method_tlsconnection_read(
+                uniffiHandle,
+                
+        FfiConverterUInt.lower(`maxLen`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_duet_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_duet_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_duet_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterByteArray.lift(it) },
+        // Error FFI converter
+        TlsException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Writes all of `data`.
+     *
+     * # Errors
+     *
+     * Any `TlsError`: the engine drops the connection and reconnects.
+     */
+    @Throws(TlsException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `write`(`data`: kotlin.ByteArray) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_duet_ffi_fn_method_tlsconnection_write(
+                uniffiHandle,
+                
+        FfiConverterByteArray.lower(`data`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_duet_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_duet_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_duet_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        TlsException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Closes the connection; a read or write under way ends with an error. Called when the
+     * engine is done with it, however that came about; it may come more than once.
+     * (Not `close`: Kotlin's generated class is an `AutoCloseable`.)
+     */override fun `disconnect`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_tlsconnection_disconnect(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceTlsConnection {
+    internal object `connect`: UniffiCallbackInterfaceTlsConnectionMethod0 {
+        override fun callback(`uniffiHandle`: Long,`uniffiFutureCallback`: UniffiForeignFutureCompleteVoid,`uniffiCallbackData`: Long,`uniffiOutDroppedCallback`: UniffiForeignFutureDroppedCallbackStruct,) {
+            val uniffiObj = FfiConverterTypeTlsConnection.handleMap.get(uniffiHandle)
+            val makeCall = suspend { ->
+                uniffiObj.`connect`(
+                )
+            }
+            val uniffiHandleSuccess = { _: Unit ->
+                val uniffiResult = UniffiForeignFutureResultVoid.UniffiByValue(
+                    UniffiRustCallStatus.ByValue()
+                )
+                uniffiResult.write()
+                uniffiFutureCallback.callback(uniffiCallbackData, uniffiResult)
+            }
+            val uniffiHandleError = { callStatus: UniffiRustCallStatus.ByValue ->
+                uniffiFutureCallback.callback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid.UniffiByValue(
+                        callStatus,
+                    ),
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall,
+                uniffiHandleSuccess,
+                uniffiHandleError,
+                { e: TlsException -> FfiConverterTypeTlsError.lower(e) },
+                uniffiOutDroppedCallback
+            )
+        }
+    }
+    internal object `read`: UniffiCallbackInterfaceTlsConnectionMethod1 {
+        override fun callback(`uniffiHandle`: Long,`maxLen`: Int,`uniffiFutureCallback`: UniffiForeignFutureCompleteRustBuffer,`uniffiCallbackData`: Long,`uniffiOutDroppedCallback`: UniffiForeignFutureDroppedCallbackStruct,) {
+            val uniffiObj = FfiConverterTypeTlsConnection.handleMap.get(uniffiHandle)
+            val makeCall = suspend { ->
+                uniffiObj.`read`(
+                    FfiConverterUInt.lift(`maxLen`),
+                )
+            }
+            val uniffiHandleSuccess = { returnValue: kotlin.ByteArray ->
+                val uniffiResult = UniffiForeignFutureResultRustBuffer.UniffiByValue(
+                    FfiConverterByteArray.lower(returnValue),
+                    UniffiRustCallStatus.ByValue()
+                )
+                uniffiResult.write()
+                uniffiFutureCallback.callback(uniffiCallbackData, uniffiResult)
+            }
+            val uniffiHandleError = { callStatus: UniffiRustCallStatus.ByValue ->
+                uniffiFutureCallback.callback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer.UniffiByValue(
+                        RustBuffer.ByValue(),
+                        callStatus,
+                    ),
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall,
+                uniffiHandleSuccess,
+                uniffiHandleError,
+                { e: TlsException -> FfiConverterTypeTlsError.lower(e) },
+                uniffiOutDroppedCallback
+            )
+        }
+    }
+    internal object `write`: UniffiCallbackInterfaceTlsConnectionMethod2 {
+        override fun callback(`uniffiHandle`: Long,`data`: RustBuffer.ByValue,`uniffiFutureCallback`: UniffiForeignFutureCompleteVoid,`uniffiCallbackData`: Long,`uniffiOutDroppedCallback`: UniffiForeignFutureDroppedCallbackStruct,) {
+            val uniffiObj = FfiConverterTypeTlsConnection.handleMap.get(uniffiHandle)
+            val makeCall = suspend { ->
+                uniffiObj.`write`(
+                    FfiConverterByteArray.lift(`data`),
+                )
+            }
+            val uniffiHandleSuccess = { _: Unit ->
+                val uniffiResult = UniffiForeignFutureResultVoid.UniffiByValue(
+                    UniffiRustCallStatus.ByValue()
+                )
+                uniffiResult.write()
+                uniffiFutureCallback.callback(uniffiCallbackData, uniffiResult)
+            }
+            val uniffiHandleError = { callStatus: UniffiRustCallStatus.ByValue ->
+                uniffiFutureCallback.callback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid.UniffiByValue(
+                        callStatus,
+                    ),
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall,
+                uniffiHandleSuccess,
+                uniffiHandleError,
+                { e: TlsException -> FfiConverterTypeTlsError.lower(e) },
+                uniffiOutDroppedCallback
+            )
+        }
+    }
+    internal object `disconnect`: UniffiCallbackInterfaceTlsConnectionMethod3 {
+        override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeTlsConnection.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`disconnect`(
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeTlsConnection.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeTlsConnection.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceTlsConnection.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `connect`,
+        `read`,
+        `write`,
+        `disconnect`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_duet_ffi_fn_init_callback_vtable_tlsconnection(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTlsConnection: FfiConverter<TlsConnection, Long> {
+    internal val handleMap = UniffiHandleMap<TlsConnection>()
+
+    override fun lower(value: TlsConnection): Long {
+        if (value is TlsConnectionImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): TlsConnection {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return TlsConnectionImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): TlsConnection {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: TlsConnection) = 8UL
+
+    override fun write(value: TlsConnection, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Makes the TLS connections `wss://` runs over: hand one to `VideoCall.connect`.
+ */
+public interface TlsConnector {
+    
+    /**
+     * A connection to `host`:`port`, not yet made: the engine calls its `connect` next.
+     */
+    fun `connection`(`host`: kotlin.String, `port`: kotlin.UShort): TlsConnection
+    
+    companion object
+}
+
+/**
+ * Makes the TLS connections `wss://` runs over: hand one to `VideoCall.connect`.
+ */
+open class TlsConnectorImpl: Disposable, AutoCloseable, TlsConnector
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_duet_ffi_fn_free_tlsconnector(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_duet_ffi_fn_clone_tlsconnector(handle, status)
+        }
+    }
+
+    
+    /**
+     * A connection to `host`:`port`, not yet made: the engine calls its `connect` next.
+     */override fun `connection`(`host`: kotlin.String, `port`: kotlin.UShort): TlsConnection {
+            return FfiConverterTypeTlsConnection.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_tlsconnector_connection(
+        it,
+        
+        FfiConverterString.lower(`host`),
+        FfiConverterUShort.lower(`port`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceTlsConnector {
+    internal object `connection`: UniffiCallbackInterfaceTlsConnectorMethod0 {
+        override fun callback(`uniffiHandle`: Long,`host`: RustBuffer.ByValue,`port`: Short,`uniffiOutReturn`: LongByReference,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeTlsConnector.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`connection`(
+                    FfiConverterString.lift(`host`),
+                    FfiConverterUShort.lift(`port`),
+                )
+            }
+            val writeReturn = { value: TlsConnection -> uniffiOutReturn.setValue(FfiConverterTypeTlsConnection.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeTlsConnector.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeTlsConnector.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceTlsConnector.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `connection`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_duet_ffi_fn_init_callback_vtable_tlsconnector(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTlsConnector: FfiConverter<TlsConnector, Long> {
+    internal val handleMap = UniffiHandleMap<TlsConnector>()
+
+    override fun lower(value: TlsConnector): Long {
+        if (value is TlsConnectorImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): TlsConnector {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return TlsConnectorImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): TlsConnector {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: TlsConnector) = 8UL
+
+    override fun write(value: TlsConnector, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * A connected client: calls are made from it and arrive at it. Dropping it hangs up its
  * call and closes its connection.
  */
@@ -5592,11 +6712,13 @@ open class VideoCall: Disposable, AutoCloseable, VideoCallInterface
      * wrong URL or a refused token is an error here; after that, a dropped connection is
      * retried in the background and calls resume. `delegate` hears incoming calls.
      * `video_codecs` makes every call's video encoder and decoder (e.g. the platform's
-     * hardware codecs); `None` is OpenH264 (`software_video_codecs()`).
+     * hardware codecs); `None` is OpenH264 (`software_video_codecs()`). `tls_connector`
+     * makes the TLS connections of a `wss://` server URL (the platform's TLS); `None` is the
+     * library's own TLS, which the mobile libraries do not carry.
      *
      * Swift and Kotlin see this as `VideoCall.connectWithCodecs` (uniffi.toml): their
-     * `VideoCall.connect` is the shims', which passes the device's hardware codecs when the
-     * app names none.
+     * `VideoCall.connect` is the shims', which passes the device's hardware codecs and TLS
+     * when the app names none.
      *
      * # Errors
      *
@@ -5604,12 +6726,13 @@ open class VideoCall: Disposable, AutoCloseable, VideoCallInterface
      */
     @Throws(ConnectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-     suspend fun `connectWithCodecs`(`config`: ClientConfig, `delegate`: VideoCallDelegate, `videoCodecs`: VideoCodecs?) : VideoCall {
+     suspend fun `connectWithCodecs`(`config`: ClientConfig, `delegate`: VideoCallDelegate, `videoCodecs`: VideoCodecs?, `tlsConnector`: TlsConnector?) : VideoCall {
         return uniffiRustCallAsync(
         UniffiLib.uniffi_duet_ffi_fn_constructor_videocall_connect(
         FfiConverterTypeClientConfig.lower(`config`),
         FfiConverterTypeVideoCallDelegate.lower(`delegate`),
-        FfiConverterOptionalTypeVideoCodecs.lower(`videoCodecs`),),
+        FfiConverterOptionalTypeVideoCodecs.lower(`videoCodecs`),
+        FfiConverterOptionalTypeTlsConnector.lower(`tlsConnector`),),
         { future, callback, continuation -> UniffiLib.ffi_duet_ffi_rust_future_poll_u64(future, callback, continuation) },
         { future, continuation -> UniffiLib.ffi_duet_ffi_rust_future_complete_u64(future, continuation) },
         { future -> UniffiLib.ffi_duet_ffi_rust_future_free_u64(future) },
@@ -10142,6 +11265,80 @@ public object FfiConverterTypeServerErrorCode: FfiConverterRustBuffer<ServerErro
 
 
 /**
+ * A TLS connection failed: the reason, for the app's logs (`ConnectError.Unreachable`).
+ */
+sealed class TlsException: kotlin.Exception() {
+    
+    class Failed(
+        
+        val `reason`: kotlin.String
+        ) : TlsException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+
+    
+
+    // The local Rust `Display`/`Debug` implementation.
+    override fun toString(): String {
+        return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_duet_ffi_fn_method_tlserror_uniffi_trait_display(FfiConverterTypeTlsError.lower(this),
+        _status)
+}
+    )
+    }
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<TlsException> {
+        override fun lift(error_buf: RustBuffer.ByValue): TlsException = FfiConverterTypeTlsError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTlsError : FfiConverterRustBuffer<TlsException> {
+    override fun read(buf: ByteBuffer): TlsException {
+        
+
+        return when(buf.getInt()) {
+            1 -> TlsException.Failed(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: TlsException): ULong {
+        return when(value) {
+            is TlsException.Failed -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: TlsException, buf: ByteBuffer) {
+        when(value) {
+            is TlsException.Failed -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+
+
+/**
  * A video codec's failure, from the app's codec or the built-in one. A call whose encoder
  * or decoder cannot be made fails with `NoCodec`; a frame that fails to encode is skipped,
  * and an access unit that fails to decode waits for the next keyframe.
@@ -10433,6 +11630,38 @@ public object FfiConverterOptionalTypeRemoteStream: FfiConverterRustBuffer<Remot
         } else {
             buf.put(1)
             FfiConverterTypeRemoteStream.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeTlsConnector: FfiConverterRustBuffer<TlsConnector?> {
+    override fun read(buf: ByteBuffer): TlsConnector? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeTlsConnector.read(buf)
+    }
+
+    override fun allocationSize(value: TlsConnector?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeTlsConnector.allocationSize(value)
+        }
+    }
+
+    override fun write(value: TlsConnector?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeTlsConnector.write(value, buf)
         }
     }
 }

@@ -103,10 +103,15 @@ class Client(val uid: String, val videoCall: VideoCall, val delegate: RecordingV
     override fun close() = videoCall.close()
 
     companion object {
-        suspend fun connect(server: DuetServer, uid: String, videoCodecs: VideoCodecs? = null): Client {
+        suspend fun connect(
+            server: DuetServer,
+            uid: String,
+            videoCodecs: VideoCodecs? = null,
+            tlsConnector: TlsConnector? = null,
+        ): Client {
             engineLogging
             val delegate = RecordingVideoCallDelegate()
-            return Client(uid, VideoCall.connect(server.config(uid), delegate, videoCodecs), delegate)
+            return Client(uid, VideoCall.connect(server.config(uid), delegate, videoCodecs, tlsConnector), delegate)
         }
     }
 }

@@ -69,7 +69,7 @@ class DuetServer private constructor(
     }
 
     companion object {
-        private val LISTENING = Regex("""duet-server listening on (http://\S+)""")
+        private val LISTENING = Regex("""duet-server listening on (https?://\S+)""")
 
         /**
          * [listen]: an ephemeral port unless told (the address of a stopped server restarts

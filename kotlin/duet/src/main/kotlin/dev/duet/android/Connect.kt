@@ -10,13 +10,21 @@ import dev.duet.android.MediaCodecVideoCodecs
  *
  * [videoCodecs] makes every call's video encoder and decoder; left out, the device's hardware
  * H.264 ([MediaCodecVideoCodecs.withFallback]: OpenH264 for what fails to start).
+ * [tlsConnector] makes the TLS connections of a `wss://` server; left out, the platform's
+ * ([SocketTlsConnector]: Android's TLS and trust store; the library has no TLS of its own).
  *
  * The engine's own constructor is the generated [VideoCall.Companion.connectWithCodecs]; the
- * JVM build (tests, desktop) has its own `connect` with OpenH264 as the default
- * (kotlin/duet/src/jvm), as it has no MediaCodec.
+ * JVM build (tests, desktop) has its own `connect` with OpenH264 and the library's TLS as the
+ * defaults (kotlin/duet/src/jvm), as it has no MediaCodec.
  */
 suspend fun VideoCall.Companion.connect(
     config: ClientConfig,
     delegate: VideoCallDelegate,
     videoCodecs: VideoCodecs? = null,
-): VideoCall = connectWithCodecs(config, delegate, videoCodecs ?: MediaCodecVideoCodecs.withFallback())
+    tlsConnector: TlsConnector? = null,
+): VideoCall = connectWithCodecs(
+    config,
+    delegate,
+    videoCodecs ?: MediaCodecVideoCodecs.withFallback(),
+    tlsConnector ?: SocketTlsConnector(),
+)
