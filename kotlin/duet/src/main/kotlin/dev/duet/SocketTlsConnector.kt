@@ -23,27 +23,33 @@ class SocketTlsConnector(
         SocketTlsConnection(socketFactory, host, port.toInt(), connectTimeoutMs)
 }
 
-/** One connection: blocking socket I/O on [Dispatchers.IO]; [disconnect] ends a read under way. */
+/** One connection: blocking socket I/O on [Dispatchers.IO]; [disconnect] ends any of it under way. */
 private class SocketTlsConnection(
     private val factory: SSLSocketFactory,
     private val host: String,
     private val port: Int,
     private val connectTimeoutMs: Int,
 ) : TlsConnection {
-    @Volatile private var socket: SSLSocket? = null
-    @Volatile private var closed = false
+    // Set before they block, so that [disconnect] can end a connect or handshake under way.
+    @Volatile private var tcp: Socket? = null
+    @Volatile private var tls: SSLSocket? = null
+    @Volatile private var disconnected = false
 
     private fun failed(e: IOException) = TlsException.Failed("$host:$port: ${e.message ?: e.javaClass.simpleName}")
+
+    private fun connected(): SSLSocket = tls ?: throw TlsException.Failed("$host:$port: not connected")
 
     override suspend fun connect() = withContext(Dispatchers.IO) {
         try {
             val tcp = Socket().apply { tcpNoDelay = true }
+            this@SocketTlsConnection.tcp = tcp
+            if (disconnected) throw IOException("disconnected")
             tcp.connect(InetSocketAddress(host, port), connectTimeoutMs)
             val tls = factory.createSocket(tcp, host, port, true) as SSLSocket
             // SSLSocket checks the chain only; the name is checked by asking for HTTPS's rules.
             tls.sslParameters = tls.sslParameters.apply { endpointIdentificationAlgorithm = "HTTPS" }
-            socket = tls
-            if (closed) throw IOException("closed")
+            this@SocketTlsConnection.tls = tls
+            if (disconnected) throw IOException("disconnected")
             tls.startHandshake()
         } catch (e: IOException) {
             disconnect()
@@ -52,10 +58,9 @@ private class SocketTlsConnection(
     }
 
     override suspend fun read(maxLen: UInt): ByteArray = withContext(Dispatchers.IO) {
-        val tls = socket ?: throw TlsException.Failed("$host:$port: not connected")
         val buffer = ByteArray(maxLen.toInt())
         val n = try {
-            tls.inputStream.read(buffer)
+            connected().inputStream.read(buffer)
         } catch (e: IOException) {
             throw failed(e)
         }
@@ -63,21 +68,23 @@ private class SocketTlsConnection(
     }
 
     override suspend fun write(data: ByteArray) = withContext(Dispatchers.IO) {
-        val tls = socket ?: throw TlsException.Failed("$host:$port: not connected")
         try {
-            tls.outputStream.write(data)
-            tls.outputStream.flush()
+            val out = connected().outputStream
+            out.write(data)
+            out.flush()
         } catch (e: IOException) {
             throw failed(e)
         }
     }
 
     override fun disconnect() {
-        closed = true
-        try {
-            socket?.close()
-        } catch (_: IOException) {
-            // Already closed.
+        disconnected = true
+        for (socket in listOf(tls, tcp)) {
+            try {
+                socket?.close()
+            } catch (_: IOException) {
+                // Already closed.
+            }
         }
     }
 }
