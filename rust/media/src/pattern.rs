@@ -140,6 +140,24 @@ impl TestPattern {
         self.frame_in(Vec::new(), counter, timestamp_us)
     }
 
+    /// The frame for `counter` drawn over `previous`, a frame this pattern made and nothing
+    /// has written to since (a synthetic camera's own last frame): only what moves is drawn,
+    /// the still part is already there. A `previous` of another size is drawn over whole.
+    pub fn frame_over(&self, previous: VideoFrame, counter: u32, timestamp_us: u64) -> VideoFrame {
+        let l = &self.layout;
+        let same_picture = previous.width == l.width
+            && previous.height == l.height
+            && previous.data.len() == self.template.len();
+        if !same_picture || self.template.is_empty() {
+            return self.frame_in(previous.data, counter, timestamp_us);
+        }
+        let mut frame = VideoFrame { timestamp_us, rotation: crate::Rotation::Deg0, ..previous };
+        let luma = &mut frame.data[..l.width as usize * l.height as usize];
+        draw_band(luma, l, counter);
+        draw_motion(luma, l, counter);
+        frame
+    }
+
     /// `frame`, drawn in `buffer` (a frame's data no longer needed), as an app's push writes
     /// over the newest frame (`LocalStream::push_i420`): a fresh 720p buffer for every frame
     /// cost more in page faults than the drawing.
@@ -333,6 +351,10 @@ mod tests {
         })
     }
 
+    fn bigger_again() -> VideoFrame {
+        TestPattern::new(640, 480).frame(3, 0)
+    }
+
     #[test]
     fn a_frame_drawn_over_an_old_one_is_the_same_frame() {
         let p = TestPattern::new(320, 240);
@@ -343,6 +365,12 @@ mod tests {
         // A buffer of another size (the camera's size changed) is not a problem either.
         let bigger = TestPattern::new(640, 480).frame(1, 0);
         assert!(matches_pattern(&p.frame_in(bigger.data, 9, 0), 9));
+        // Drawn over the pattern's own last frame, only what moves is drawn: the same frame.
+        let over = p.frame_over(p.frame(8, 33_333), 9, 66_666);
+        assert_eq!(over.data, p.frame(9, 66_666).data);
+        assert_eq!(over.timestamp_us, 66_666);
+        // A frame of another size is drawn over whole.
+        assert_eq!(p.frame_over(bigger_again(), 10, 0).data, p.frame(10, 0).data);
         // Nor one whose bytes are anything at all, at any size: every byte is drawn or copied.
         for (w, h) in [(320, 240), (321, 243), (1280, 720), (80, 64)] {
             let p = TestPattern::new(w, h);

@@ -115,11 +115,33 @@ impl LocalStream {
 
     /// Pushes a camera frame. Frames pushed while video is disabled are dropped.
     pub fn push_video_frame(&self, frame: VideoFrame) {
+        self.push_shared_frame(Arc::new(frame));
+    }
+
+    pub(super) fn push_shared_frame(&self, frame: Arc<VideoFrame>) {
         if self.video_enabled() {
-            let frame = Arc::new(frame);
             *lock(&self.latest_video) = Some(Arc::clone(&frame));
             // No receiver (no call under way) is not an error: the frame just goes nowhere.
             let _ = self.video.send(frame);
+        }
+    }
+
+    /// `mine`, a frame the caller pushed and kept, back as its own to draw the next frame
+    /// over, if it is still the newest frame and the encoder is done with it. Holding it is
+    /// what makes it certain that nobody wrote to it since (unlike `spare_buffer`, whose
+    /// buffer may have been anyone's).
+    pub(super) fn take_back(&self, mine: Arc<VideoFrame>) -> Option<VideoFrame> {
+        let mut latest = lock(&self.latest_video);
+        if !latest.as_ref().is_some_and(|newest| Arc::ptr_eq(newest, &mine)) {
+            return None;
+        }
+        drop(latest.take());
+        match Arc::try_unwrap(mine) {
+            Ok(frame) => Some(frame),
+            Err(shared) => {
+                *latest = Some(shared);
+                None
+            }
         }
     }
 
@@ -302,6 +324,29 @@ mod tests {
     fn latest_data(stream: &LocalStream) -> (*const u8, Vec<u8>) {
         let frame = stream.latest_video().expect("a newest frame");
         (frame.data.as_ptr(), frame.data.clone())
+    }
+
+    #[test]
+    fn a_pushed_frame_comes_back_only_while_it_is_the_newest_and_nobody_holds_it() {
+        let stream = stream();
+        let frame = |value: u8| Arc::new(VideoFrame::black(4, 2, u64::from(value)));
+        let mine = frame(1);
+        stream.push_shared_frame(Arc::clone(&mine));
+        assert_eq!(stream.take_back(mine).map(|f| f.timestamp_us), Some(1));
+        assert!(stream.latest_video().is_none(), "taken back, it is not the newest any more");
+
+        // The encoder still holds it: it stays the newest, and is not handed back.
+        let mine = frame(2);
+        stream.push_shared_frame(Arc::clone(&mine));
+        let encoder = stream.latest_video().expect("the newest frame");
+        assert!(stream.take_back(Arc::clone(&mine)).is_none());
+        assert_eq!(stream.latest_video().map(|f| f.timestamp_us), Some(2));
+        drop(encoder);
+
+        // Another push came after it: the newest is not the caller's.
+        push(&stream, 3).unwrap();
+        assert!(stream.take_back(mine).is_none());
+        assert_eq!(stream.latest_video().map(|f| f.timestamp_us), Some(3));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The built-in synthetic camera and microphone.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use duet_media::{TestPattern, Tone, SAMPLES_PER_10MS};
+use duet_media::{TestPattern, Tone, VideoFrame, SAMPLES_PER_10MS};
 
 use super::local::{LocalStream, StreamConstraints};
 
@@ -24,6 +24,10 @@ pub(super) fn spawn(
         let mut next_audio = started;
         let mut counter: u32 = 0;
         let mut first = true;
+        // The last frame pushed, kept so that the next is drawn over it: only the moving part
+        // is drawn, where a recycled buffer of unknown content needs the still part copied
+        // too (0.8 MB per 720p frame, bandwidth a real camera does not cost the SDK).
+        let mut drawn: Option<Arc<VideoFrame>> = None;
         loop {
             let wake = match (&video, &tone) {
                 (Some(_), Some(_)) => next_frame.min(next_audio),
@@ -40,8 +44,13 @@ pub(super) fn spawn(
             if let Some((pattern, period)) = &video {
                 if now >= next_frame {
                     let ts = micros(next_frame - started);
-                    let frame = pattern.frame_in(stream.spare_buffer(), counter, ts);
-                    stream.push_video_frame(frame);
+                    let frame = match drawn.take().and_then(|mine| stream.take_back(mine)) {
+                        Some(previous) => pattern.frame_over(previous, counter, ts),
+                        None => pattern.frame_in(stream.spare_buffer(), counter, ts),
+                    };
+                    let frame = Arc::new(frame);
+                    stream.push_shared_frame(Arc::clone(&frame));
+                    drawn = Some(frame);
                     counter = counter.wrapping_add(1);
                     next_frame += *period;
                 }
