@@ -31,6 +31,35 @@ enum Security {
     Platform(Arc<dyn TlsConnector>),
 }
 
+/// Why a build without the built-in TLS cannot reach a `wss://` URL on its own.
+#[cfg(not(feature = "built-in-tls"))]
+const NO_TLS: &str = "this build has no TLS of its own: wss:// needs a TLS connector (the \
+                      Swift and Kotlin VideoCall.connect pass the platform's)";
+
+impl Security {
+    fn for_wss(
+        url: &str,
+        tls_roots: &[Vec<u8>],
+        tls_connector: Option<Arc<dyn TlsConnector>>,
+    ) -> Result<Security, ConnectError> {
+        let invalid = |reason: &str| ConnectError::InvalidUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        match tls_connector {
+            Some(_) if !tls_roots.is_empty() => Err(invalid(
+                "tls_roots are for the built-in TLS; with a TLS connector the platform's trust \
+                 store decides",
+            )),
+            Some(connector) => Ok(Security::Platform(connector)),
+            #[cfg(feature = "built-in-tls")]
+            None => Ok(Security::BuiltIn(crate::tls::client_config(url, tls_roots)?)),
+            #[cfg(not(feature = "built-in-tls"))]
+            None => Err(invalid(NO_TLS)),
+        }
+    }
+}
+
 impl Endpoint {
     /// The endpoint of a server URL as `websocket_url` reads it. `wss://` runs over
     /// `tls_connector`'s connections when there is one, else over the built-in TLS trusting
@@ -47,26 +76,11 @@ impl Endpoint {
         tls_connector: Option<Arc<dyn TlsConnector>>,
     ) -> Result<Endpoint, ConnectError> {
         let url = websocket_url(server_url)?;
-        let invalid =
-            |reason: &str| ConnectError::InvalidUrl { url: url.clone(), reason: reason.to_owned() };
-        let security =
-            match tls_connector {
-                _ if url.starts_with("ws://") => Security::Plain,
-                Some(_) if !tls_roots.is_empty() => {
-                    return Err(invalid(
-                        "tls_roots are for the built-in TLS; with a TLS connector the platform's \
-                     trust store decides",
-                    ))
-                }
-                Some(connector) => Security::Platform(connector),
-                #[cfg(feature = "built-in-tls")]
-                None => Security::BuiltIn(crate::tls::client_config(&url, tls_roots)?),
-                #[cfg(not(feature = "built-in-tls"))]
-                None => return Err(invalid(
-                    "this build has no TLS of its own: wss:// needs a TLS connector (the Swift \
-                     and Kotlin VideoCall.connect pass the platform's)",
-                )),
-            };
+        let security = if url.starts_with("ws://") {
+            Security::Plain
+        } else {
+            Security::for_wss(&url, tls_roots, tls_connector)?
+        };
         Ok(Endpoint { url, security })
     }
 
@@ -263,5 +277,22 @@ mod tests {
         assert!(websocket_url("127.0.0.1:7480").is_err());
         assert!(websocket_url("ftp://x").is_err());
         assert!(websocket_url("ws://").is_err());
+    }
+
+    /// The mobile libraries' build (no `built-in-tls`: scripts/test's cargo stage runs this
+    /// module so too) says what `wss://` needs instead of failing to connect.
+    #[test]
+    fn wss_needs_the_built_in_tls_or_a_connector() {
+        let endpoint = Endpoint::new("https://example.com", &[], None);
+        #[cfg(feature = "built-in-tls")]
+        assert!(endpoint.is_ok());
+        #[cfg(not(feature = "built-in-tls"))]
+        match endpoint {
+            Err(ConnectError::InvalidUrl { reason, .. }) => {
+                assert!(reason.contains("needs a TLS connector"), "{reason}");
+            }
+            _ => panic!("wss:// without any TLS was accepted"),
+        }
+        assert!(Endpoint::new("http://example.com", &[], None).is_ok(), "ws:// needs no TLS");
     }
 }
