@@ -151,11 +151,10 @@ impl TestPattern {
         if !same_picture || self.template.is_empty() {
             return self.frame_in(previous.data, counter, timestamp_us);
         }
-        let mut frame = VideoFrame { timestamp_us, rotation: crate::Rotation::Deg0, ..previous };
-        let luma = &mut frame.data[..l.width as usize * l.height as usize];
-        draw_band(luma, l, counter);
-        draw_motion(luma, l, counter);
-        frame
+        self.draw_moving(
+            VideoFrame { timestamp_us, rotation: crate::Rotation::Deg0, ..previous },
+            counter,
+        )
     }
 
     /// `frame`, drawn in `buffer` (a frame's data no longer needed), as an app's push writes
@@ -173,15 +172,21 @@ impl TestPattern {
         let still = l.bars_top as usize * l.width as usize;
         buffer.resize(self.template.len(), 0);
         buffer[still..].copy_from_slice(&self.template[still..]);
-        let mut frame = VideoFrame {
+        let frame = VideoFrame {
             width: l.width,
             height: l.height,
             data: buffer,
             timestamp_us,
             rotation: crate::Rotation::Deg0,
         };
-        let stride = l.width as usize;
-        let luma = &mut frame.data[..stride * l.height as usize];
+        self.draw_moving(frame, counter)
+    }
+
+    /// Draws every luma row above the colour bars (the band and the moving area) into
+    /// `frame`, a picture of this pattern's size whose still part is in place.
+    fn draw_moving(&self, mut frame: VideoFrame, counter: u32) -> VideoFrame {
+        let l = &self.layout;
+        let luma = &mut frame.data[..l.width as usize * l.height as usize];
         draw_band(luma, l, counter);
         draw_motion(luma, l, counter);
         frame
