@@ -120,6 +120,12 @@ impl JitterBuffer {
         (self.repair * 2 + Duration::from_millis(60)).clamp(MIN_WAIT, MAX_WAIT)
     }
 
+    /// When `release` gives up the incomplete frame it waits for, if it waits for one.
+    pub(crate) fn give_up_at(&self) -> Option<Instant> {
+        let waited = self.held.range(self.next?..).map(|(_, h)| h.arrived).min()?;
+        Some(waited + self.wait())
+    }
+
     /// Whole frames that are ready, and whether any were lost on the way.
     pub(crate) fn release(&mut self, now: Instant) -> Released {
         let mut out = Released::default();
@@ -339,6 +345,28 @@ mod tests {
         assert!(r.frames.is_empty(), "still waiting: {r:?}");
         jb.push(key[1].clone(), t + 120 * MS);
         assert_eq!(seqs(&jb.release(t + 120 * MS)), [vec![10, 11, 12]]);
+    }
+
+    #[test]
+    fn the_buffer_says_when_it_gives_up_what_it_waits_for() {
+        let (mut jb, t) = (JitterBuffer::default(), Instant::now());
+        assert_eq!(jb.give_up_at(), None, "nothing held");
+        let key = frame(10, 3, 0, true);
+        jb.push(key[0].clone(), t);
+        jb.push(key[2].clone(), t + 5 * MS);
+        assert!(jb.release(t + 10 * MS).frames.is_empty());
+        let at = jb.give_up_at().expect("waits for seq 11");
+        assert_eq!(at, t + jb.wait(), "from the oldest packet of the frame");
+        assert!(jb.release(at - MS).frames.is_empty() && jb.give_up_at() == Some(at));
+        let r = jb.release(at);
+        assert!(r.lost, "given up then");
+        assert_eq!(jb.give_up_at(), None, "nothing left to wait for");
+        jb.push(key[1].clone(), at);
+        for p in frame(13, 2, 3000, false) {
+            jb.push(p, at);
+        }
+        jb.release(at);
+        assert_eq!(jb.give_up_at(), None, "whole frames are not waited for");
     }
 
     #[test]

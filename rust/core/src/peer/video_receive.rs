@@ -1,7 +1,8 @@
 //! From RTP to the RemoteStream, for video: the receiving pipeline owns the jitter buffer,
 //! the assembler, the decoder and the keyframe-request state on its own thread, and calls
-//! the app's sink from there. An async task moves packets (and a clock tick) in and
-//! keyframe requests out.
+//! the app's sink from there. An async task moves packets in and keyframe requests out; the
+//! pipeline wakes by itself only when it has a deadline (a frame to give up, a keyframe
+//! request to repeat).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,25 +21,15 @@ use crate::task::TaskHandle;
 /// How often to repeat a keyframe request while the picture stays undecodable.
 const KEYFRAME_RETRY: Duration = Duration::from_millis(300);
 
-/// How often the pipeline looks at its jitter buffer when no packet comes: a frame waiting
-/// for a retransmission that never comes is given up within this of its deadline.
-const TICK: Duration = Duration::from_millis(20);
-
 /// Frames released together beyond which only the newest is shown (see `Decoding::run`).
 const MAX_SHOWN_AT_ONCE: usize = 8;
-
-/// What the receiving pipeline hears.
-pub(crate) enum VideoReceiveInput {
-    Packet(VideoPacket),
-    Tick,
-}
 
 /// A receiving pipeline started before its track, so that the first packets find its
 /// decoder made: OpenH264 takes 2 to 4 ms to make one, which webrtc-rs's driver (it announces
 /// the track, and sends and receives for the whole connection) and the first frame waited
 /// for when the decoder was made as the track arrived.
 pub(crate) struct Prepared {
-    input: PipelineInput<VideoReceiveInput>,
+    input: PipelineInput<VideoPacket>,
     keyframe_requests: mpsc::Receiver<()>,
 }
 
@@ -63,19 +54,12 @@ pub(crate) fn start(track: Arc<dyn TrackRemote>, prepared: Prepared) -> TaskHand
 /// Packets in, keyframe requests out, until the track ends.
 async fn relay(
     track: Arc<dyn TrackRemote>,
-    input: PipelineInput<VideoReceiveInput>,
+    input: PipelineInput<VideoPacket>,
     mut keyframe_requests: mpsc::Receiver<()>,
 ) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if !pipeline::offer(&input, VideoReceiveInput::Tick) {
-                    return;
-                }
-            }
             event = track.poll() => match event {
                 Some(TrackRemoteEvent::OnRtpPacket(p)) => {
                     let h = &p.header;
@@ -85,7 +69,7 @@ async fn relay(
                         marker: h.marker,
                         payload: p.payload,
                     };
-                    if !pipeline::offer(&input, VideoReceiveInput::Packet(packet)) {
+                    if !pipeline::offer(&input, packet) {
                         return;
                     }
                 }
@@ -135,16 +119,15 @@ impl Decoding {
     /// Decodes every whole frame the batch completes (each is a reference for the next) and
     /// shows them in order, as long as they are few: frames held behind a repaired loss come
     /// out together and are all worth showing, but a sink that fell far behind skips to the
-    /// newest picture instead of delaying every later one.
-    fn run(&mut self, batch: Vec<VideoReceiveInput>) {
+    /// newest picture instead of delaying every later one. Returns when it must look again
+    /// if no packet comes first.
+    fn run(&mut self, batch: Vec<VideoPacket>) -> Option<Instant> {
         let now = Instant::now();
-        for input in batch {
-            if let VideoReceiveInput::Packet(p) = input {
-                if self.first_ts.is_none() {
-                    tracing::trace!(seq = p.seq, "video packet in");
-                }
-                self.jitter.push(p, now);
+        for p in batch {
+            if self.first_ts.is_none() {
+                tracing::trace!(seq = p.seq, "video packet in");
             }
+            self.jitter.push(p, now);
         }
         let released = self.jitter.release(now);
         if released.lost {
@@ -172,7 +155,8 @@ impl Decoding {
         if let Some(frame) = newest {
             self.remote.show(frame);
         }
-        self.ask_for_keyframe_if_needed();
+        let repeat_request_at = self.ask_for_keyframe_if_needed();
+        [self.jitter.give_up_at(), repeat_request_at].into_iter().flatten().min()
     }
 
     /// One whole frame's packets, in order, to an access unit.
@@ -205,15 +189,18 @@ impl Decoding {
     }
 
     /// Until a picture decodes (the first keyframe can be lost before NACK knows the
-    /// stream), and after a loss NACK could not repair, keep asking for a keyframe.
-    fn ask_for_keyframe_if_needed(&mut self) {
+    /// stream), and after a loss NACK could not repair, keep asking for a keyframe. Returns
+    /// when to ask again, while one is needed.
+    fn ask_for_keyframe_if_needed(&mut self) -> Option<Instant> {
         let nothing_yet = self.remote.frames_decoded() == 0;
-        if (self.need_keyframe || nothing_yet)
-            && self.last_request.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY)
-        {
+        if !(self.need_keyframe || nothing_yet) {
+            return None;
+        }
+        if self.last_request.is_none_or(|t| t.elapsed() >= KEYFRAME_RETRY) {
             self.last_request = Some(Instant::now());
             // A request already waiting says the same.
             let _ = self.request_keyframe.try_send(());
         }
+        self.last_request.map(|t| t + KEYFRAME_RETRY)
     }
 }
