@@ -1,5 +1,6 @@
 //! From a LocalStream to RTP, for audio: the sending pipeline owns the Opus encoder on its
-//! own thread; async tasks move 10 ms frames in and 20 ms packets out.
+//! own thread; async tasks gather the stream's 10 ms frames into the encoder's 20 ms chunks
+//! (so the thread wakes once per packet, not per frame) and move packets out.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,10 +35,8 @@ impl AudioSend {
         connected: watch::Receiver<bool>,
     ) -> std::io::Result<AudioSend> {
         let (packets_tx, packets) = mpsc::channel::<Vec<u8>>(ENCODED_QUEUE);
-        let mut chunker = AudioChunker::new();
-        let input = pipeline::spawn("duet-audio-send", move |batch: Vec<Arc<AudioFrame>>| {
-            for frame in batch {
-                let Some(chunk) = chunker.push(&frame) else { continue };
+        let input = pipeline::spawn("duet-audio-send", move |batch: Vec<Vec<i16>>| {
+            for chunk in batch {
                 match encoder.encode(&chunk) {
                     // The writer is gone only when the call is ending.
                     Ok(packet) => drop(packets_tx.blocking_send(packet)),
@@ -57,11 +56,12 @@ impl AudioSend {
 async fn feed_frames(
     mut frames: broadcast::Receiver<Arc<AudioFrame>>,
     mut connected: watch::Receiver<bool>,
-    input: PipelineInput<Arc<AudioFrame>>,
+    input: PipelineInput<Vec<i16>>,
 ) {
     if connected.wait_for(|c| *c).await.is_err() {
         return;
     }
+    let mut chunker = AudioChunker::new();
     loop {
         let frame = match frames.recv().await {
             Ok(f) => f,
@@ -69,8 +69,12 @@ async fn feed_frames(
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if !pipeline::offer(&input, frame) {
-            return;
+        let mut chunk = chunker.push(&frame);
+        while let Some(full) = chunk {
+            if !pipeline::offer(&input, full) {
+                return;
+            }
+            chunk = chunker.pop();
         }
     }
 }

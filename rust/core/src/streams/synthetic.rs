@@ -7,8 +7,13 @@ use duet_media::{TestPattern, Tone, VideoFrame, SAMPLES_PER_10MS};
 
 use super::local::{LocalStream, StreamConstraints};
 
+/// 10 ms audio frames pushed at each wake-up.
+const AUDIO_FRAMES_PER_WAKE: u32 = 2;
+
 /// Feeds `stream` until it is dropped: test-pattern frames at the constrained rate, and
-/// 10 ms of tone every 10 ms.
+/// tone in 20 ms buffers (two 10 ms frames), as platforms' audio capture delivers it in
+/// buffers of 10 to 23 ms: a wake-up every 10 ms would cost the call more than a microphone
+/// does.
 pub(super) fn spawn(
     stream: Weak<LocalStream>,
     c: StreamConstraints,
@@ -57,11 +62,13 @@ pub(super) fn spawn(
             }
             if let Some(tone) = tone.as_mut() {
                 while now >= next_audio {
-                    let ts = micros(next_audio - started);
-                    let frame = tone.next_frame(ts);
-                    debug_assert_eq!(frame.samples.len(), SAMPLES_PER_10MS);
-                    let _ = stream.push_audio(&frame.samples, ts);
-                    next_audio += Duration::from_millis(10);
+                    for _ in 0..AUDIO_FRAMES_PER_WAKE {
+                        let ts = micros(next_audio - started);
+                        let frame = tone.next_frame(ts);
+                        debug_assert_eq!(frame.samples.len(), SAMPLES_PER_10MS);
+                        let _ = stream.push_audio(&frame.samples, ts);
+                        next_audio += Duration::from_millis(10);
+                    }
                 }
             }
         }
