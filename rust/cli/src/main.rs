@@ -251,7 +251,13 @@ fn main() -> ExitCode {
         _ => LogFormat::Text,
     };
     operate::init_logging(log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The server takes a worker per core; the client commands run as an app's client does
+    // (so that `duet demo` measures what the library costs).
+    let built = match &cli.command {
+        Command::Serve { .. } => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        _ => duet_core::runtime::client_runtime("duet-client").build(),
+    };
+    let runtime = match built {
         Ok(r) => r,
         Err(e) => {
             eprintln!("duet: cannot start the runtime: {e}");

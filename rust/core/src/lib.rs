@@ -21,6 +21,7 @@ mod errors;
 mod lifecycle;
 mod network;
 mod peer;
+pub mod runtime;
 mod signaling;
 mod streams;
 mod sync;

@@ -4,20 +4,19 @@
 //! Kotlin's coroutine dispatchers), which gives them no tokio context; UniFFI's
 //! `async_runtime = "tokio"` gives only a current-thread one. duet-core spawns long-lived
 //! tasks (the signaling driver, peer connections, encoders), so every entry that may spawn
-//! runs on this multi-threaded runtime, created on first use and kept for the process's life.
+//! runs on this runtime (a client's, `duet_core::runtime`: a worker thread of its own),
+//! created on first use and kept for the process's life.
 
 use std::future::Future;
 use std::sync::OnceLock;
 
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Runtime;
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
 pub(crate) fn runtime() -> &'static Runtime {
     RUNTIME.get_or_init(|| {
-        Builder::new_multi_thread()
-            .thread_name("duet-rt")
-            .enable_all()
+        duet_core::runtime::client_runtime("duet-rt")
             .build()
             .expect("building Duet's tokio runtime")
     })

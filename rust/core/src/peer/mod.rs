@@ -282,15 +282,23 @@ impl PeerSession {
         let mut senders = lock(&self.senders);
         let Some(waiting) = senders.waiting.take() else { return Ok(()) };
         if let (Some(added), Some(v)) = (waiting.video, local.constraints().video.clone()) {
-            let encoder = self
-                .video_codecs
-                .encoder(VideoEncoderConfig {
-                    width: v.width,
-                    height: v.height,
-                    fps: v.fps as f32,
-                    max_bitrate_bps: v.max_bitrate_bps,
-                })
-                .map_err(|source| PeerError::NoCodec { kind: MediaKind::Video, source })?;
+            let config = VideoEncoderConfig {
+                width: v.width,
+                height: v.height,
+                fps: v.fps as f32,
+                max_bitrate_bps: v.max_bitrate_bps,
+            };
+            let (codecs, conv, events) =
+                (Arc::clone(&self.video_codecs), self.conv, self.events.clone());
+            // Made on the pipeline's thread: a platform encoder takes tens of milliseconds.
+            let encoder = move || match codecs.encoder(config) {
+                Ok(encoder) => Some(encoder),
+                Err(source) => {
+                    let error = PeerError::NoCodec { kind: MediaKind::Video, source };
+                    let _ = events.send(PeerEvent::Failed(conv, error));
+                    None
+                }
+            };
             senders.video = Some(VideoSend::start(VideoSendParts {
                 track: added.track,
                 sender: added.sender,

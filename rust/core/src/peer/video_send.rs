@@ -59,12 +59,14 @@ pub(crate) struct VideoSend {
 }
 
 /// Everything the video sender needs from the peer connection.
-pub(crate) struct VideoSendParts {
+pub(crate) struct VideoSendParts<E> {
     pub track: Arc<TrackLocalStaticSample>,
     pub sender: Arc<dyn RtpSender>,
     pub pc: std::sync::Weak<dyn PeerConnection>,
     pub local: Arc<LocalStream>,
-    pub encoder: Box<dyn VideoEncoder>,
+    /// Makes the encoder, on the pipeline's thread; it reports its own failure, and the
+    /// pipeline ends if it gives none.
+    pub encoder: E,
     /// Whether both sides agreed to the call: the first frame is encoded from then on.
     pub agreed: watch::Receiver<bool>,
     /// Connected and agreed: what is encoded is sent from then on.
@@ -75,12 +77,18 @@ pub(crate) struct VideoSendParts {
 }
 
 impl VideoSend {
-    pub(crate) fn start(p: VideoSendParts) -> std::io::Result<VideoSend> {
+    pub(crate) fn start<E>(p: VideoSendParts<E>) -> std::io::Result<VideoSend>
+    where
+        E: FnOnce() -> Option<Box<dyn VideoEncoder>> + Send + 'static,
+    {
         let (stats_tx, stats) = watch::channel(VideoSendStats::default());
         let (encoded_tx, encoded) = mpsc::channel(ENCODED_QUEUE);
-        let mut encoder = Encoding::new(p.encoder, RateControl::new(p.max_bitrate_bps), stats_tx);
-        let input = pipeline::spawn("duet-video-send", move |batch| {
-            encoder.run(batch, &encoded_tx);
+        let rate = RateControl::new(p.max_bitrate_bps);
+        let make = p.encoder;
+        let make = move || make().map(|encoder| Encoding::new(encoder, rate, stats_tx));
+        let input = pipeline::spawn_made("duet-video-send", make, move |encoding, batch| {
+            encoding.run(batch, &encoded_tx);
+            None
         })?;
         // Subscribed now, so frames pushed while connecting wait for the connection.
         let frames = p.local.subscribe_video();
