@@ -164,7 +164,7 @@ mod tests {
     fn a_pipeline_is_woken_by_its_deadline_and_sleeps_without_one() {
         let (turns_tx, turns) = std::sync::mpsc::channel();
         let started = Instant::now();
-        // Asks to be woken 30 ms after its first turn, once; after that only input wakes it.
+        // Its first turn asks to be woken 30 ms after the start; after that only input wakes it.
         let mut deadline = Some(started + Duration::from_millis(30));
         let input = spawn_made(
             "test-pipeline",
@@ -175,8 +175,8 @@ mod tests {
             },
         )
         .unwrap();
-        let (at, batch) = turns.recv().unwrap();
-        assert!(batch.is_empty() && at < Duration::from_millis(30), "the first turn at once");
+        let (_, batch) = turns.recv().unwrap();
+        assert!(batch.is_empty(), "a first turn with no input");
         let (at, batch) = turns.recv().unwrap();
         assert!(batch.is_empty() && at >= Duration::from_millis(30), "woken at its deadline");
         let nothing = turns.recv_timeout(Duration::from_millis(100));
