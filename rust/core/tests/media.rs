@@ -379,6 +379,38 @@ async fn a_platform_codec_replaces_openh264() {
     assert!(counted(&codecs.units_decoded) >= 5, "and bob's through her decoder");
 }
 
+/// Codecs with no encoder at all (a device whose hardware encoder is busy, with no fallback).
+struct NoEncoder;
+
+impl VideoCodecs for NoEncoder {
+    fn encoder(&self, _: VideoEncoderConfig) -> Result<Box<dyn VideoEncoder>, CodecError> {
+        Err(CodecError::Unavailable("no H.264 encoder here".into()))
+    }
+    fn decoder(&self) -> Result<Box<dyn VideoDecoder>, CodecError> {
+        SoftwareVideoCodecs.decoder()
+    }
+}
+
+/// The encoder is made on its pipeline's thread, off the runtime, but a caller without one
+/// still fails before its invite: the callee's phone never rings for a call that cannot work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_without_an_encoder_fails_before_the_callee_rings() {
+    let _shared = PROCESS.read().await;
+    let srv = server(quick_config()).await;
+    let media = MediaConfig { video_codecs: Arc::new(NoEncoder), ..MediaConfig::loopback() };
+    let mut alice =
+        Peer::connect_configured(&srv.http_url(), srv.secret(), "alice", None, media).await;
+    let mut bob = Peer::connect(&srv.http_url(), srv.secret(), "bob").await;
+    let _out = alice.call("bob", None);
+    match alice.failed().await {
+        CallError::NoCodec { kind: MediaKind::Video, detail } => {
+            assert!(detail.contains("no H.264 encoder here"), "{detail}");
+        }
+        other => panic!("expected NoCodec for video, got {other:?}"),
+    }
+    bob.quiet(Duration::from_millis(500)).await;
+}
+
 fn udp_sockets() -> usize {
     let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
         .unwrap()

@@ -162,9 +162,14 @@ impl Engine {
     pub(super) fn attach_local(&mut self, now: Instant, conv: ConvId) {
         let Some(record) = self.calls.get(&conv) else { return };
         let (PeerSlot::Ready(session), Some(local)) = (&record.peer, &record.local) else { return };
-        if let Err(error) = session.attach(local) {
-            tracing::warn!(conv = conv.0, "the local stream: {error}");
-            self.machine.media_failed(now, conv, error.into());
+        // An encoder that cannot be made is heard of as the session's event: the call is
+        // agreed already, and the engine does not wait for a codec.
+        match session.attach(local) {
+            Ok(encoder_made) => drop(encoder_made),
+            Err(error) => {
+                tracing::warn!(conv = conv.0, "the local stream: {error}");
+                self.machine.media_failed(now, conv, error.into());
+            }
         }
     }
 

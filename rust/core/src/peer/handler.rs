@@ -13,7 +13,7 @@ use webrtc::peer_connection::{
     RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
-use super::{audio_receive, video_receive, PeerError, PeerEvent, VideoCodecs};
+use super::{audio_receive, video_codec_or_fail, video_receive, PeerError, PeerEvent, VideoCodecs};
 use crate::errors::MediaKind;
 use crate::lifecycle::ConvId;
 use crate::streams::RemoteStream;
@@ -148,15 +148,8 @@ impl Receiving {
     /// cannot be made is reported from the pipeline's thread.
     fn video_pipeline(&self) -> Option<video_receive::Prepared> {
         let codecs = Arc::clone(&self.video_codecs);
-        let (conv, events) = (self.conv, self.events.clone());
-        let decoder = move || match codecs.decoder() {
-            Ok(decoder) => Some(decoder),
-            Err(source) => {
-                let error = PeerError::NoCodec { kind: MediaKind::Video, source };
-                let _ = events.send(PeerEvent::Failed(conv, error));
-                None
-            }
-        };
+        let decoder =
+            video_codec_or_fail(move || codecs.decoder(), None, self.conv, self.events.clone());
         video_receive::prepare(Arc::clone(&self.remote), decoder)
             .map_err(|e| self.fail(e.into()))
             .ok()

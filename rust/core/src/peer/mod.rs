@@ -29,10 +29,10 @@ mod video_send;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use duet_media::{OpusEncoder, VideoEncoderConfig};
+use duet_media::{CodecError, OpusEncoder, VideoEncoderConfig};
 use duet_protocol::{IceServer, IceTransportPolicy, Signal};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, RTCIceCandidateInit, RTCSessionDescription,
     StatsSelector,
@@ -100,6 +100,55 @@ pub(crate) enum PeerEvent {
     Path(ConvId, bool),
     /// The network quality levels changed (see `quality`).
     Quality(ConvId, quality::Levels),
+}
+
+/// The encoder `attach` started making on its pipeline's thread. A session being built waits
+/// for it (`made`, after its description, which is made meanwhile), so that a call whose
+/// encoder cannot be made fails before its invite rings anyone; dropped, the engine hears of
+/// a failure as a `PeerEvent::Failed` instead.
+#[must_use = "dropped, a failure reaches the engine as an event"]
+pub(crate) struct EncoderMade(Option<oneshot::Receiver<Result<(), CodecError>>>);
+
+impl EncoderMade {
+    pub(crate) async fn made(self) -> Result<(), PeerError> {
+        let Some(made) = self.0 else { return Ok(()) };
+        match made.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(PeerError::NoCodec { kind: MediaKind::Video, source }),
+            // The pipeline's thread ended while making it (a panicking codec; it logged why).
+            Err(_) => Err(PeerError::NoCodec {
+                kind: MediaKind::Video,
+                source: CodecError::Unavailable("the encoder panicked while starting".into()),
+            }),
+        }
+    }
+}
+
+/// A video codec for a pipeline to make on its own thread (`make`, from `VideoCodecs`): one
+/// that cannot be made fails the call with `NoCodec`, and the pipeline gets none. `made`, if
+/// someone still waits on it, hears the outcome instead of the engine (a session being built
+/// fails its build, so that a call whose encoder cannot be made never rings the peer).
+fn video_codec_or_fail<T>(
+    make: impl FnOnce() -> Result<T, CodecError>,
+    made: Option<oneshot::Sender<Result<(), CodecError>>>,
+    conv: ConvId,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) -> impl FnOnce() -> Option<T> {
+    move || {
+        let (codec, outcome) = match make() {
+            Ok(codec) => (Some(codec), Ok(())),
+            Err(source) => (None, Err(source)),
+        };
+        let unheard = match made {
+            Some(made) => made.send(outcome).err(),
+            None => Some(outcome),
+        };
+        if let Some(Err(source)) = unheard {
+            let error = PeerError::NoCodec { kind: MediaKind::Video, source };
+            let _ = events.send(PeerEvent::Failed(conv, error));
+        }
+        codec
+    }
 }
 
 /// Everything a new call's peer session needs to know.
@@ -178,12 +227,17 @@ impl PeerSession {
         remote_sdp: Option<String>,
     ) -> Result<(PeerSession, String), PeerError> {
         let started = Instant::now();
-        let session = Box::pin(PeerSession::new(p)).await?;
+        let (session, encoder_made) = Box::pin(PeerSession::new(p)).await?;
         let built = started.elapsed();
         let sdp = match (role, remote_sdp) {
             (Role::Offer, _) => session.offer().await,
             (Role::Answer, Some(offer)) => session.answer(offer).await,
             (Role::Answer, None) => Err(PeerError::NoOffer),
+        };
+        // The encoder was being made meanwhile; no description goes out without it.
+        let sdp = match sdp {
+            Ok(sdp) => encoder_made.made().await.map(|()| sdp),
+            Err(e) => Err(e),
         };
         tracing::debug!(
             "peer session ready in {:?}: connection {built:?}, description {:?}",
@@ -199,7 +253,7 @@ impl PeerSession {
         }
     }
 
-    async fn new(p: PeerParams) -> Result<PeerSession, PeerError> {
+    async fn new(p: PeerParams) -> Result<(PeerSession, EncoderMade), PeerError> {
         let (media_engine, registry, path) = setup::media_engine()?;
         let (connected_tx, connected) = watch::channel(false);
         let (agreed, agreed_rx) = watch::channel(false);
@@ -270,17 +324,19 @@ impl PeerSession {
             _connected: connected,
             gathering,
         };
-        if let Some(local) = &p.local {
-            session.attach(local)?;
-        }
-        Ok(session)
+        let encoder_made = match &p.local {
+            Some(local) => session.attach(local)?,
+            None => EncoderMade(None),
+        };
+        Ok((session, encoder_made))
     }
 
     /// Feeds the session's tracks from the app's local stream: at once for a session built
     /// with one, at the accept for one that pre-connected. Later calls do nothing.
-    pub(crate) fn attach(&self, local: &Arc<LocalStream>) -> Result<(), PeerError> {
+    pub(crate) fn attach(&self, local: &Arc<LocalStream>) -> Result<EncoderMade, PeerError> {
         let mut senders = lock(&self.senders);
-        let Some(waiting) = senders.waiting.take() else { return Ok(()) };
+        let mut encoder_made = EncoderMade(None);
+        let Some(waiting) = senders.waiting.take() else { return Ok(encoder_made) };
         if let (Some(added), Some(v)) = (waiting.video, local.constraints().video.clone()) {
             let config = VideoEncoderConfig {
                 width: v.width,
@@ -288,17 +344,16 @@ impl PeerSession {
                 fps: v.fps as f32,
                 max_bitrate_bps: v.max_bitrate_bps,
             };
-            let (codecs, conv, events) =
-                (Arc::clone(&self.video_codecs), self.conv, self.events.clone());
             // Made on the pipeline's thread: a platform encoder takes tens of milliseconds.
-            let encoder = move || match codecs.encoder(config) {
-                Ok(encoder) => Some(encoder),
-                Err(source) => {
-                    let error = PeerError::NoCodec { kind: MediaKind::Video, source };
-                    let _ = events.send(PeerEvent::Failed(conv, error));
-                    None
-                }
-            };
+            let codecs = Arc::clone(&self.video_codecs);
+            let (made_tx, made_rx) = oneshot::channel();
+            let encoder = video_codec_or_fail(
+                move || codecs.encoder(config),
+                Some(made_tx),
+                self.conv,
+                self.events.clone(),
+            );
+            encoder_made = EncoderMade(Some(made_rx));
             senders.video = Some(VideoSend::start(VideoSendParts {
                 track: added.track,
                 sender: added.sender,
@@ -329,7 +384,7 @@ impl PeerSession {
             self.flowing.clone(),
             self.events.clone(),
         )));
-        Ok(())
+        Ok(encoder_made)
     }
 
     /// Both sides agreed to the call: media may flow (once connected, if it is not yet).
